@@ -1,0 +1,276 @@
+"""Plain NumPy float64 reference implementations of every ``nonlin`` function.
+
+This module is the readable spec (see spec.md): same names and parameters as
+``nonlin._core`` but without ``out=``. Every function converts its inputs to
+float64 and returns float64 arrays (0-d arrays for 0-d input); prelu_backward
+returns ``(grad_input, grad_weight)``. The kernels are tested against these
+values at 4 ULP, so the formulas below are the numerically stable ones.
+
+Conventions shared by the piecewise functions: the "x > 0" branch is taken
+only for x > 0; x <= 0 (including -0) takes the other branch; NaN gives NaN.
+It never imports nonlin._core.
+"""
+
+import operator
+
+import numpy as np
+
+# inf / NaN produced by these formulas are intended answers (e.g. exp overflow in
+# the branch np.where discards, or inf * 0), so the warnings are silenced.
+_QUIET = dict(over="ignore", invalid="ignore")
+
+
+def _f64(v):
+    return np.asarray(v, dtype=np.float64)
+
+
+def _check_same_shape(name, grad_output, other, other_name):
+    if grad_output.shape != other.shape:
+        raise ValueError(
+            f"{name}: grad_output shape {grad_output.shape} does not match "
+            f"{other_name} shape {other.shape}"
+        )
+
+
+def _piecewise(x, positive, non_positive):
+    """``positive`` where x > 0, ``non_positive`` where x <= 0, NaN where x is NaN."""
+    return np.where(x > 0, positive, np.where(np.isnan(x), np.nan, non_positive))
+
+
+# ----------------------------------------------------------------------------- sigmoid
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed with e = exp(-|x|) so nothing overflows:
+    1/(1+e) for x >= 0, e/(1+e) for x < 0. sigmoid(+-0) = 0.5, sigmoid(+inf) = 1,
+    sigmoid(-inf) = +0, NaN -> NaN."""
+    x = _f64(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigmoid_derivative(x):
+    """sigmoid(x) * sigmoid(-x) = e / (1+e)**2 with e = exp(-|x|) (accurate in the
+    tails). 0.25 at x = 0, +0 at +-inf, NaN -> NaN."""
+    x = _f64(x)
+    e = np.exp(-np.abs(x))
+    return e / (1.0 + e) ** 2
+
+
+def sigmoid_backward(grad_output, output):
+    """g * y * (1 - y) from the saved output y = sigmoid(x) (loses the tails)."""
+    g, y = _f64(grad_output), _f64(output)
+    _check_same_shape("sigmoid_backward", g, y, "output")
+    with np.errstate(**_QUIET):
+        return g * y * (1.0 - y)
+
+
+# ----------------------------------------------------------------------------- tanh
+
+def tanh(x):
+    """tanh(x). tanh(-0) = -0, tanh(+-inf) = +-1, NaN -> NaN."""
+    return np.tanh(_f64(x))
+
+
+def tanh_derivative(x):
+    """1 - tanh(x)**2 without cancellation: 4e / (1+e)**2 with e = exp(-2|x|).
+    1 at x = 0, +0 at +-inf, NaN -> NaN."""
+    x = _f64(x)
+    with np.errstate(**_QUIET):  # 2|x| may overflow to inf; exp(-inf) = 0 is right
+        e = np.exp(-2.0 * np.abs(x))
+    return 4.0 * e / (1.0 + e) ** 2
+
+
+def tanh_backward(grad_output, output):
+    """g * (1 - y*y) from the saved output y = tanh(x)."""
+    g, y = _f64(grad_output), _f64(output)
+    _check_same_shape("tanh_backward", g, y, "output")
+    with np.errstate(**_QUIET):
+        return g * (1.0 - y * y)
+
+
+# ----------------------------------------------------------------------------- relu
+
+def relu(x):
+    """x if x > 0 else +0. relu(-0) = +0, NaN -> NaN."""
+    x = _f64(x)
+    return _piecewise(x, x, 0.0)
+
+
+def relu_derivative(x):
+    """1 if x > 0, 0 if x <= 0 (0 at x = 0, as PyTorch/JAX), NaN if x is NaN."""
+    x = _f64(x)
+    return _piecewise(x, 1.0, 0.0)
+
+
+def relu_backward(grad_output, x):
+    """g if x > 0, 0 if x <= 0 (even if g is inf/NaN), NaN if x is NaN."""
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("relu_backward", g, x, "x")
+    return _piecewise(x, g, 0.0)
+
+
+# ----------------------------------------------------------------------------- leaky_relu
+
+def leaky_relu(x, negative_slope=0.01):
+    """x if x > 0 else negative_slope * x (so -0 -> -0 for slope > 0). NaN -> NaN."""
+    x, s = _f64(x), float(negative_slope)
+    with np.errstate(**_QUIET):
+        return _piecewise(x, x, s * x)
+
+
+def leaky_relu_derivative(x, negative_slope=0.01):
+    """1 if x > 0, negative_slope if x <= 0 (slope at x = 0), NaN if x is NaN."""
+    x, s = _f64(x), float(negative_slope)
+    return _piecewise(x, 1.0, s)
+
+
+def leaky_relu_backward(grad_output, x, negative_slope=0.01):
+    """g if x > 0, negative_slope * g if x <= 0, NaN if x is NaN."""
+    g, x, s = _f64(grad_output), _f64(x), float(negative_slope)
+    _check_same_shape("leaky_relu_backward", g, x, "x")
+    with np.errstate(**_QUIET):
+        return _piecewise(x, g, s * g)
+
+
+# ----------------------------------------------------------------------------- prelu
+
+def _prelu_weight(name, x, weight):
+    """Return (w, slope): w = weight as float64, slope = w broadcastable against x.
+
+    A 1-element weight (scalar, 0-d or 1-D) applies everywhere. Otherwise the
+    weight must be 1-D with one entry per channel on axis 1 of x."""
+    w = _f64(weight)
+    if w.ndim > 1:
+        raise ValueError(f"{name}: weight must be 0-d or 1-D, got shape {w.shape}")
+    if w.size == 1:
+        return w, w.reshape(())
+    if x.ndim < 2 or x.shape[1] != w.size:
+        raise ValueError(
+            f"{name}: weight of shape {w.shape} needs x with ndim >= 2 and "
+            f"x.shape[1] == {w.size}, got x shape {x.shape}"
+        )
+    return w, w.reshape((w.size,) + (1,) * (x.ndim - 2))
+
+
+def prelu(x, weight):
+    """leaky_relu with slope weight[c] for channel c on axis 1:
+    x if x > 0 else weight[c] * x. NaN -> NaN."""
+    x = _f64(x)
+    _, slope = _prelu_weight("prelu", x, weight)
+    with np.errstate(**_QUIET):
+        return _piecewise(x, x, slope * x)
+
+
+def prelu_derivative(x, weight):
+    """1 if x > 0 else weight[c] (weight[c] at x = 0), NaN if x is NaN."""
+    x = _f64(x)
+    _, slope = _prelu_weight("prelu_derivative", x, weight)
+    return _piecewise(x, 1.0, slope)
+
+
+def prelu_backward(grad_output, x, weight):
+    """Returns (grad_input, grad_weight).
+
+    grad_input = g if x > 0, weight[c] * g if x <= 0, NaN if x is NaN.
+    grad_weight[c] = sum of g * x over the entries of channel c where NOT (x > 0)
+    (so a NaN x gives NaN); summed over everything for a 1-element weight.
+    grad_weight has weight's shape."""
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("prelu_backward", g, x, "x")
+    w, slope = _prelu_weight("prelu_backward", x, weight)
+    with np.errstate(**_QUIET):
+        grad_input = _piecewise(x, g, slope * g)
+        contrib = np.where(x > 0, 0.0, g * x)
+    if w.size == 1:
+        grad_weight = np.sum(contrib)
+    else:
+        grad_weight = np.sum(contrib, axis=(0,) + tuple(range(2, x.ndim)))
+    return grad_input, np.reshape(grad_weight, w.shape)
+
+
+# ----------------------------------------------------------------------------- elu
+
+def elu(x, alpha=1.0):
+    """x if x > 0 else alpha * expm1(x). elu(-0) = -0 (alpha > 0), elu(-inf) = -alpha,
+    NaN -> NaN."""
+    x, a = _f64(x), float(alpha)
+    with np.errstate(**_QUIET):  # expm1 overflows in the discarded x > 0 branch
+        return _piecewise(x, x, a * np.expm1(x))
+
+
+def elu_derivative(x, alpha=1.0):
+    """1 if x > 0 else alpha * exp(x) (alpha at x = 0), NaN if x is NaN."""
+    x, a = _f64(x), float(alpha)
+    with np.errstate(**_QUIET):
+        return _piecewise(x, 1.0, a * np.exp(x))
+
+
+def elu_backward(grad_output, x=None, output=None, alpha=1.0):
+    """Exactly one of x / output must be given.
+    From x:          g if x > 0 else g * alpha * exp(x).
+    From output y:   g if y > 0 else g * (y + alpha).
+    NaN in x / y gives NaN."""
+    if (x is None) == (output is None):
+        raise ValueError("elu_backward: pass exactly one of x= or output=")
+    g, a = _f64(grad_output), float(alpha)
+    with np.errstate(**_QUIET):
+        if x is not None:
+            x = _f64(x)
+            _check_same_shape("elu_backward", g, x, "x")
+            return _piecewise(x, g, g * a * np.exp(x))
+        y = _f64(output)
+        _check_same_shape("elu_backward", g, y, "output")
+        return _piecewise(y, g, g * (y + a))
+
+
+# ----------------------------------------------------------------------------- maxout
+
+def _maxout_groups(name, x, pieces, axis):
+    """Validate and return (groups, axis): x with `axis` moved last and split into
+    (L // pieces, pieces), and the normalized axis."""
+    pieces, axis = operator.index(pieces), operator.index(axis)
+    if x.ndim == 0:
+        raise ValueError(f"{name}: x must have at least 1 dimension, got shape ()")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{name}: axis {axis} out of range for x of shape {x.shape}")
+    axis %= x.ndim
+    length = x.shape[axis]
+    if pieces < 1 or length % pieces != 0:
+        raise ValueError(
+            f"{name}: pieces={pieces} must be >= 1 and divide the length {length} "
+            f"of axis {axis} (x shape {x.shape})"
+        )
+    moved = np.moveaxis(x, axis, -1)
+    return moved.reshape(moved.shape[:-1] + (length // pieces, pieces)), axis
+
+
+def maxout(x, pieces, axis=-1):
+    """Split `axis` (length L, a multiple of pieces) into L // pieces groups of
+    `pieces` consecutive entries and take the max of each group. A NaN in a group
+    gives NaN. Ties return the first maximal entry (so max(-0, +0) = -0 and
+    max(+0, -0) = +0), the same entry maxout_backward routes to."""
+    x = _f64(x)
+    groups, axis = _maxout_groups("maxout", x, pieces, axis)
+    # np.argmax returns the first maximum, and the first NaN if there is one.
+    first = np.argmax(groups, axis=-1)[..., None]
+    out = np.take_along_axis(groups, first, axis=-1)[..., 0]
+    return np.moveaxis(out, -1, axis)
+
+
+def maxout_backward(grad_output, x, pieces, axis=-1):
+    """Gradient of maxout: each g value goes to the FIRST maximal entry of its group
+    (the first NaN if the group has a NaN; ties incl. -0 vs +0 -> the first),
+    zeros elsewhere. g must have maxout's output shape; the result has x's shape."""
+    g, x = _f64(grad_output), _f64(x)
+    groups, axis = _maxout_groups("maxout_backward", x, pieces, axis)
+    expected = x.shape[:axis] + (groups.shape[-2],) + x.shape[axis + 1:]
+    if g.shape != expected:
+        raise ValueError(
+            f"maxout_backward: grad_output shape {g.shape} does not match "
+            f"maxout output shape {expected} (x shape {x.shape})"
+        )
+    first = np.argmax(groups, axis=-1)[..., None]
+    grad_groups = np.zeros_like(groups)
+    np.put_along_axis(grad_groups, first, np.moveaxis(g, axis, -1)[..., None], axis=-1)
+    grad_moved = grad_groups.reshape(groups.shape[:-2] + (x.shape[axis],))
+    return np.moveaxis(grad_moved, -1, axis)

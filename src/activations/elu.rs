@@ -1,0 +1,50 @@
+//! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
+
+use super::{c, piecewise};
+use crate::math::{exp, expm1};
+use crate::simd::{Kernel, Real, Vector};
+
+/// `elu(x)`; near 0- it uses expm1, so `elu(-1e-10) = -1e-10 alpha` to full precision;
+/// `elu(-0) = -0` for `alpha > 0`; `elu(-inf) = -alpha`.
+pub struct Elu {
+    pub alpha: f64,
+}
+impl<T: Real> Kernel<T, 1> for Elu {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        piecewise(x, x, c::<V>(self.alpha) * expm1(x))
+    }
+}
+
+/// `elu'(x) = 1` for `x > 0`, `alpha e^x` otherwise (`alpha` at 0).
+pub struct EluDerivative {
+    pub alpha: f64,
+}
+impl<T: Real> Kernel<T, 1> for EluDerivative {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        piecewise(x, c(1.0), c::<V>(self.alpha) * exp(x))
+    }
+}
+
+/// Backward from the input: `g` for `x > 0`, `g alpha e^x` otherwise.
+pub struct EluBackward {
+    pub alpha: f64,
+}
+impl<T: Real> Kernel<T, 2> for EluBackward {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        piecewise(x, g, g * c::<V>(self.alpha) * exp(x))
+    }
+}
+
+/// Backward from the saved output `y`: `g` for `y > 0`, `g (y + alpha)` otherwise (no exp).
+pub struct EluBackwardFromOutput {
+    pub alpha: f64,
+}
+impl<T: Real> Kernel<T, 2> for EluBackwardFromOutput {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, y]: [V; 2]) -> V {
+        piecewise(y, g, g * (y + c::<V>(self.alpha)))
+    }
+}

@@ -1,0 +1,226 @@
+//! ReLU, Leaky ReLU and Parametric ReLU.
+//!
+//! PReLU is Leaky ReLU with one slope per channel (axis 1). Its kernels take the slope as an
+//! operand, so an N-d call runs through [`crate::strided::elementwise`] with the weight broadcast
+//! by stride 0 ([`weight_strides`]); its backward fuses the weight gradient into the same pass.
+
+use super::{c, piecewise};
+use crate::parallel::{GRAIN, SendPtr, map_ranges};
+use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_with, reduce_with};
+
+/// `relu(x) = max(0, x)`: `x` for `x > 0`, `+0` otherwise (so `relu(-0) = +0`); NaN gives NaN.
+pub struct Relu;
+impl<T: Real> Kernel<T, 1> for Relu {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        V::select(x.le(c(0.0)), c(0.0), x)
+    }
+}
+
+/// `relu'(x)`: 1 for `x > 0`, 0 for `x <= 0` (0 at 0, as PyTorch and JAX), NaN for NaN.
+pub struct ReluDerivative;
+impl<T: Real> Kernel<T, 1> for ReluDerivative {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        piecewise(x, c(1.0), c(0.0))
+    }
+}
+
+/// ATen's `threshold_backward` at 0: `g` for `x > 0`, `0` for `x <= 0` (even where `g` is inf or
+/// NaN), NaN where `x` is NaN.
+pub struct ReluBackward;
+impl<T: Real> Kernel<T, 2> for ReluBackward {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        piecewise(x, g, c(0.0))
+    }
+}
+
+/// `leaky_relu(x) = x` for `x > 0`, `slope * x` otherwise (`-0` stays `-0` for a positive slope).
+pub struct LeakyRelu {
+    pub slope: f64,
+}
+impl<T: Real> Kernel<T, 1> for LeakyRelu {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        Prelu.eval([x, c(self.slope)])
+    }
+}
+
+/// 1 for `x > 0`, `slope` for `x <= 0`, NaN for NaN.
+pub struct LeakyReluDerivative {
+    pub slope: f64,
+}
+impl<T: Real> Kernel<T, 1> for LeakyReluDerivative {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        PreluDerivative.eval([x, c(self.slope)])
+    }
+}
+
+/// `g` for `x > 0`, `slope * g` for `x <= 0`, NaN for NaN.
+pub struct LeakyReluBackward {
+    pub slope: f64,
+}
+impl<T: Real> Kernel<T, 2> for LeakyReluBackward {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        PreluBackward.eval([g, x, c(self.slope)])
+    }
+}
+
+/// `[x, w] -> x > 0 ? x : w x`.
+pub struct Prelu;
+impl<T: Real> Kernel<T, 2> for Prelu {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x, w]: [V; 2]) -> V {
+        V::select(x.gt(c(0.0)), x, w * x)
+    }
+}
+
+/// `[x, w] -> x > 0 ? 1 : w` (NaN for NaN).
+pub struct PreluDerivative;
+impl<T: Real> Kernel<T, 2> for PreluDerivative {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x, w]: [V; 2]) -> V {
+        piecewise(x, c(1.0), w)
+    }
+}
+
+/// `[g, x, w] -> x > 0 ? g : w g` (NaN for NaN x).
+pub struct PreluBackward;
+impl<T: Real> Kernel<T, 3> for PreluBackward {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x, w]: [V; 3]) -> V {
+        piecewise(x, g, w * g)
+    }
+}
+
+/// The weight gradient's term `[g, x] -> x > 0 ? 0 : g x` (NaN for NaN x).
+struct WeightTerm;
+impl<T: Real> Kernel<T, 2> for WeightTerm {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        piecewise(x, c(0.0), g * x)
+    }
+}
+
+/// `[acc, g, x] -> acc + WeightTerm(g, x)`.
+struct WeightAccumulate;
+impl<T: Real> Kernel<T, 3> for WeightAccumulate {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [acc, g, x]: [V; 3]) -> V {
+        acc + WeightTerm.eval([g, x])
+    }
+}
+
+/// Strides (in elements) that broadcast a weight of `len` values over an array of `ndim` axes:
+/// one value per index of axis 1, or the same value everywhere when `len == 1`.
+pub fn weight_strides(ndim: usize, len: usize) -> Vec<isize> {
+    (0..ndim).map(|a| isize::from(a == 1 && len > 1)).collect()
+}
+
+/// PReLU's backward over a C-contiguous array of shape `(outer, w.len(), inner)`, in one pass:
+/// writes `grad_input` and returns the weight gradient, `sum over x <= 0 of g x` per channel
+/// (summed in float64 in a fixed order: identical for any thread count).
+///
+/// # Safety
+/// `g`, `x` and `grad_input` are valid for `outer * w.len() * inner` elements; `grad_input` may
+/// equal `g` or `x` but must not otherwise overlap them.
+pub unsafe fn prelu_backward_raw<T: Real>(
+    g: *const T,
+    x: *const T,
+    w: &[T],
+    outer: usize,
+    inner: usize,
+    grad_input: *mut T,
+) -> Vec<f64> {
+    let channels = w.len();
+    let (g, x, gi) = (SendPtr(g as *mut T), SendPtr(x as *mut T), SendPtr(grad_input));
+    // One task: channels `ch` of outer indices `o`, starting `at` elements into the arrays.
+    let job = |at: usize, o: (usize, usize), ch: (usize, usize), inner: usize| unsafe {
+        let (g, x, gi) = (SendPtr(g.get().add(at)), SendPtr(x.get().add(at)), SendPtr(gi.get().add(at)));
+        dispatch(PreluBackwardJob { g, x, gi, w, outer: o, ch, inner })
+    };
+    let add_in_order = |parts: Vec<Vec<f64>>| {
+        let mut total = vec![0.0; channels];
+        for p in parts {
+            total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+        }
+        total
+    };
+    let per_outer = channels * inner;
+    if channels == 1 {
+        // One weight: flat ranges of the whole array.
+        let n = outer * inner;
+        add_in_order(map_ranges(n, GRAIN, 1, |a, b| job(a, (0, 1), (0, 1), b - a)))
+    } else if per_outer >= GRAIN || outer == 1 {
+        // Tasks over channel ranges, each covering every outer index.
+        let grain = (GRAIN / (outer * inner).max(1)).max(1);
+        map_ranges(channels, grain, outer * inner, |c0, c1| job(0, (0, outer), (c0, c1), inner)).concat()
+    } else {
+        // Tasks over outer ranges, each giving partial sums for every channel.
+        add_in_order(map_ranges(outer, GRAIN / per_outer.max(1), per_outer, |o0, o1| {
+            job(0, (o0, o1), (0, channels), inner)
+        }))
+    }
+}
+
+/// Safe form of [`prelu_backward_raw`] on slices.
+pub fn prelu_backward<T: Real>(g: &[T], x: &[T], w: &[T], inner: usize, grad_input: &mut [T]) -> Vec<f64> {
+    let n = x.len();
+    assert!(g.len() == n && grad_input.len() == n, "prelu_backward: length mismatch");
+    assert!(!w.is_empty() && inner > 0 && n % (w.len() * inner) == 0, "prelu_backward: bad shape");
+    unsafe { prelu_backward_raw(g.as_ptr(), x.as_ptr(), w, n / (w.len() * inner), inner, grad_input.as_mut_ptr()) }
+}
+
+struct PreluBackwardJob<'a, T> {
+    g: SendPtr<T>,
+    x: SendPtr<T>,
+    gi: SendPtr<T>,
+    w: &'a [T],
+    outer: (usize, usize),
+    ch: (usize, usize),
+    inner: usize,
+}
+
+impl<T: Real> Job<T> for PreluBackwardJob<'_, T> {
+    type Output = Vec<f64>;
+    #[inline(always)]
+    fn run<V: Vector<Elem = T>>(self) -> Vec<f64> {
+        let (c0, c1) = self.ch;
+        let channels = self.w.len();
+        let mut sums = vec![0.0f64; c1 - c0];
+        unsafe {
+            if self.inner == 1 {
+                // Rows of channels: accumulate lane-wise in T, flushed to f64 every FLUSH rows.
+                const FLUSH: usize = 256;
+                let mut acc = vec![T::default(); c1 - c0];
+                for (i, o) in (self.outer.0..self.outer.1).enumerate() {
+                    let off = o * channels + c0;
+                    let (g, x) = (self.g.0.add(off) as *const T, self.x.0.add(off) as *const T);
+                    let a = acc.as_mut_ptr();
+                    map_with::<T, V, _, 3>(&WeightAccumulate, [a, g, x], a, c1 - c0);
+                    map_with::<T, V, _, 3>(&PreluBackward, [g, x, self.w[c0..].as_ptr()], self.gi.0.add(off), c1 - c0);
+                    if (i + 1) % FLUSH == 0 || o + 1 == self.outer.1 {
+                        for (s, a) in sums.iter_mut().zip(acc.iter_mut()) {
+                            *s += a.to_f64();
+                            *a = T::default();
+                        }
+                    }
+                }
+            } else {
+                for o in self.outer.0..self.outer.1 {
+                    for ch in c0..c1 {
+                        let off = (o * channels + ch) * self.inner;
+                        let (g, x) = (self.g.0.add(off) as *const T, self.x.0.add(off) as *const T);
+                        sums[ch - c0] += reduce_with::<T, V, _, 2>(&WeightTerm, [g, x], self.inner);
+                        let k = LeakyReluBackward { slope: self.w[ch].to_f64() };
+                        map_with::<T, V, _, 2>(&k, [g, x], self.gi.0.add(off), self.inner);
+                    }
+                }
+            }
+        }
+        sums
+    }
+}

@@ -1,0 +1,37 @@
+//! Hyperbolic tangent.
+
+use super::c;
+use crate::math::{exp, tanh};
+use crate::simd::{Kernel, Real, Vector};
+
+/// `tanh(x)`; `tanh(-0) = -0`.
+pub struct Tanh;
+impl<T: Real> Kernel<T, 1> for Tanh {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        tanh(x)
+    }
+}
+
+/// `tanh'(x) = 1 - tanh(x)^2 = 4e / (1 + e)^2` with `e = e^-2|x|`: no cancellation, so the tails
+/// keep full relative accuracy.
+pub struct TanhDerivative;
+impl<T: Real> Kernel<T, 1> for TanhDerivative {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let a = x.abs();
+        let e = exp(-(a + a));
+        let d = c::<V>(1.0) + e;
+        (c::<V>(4.0) * e) / (d * d)
+    }
+}
+
+/// `g * (1 - y * y)` from the saved output `y`, as ATen's `tanh_backward`. Exact to that
+/// arithmetic; use [`TanhDerivative`] for the tails.
+pub struct TanhBackward;
+impl<T: Real> Kernel<T, 2> for TanhBackward {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, y]: [V; 2]) -> V {
+        g * (c::<V>(1.0) - y * y)
+    }
+}

@@ -1,0 +1,684 @@
+//! The Python module `nonlin._core`: array extraction, dtype dispatch, `out=`, errors.
+//!
+//! Every function converts its inputs once ([`extract`]), checks shapes and `out` before
+//! anything is written, then runs the kernel with the GIL released.
+
+use numpy::npyffi::{NPY_ARRAY_ALIGNED, NPY_ARRAY_WRITEABLE};
+use numpy::{
+    Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::activations::maxout::{maxout_backward_raw, maxout_raw};
+use crate::activations::relu::{self as relu_k, LeakyRelu, LeakyReluBackward, LeakyReluDerivative, Prelu, PreluDerivative, Relu, ReluBackward, ReluDerivative, weight_strides};
+use crate::activations::{elu::*, sigmoid::*, tanh::*};
+use crate::parallel::SendPtr;
+use crate::simd::{Kernel, Real};
+use crate::strided::{View, elementwise, extent};
+
+/// An input converted to one of the two computed dtypes.
+enum Arr<'py> {
+    F32(Bound<'py, PyArrayDyn<f32>>),
+    F64(Bound<'py, PyArrayDyn<f64>>),
+}
+
+impl<'py> Arr<'py> {
+    fn untyped(&self) -> &Bound<'py, PyUntypedArray> {
+        match self {
+            Arr::F32(a) => a.as_untyped(),
+            Arr::F64(a) => a.as_untyped(),
+        }
+    }
+    fn to_f64(self) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        match self {
+            Arr::F64(a) => Ok(a),
+            Arr::F32(a) => Ok(a.call_method1("astype", ("float64",))?.cast_into()?),
+        }
+    }
+}
+
+fn shape_str(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => format!("({})", shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// float32 and float64 arrays as they are; other real inputs as ufuncs convert them (float64);
+/// anything else is a `TypeError` naming the function and the dtype.
+fn extract<'py>(name: &str, obj: &Bound<'py, PyAny>) -> PyResult<Arr<'py>> {
+    if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+        return Ok(Arr::F32(a.clone()));
+    }
+    if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
+        return Ok(Arr::F64(a.clone()));
+    }
+    let py = obj.py();
+    let np = py.import("numpy")?;
+    let arr = match obj.cast::<PyUntypedArray>() {
+        Ok(a) => a.clone(),
+        Err(_) => np.call_method1("asarray", (obj,))?.cast_into::<PyUntypedArray>()?,
+    };
+    let dtype = arr.dtype();
+    let target = match (dtype.kind(), dtype.itemsize()) {
+        (b'f', 4) => "float32", // float32 in a non-native byte order
+        (b'b' | b'i' | b'u' | b'f', _) => "float64",
+        _ => return Err(PyTypeError::new_err(format!("{name}: unsupported dtype {}", dtype.str()?))),
+    };
+    let conv = arr.call_method1("astype", (target,))?;
+    Ok(match target {
+        "float32" => Arr::F32(conv.cast_into()?),
+        _ => Arr::F64(conv.cast_into()?),
+    })
+}
+
+/// Inputs of a backward function: float32 if all are float32, float64 otherwise.
+fn extract_all<'py, const N: usize>(name: &str, objs: [&Bound<'py, PyAny>; N]) -> PyResult<[Arr<'py>; N]> {
+    let arrs: Vec<Arr> = objs.iter().map(|o| extract(name, o)).collect::<PyResult<_>>()?;
+    let all32 = arrs.iter().all(|a| matches!(a, Arr::F32(_)));
+    let arrs: Vec<Arr> = if all32 {
+        arrs
+    } else {
+        arrs.into_iter().map(|a| a.to_f64().map(Arr::F64)).collect::<PyResult<_>>()?
+    };
+    Ok(arrs.try_into().unwrap_or_else(|_| unreachable!()))
+}
+
+/// Memory range `[lo, hi)` in bytes that an array can touch.
+fn span<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> (usize, usize) {
+    let (lo, hi) = extent(a.shape(), &elem_strides(a));
+    let base = a.data() as usize;
+    let sz = size_of::<T>() as isize;
+    ((base as isize + lo * sz) as usize, (base as isize + (hi + 1) * sz) as usize)
+}
+
+fn overlaps<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, b: &Bound<'_, PyArrayDyn<T>>) -> bool {
+    let (a0, a1) = span(a);
+    let (b0, b1) = span(b);
+    a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1
+}
+
+fn same_view<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, b: &Bound<'_, PyArrayDyn<T>>) -> bool {
+    a.data() == b.data() && a.shape() == b.shape() && a.strides() == b.strides()
+}
+
+fn flag(a: &Bound<'_, PyUntypedArray>, f: i32) -> bool {
+    unsafe { (*a.as_array_ptr()).fields.flags & f != 0 }
+}
+
+/// Strides in elements (the arrays passed here are aligned, so byte strides divide evenly).
+fn elem_strides<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> Vec<isize> {
+    a.strides().iter().map(|s| s / size_of::<T>() as isize).collect()
+}
+
+/// An input the kernels can read: aligned, with strides that are whole elements.
+fn readable<'py, T: Element>(a: Bound<'py, PyArrayDyn<T>>) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    let sz = size_of::<T>() as isize;
+    if flag(a.as_untyped(), NPY_ARRAY_ALIGNED) && a.strides().iter().all(|s| s % sz == 0) {
+        Ok(a)
+    } else {
+        Ok(a.call_method0("copy")?.cast_into()?)
+    }
+}
+
+/// Where a call writes its result.
+struct Dest<'py, T: Element> {
+    /// The array the kernel writes.
+    write: Bound<'py, PyArrayDyn<T>>,
+    /// The user's `out`, when `write` is a temporary to be copied into it.
+    copy_to: Option<Bound<'py, PyArrayDyn<T>>>,
+    /// What the call returns: `out` itself, if given.
+    ret: Option<Bound<'py, PyAny>>,
+}
+
+impl<'py, T: Element + Real> Dest<'py, T> {
+    /// Checks `out` (nothing is written yet) or allocates the result. The kernel writes `out`
+    /// directly unless it is misaligned, overlaps an input other than by being identical to it
+    /// (or at all, with `no_alias`), or is not C-contiguous when `need_c` is set.
+    fn new(
+        name: &str,
+        out: Option<&Bound<'py, PyAny>>,
+        shape: &[usize],
+        inputs: &[&Bound<'py, PyArrayDyn<T>>],
+        need_c: bool,
+        no_alias: bool,
+        fortran: bool,
+    ) -> PyResult<Self> {
+        let py = match inputs.first() {
+            Some(a) => a.py(),
+            None => unreachable!(),
+        };
+        let Some(o) = out else {
+            let fortran = fortran && !need_c;
+            let write = unsafe { PyArrayDyn::<T>::new(py, shape.to_vec(), fortran) };
+            return Ok(Dest { write, copy_to: None, ret: None });
+        };
+        let Ok(arr) = o.cast::<PyUntypedArray>() else {
+            return Err(PyTypeError::new_err(format!(
+                "{name}: out must be a numpy.ndarray, not {}",
+                o.get_type().name()?
+            )));
+        };
+        let Ok(typed) = arr.cast::<PyArrayDyn<T>>() else {
+            return Err(PyTypeError::new_err(format!(
+                "{name}: out has dtype {}, but the result has dtype {}",
+                arr.dtype().str()?,
+                T::NAME
+            )));
+        };
+        if arr.shape() != shape {
+            return Err(PyValueError::new_err(format!(
+                "{name}: out has shape {}, but the result has shape {}",
+                shape_str(arr.shape()),
+                shape_str(shape)
+            )));
+        }
+        if !flag(arr, NPY_ARRAY_WRITEABLE) {
+            return Err(PyValueError::new_err(format!("{name}: out is read-only")));
+        }
+        let sz = size_of::<T>() as isize;
+        let direct = flag(arr, NPY_ARRAY_ALIGNED)
+            && arr.strides().iter().all(|s| s % sz == 0)
+            && (!need_c || arr.is_c_contiguous())
+            && inputs.iter().all(|i| !overlaps(typed, i) || (!no_alias && same_view(typed, i)));
+        let ret = Some(o.clone());
+        if direct {
+            Ok(Dest { write: typed.clone(), copy_to: None, ret })
+        } else {
+            let write = unsafe { PyArrayDyn::<T>::new(py, shape.to_vec(), false) };
+            Ok(Dest { write, copy_to: Some(typed.clone()), ret })
+        }
+    }
+
+    fn finish(self) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(target) = self.copy_to {
+            let np = target.py().import("numpy")?;
+            np.call_method1("copyto", (target, &self.write))?;
+        }
+        match self.ret {
+            Some(out) => Ok(out),
+            None => scalar_if_0d(self.write.into_any()),
+        }
+    }
+}
+
+/// A new 0-d result becomes a NumPy scalar, as ufuncs return.
+fn scalar_if_0d<'py>(a: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if a.cast::<PyUntypedArray>()?.ndim() == 0 {
+        a.call_method1("__getitem__", (PyTuple::empty(a.py()),))
+    } else {
+        Ok(a)
+    }
+}
+
+fn check_same_shape(name: &str, a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>, what: &str) -> PyResult<()> {
+    if a.shape() != b.shape() {
+        return Err(PyValueError::new_err(format!(
+            "{name}: grad_output has shape {} but {what} has shape {}",
+            shape_str(a.shape()),
+            shape_str(b.shape())
+        )));
+    }
+    Ok(())
+}
+
+/// Runs an elementwise kernel on same-shape inputs (plus broadcast `extra` operands, such as a
+/// per-channel weight, given with their own strides).
+fn run_elementwise<'py, T, K, const N: usize>(
+    name: &str,
+    k: &K,
+    ins: [Bound<'py, PyArrayDyn<T>>; N],
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Element + Real,
+    K: Kernel<T, N>,
+{
+    run_with(name, k, ins, None, out)
+}
+
+/// As [`run_elementwise`], with the last kernel operand read from `bcast` (a small vector and its
+/// strides over the array's axes) instead of an array.
+fn run_with<'py, T, K, const N: usize, const M: usize>(
+    name: &str,
+    k: &K,
+    ins: [Bound<'py, PyArrayDyn<T>>; N],
+    bcast: Option<(&[T], Vec<isize>)>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Element + Real,
+    K: Kernel<T, M>,
+{
+    let ins: Vec<_> = ins.into_iter().map(readable).collect::<PyResult<_>>()?;
+    let shape = ins[0].shape().to_vec();
+    let fortran = ins[0].is_fortran_contiguous() && !ins[0].is_c_contiguous();
+    let refs: Vec<&Bound<PyArrayDyn<T>>> = ins.iter().collect();
+    let dest = Dest::new(name, out, &shape, &refs, false, false, fortran)?;
+    let mut ptrs: Vec<(SendPtr<T>, Vec<isize>)> = ins.iter().map(|a| (SendPtr(a.data()), elem_strides(a))).collect();
+    if let Some((v, s)) = bcast {
+        ptrs.push((SendPtr(v.as_ptr() as *mut T), s));
+    }
+    assert_eq!(ptrs.len(), M);
+    let (optr, ostr) = (SendPtr(dest.write.data()), elem_strides(&dest.write));
+    dest.write.py().detach(|| {
+        let views: [View<T>; M] = std::array::from_fn(|j| View { ptr: ptrs[j].0.get(), strides: &ptrs[j].1 });
+        unsafe { elementwise(k, &shape, views, optr.get(), &ostr) }
+    });
+    dest.finish()
+}
+
+fn unary<'py, K: Kernel<f32, 1> + Kernel<f64, 1>>(
+    name: &str,
+    k: &K,
+    x: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match extract(name, x)? {
+        Arr::F32(a) => run_elementwise(name, k, [a], out),
+        Arr::F64(a) => run_elementwise(name, k, [a], out),
+    }
+}
+
+fn binary<'py, K: Kernel<f32, 2> + Kernel<f64, 2>>(
+    name: &str,
+    k: &K,
+    g: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    what: &str,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let [g, x] = extract_all(name, [g, x])?;
+    check_same_shape(name, g.untyped(), x.untyped(), what)?;
+    match (g, x) {
+        (Arr::F32(g), Arr::F32(x)) => run_elementwise(name, k, [g, x], out),
+        (Arr::F64(g), Arr::F64(x)) => run_elementwise(name, k, [g, x], out),
+        _ => unreachable!(),
+    }
+}
+
+/// Defines a forward or derivative function `name(x, params..., *, out=None)`.
+macro_rules! unary_fn {
+    ($(#[doc = $doc:expr])* $name:ident($($p:ident: $t:ty = $d:tt),*) => $k:expr) => {
+        $(#[doc = $doc])*
+        #[pyfunction]
+        #[pyo3(signature = (x, $($p = $d,)* *, out = None))]
+        fn $name<'py>(x: &Bound<'py, PyAny>, $($p: $t,)* out: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+            unary(stringify!($name), &$k, x, out)
+        }
+    };
+}
+
+/// Defines a backward function `name(grad_output, second, params..., *, out=None)`.
+macro_rules! binary_fn {
+    ($(#[doc = $doc:expr])* $name:ident($second:ident $(, $p:ident: $t:ty = $d:tt)*) => $k:expr) => {
+        $(#[doc = $doc])*
+        #[pyfunction]
+        #[pyo3(signature = (grad_output, $second, $($p = $d,)* *, out = None))]
+        fn $name<'py>(
+            grad_output: &Bound<'py, PyAny>,
+            $second: &Bound<'py, PyAny>,
+            $($p: $t,)*
+            out: Option<&Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            binary(stringify!($name), &$k, grad_output, $second, stringify!($second), out)
+        }
+    };
+}
+
+unary_fn! {
+    /// sigmoid(x) = 1 / (1 + exp(-x)).
+    ///
+    /// sigmoid(±0) = 0.5, sigmoid(+inf) = 1, sigmoid(-inf) = +0, NaN gives NaN. Computed from
+    /// exp(-|x|), so the negative tail keeps full relative accuracy.
+    sigmoid() => Sigmoid
+}
+unary_fn! {
+    /// sigmoid'(x) = sigmoid(x) * sigmoid(-x), accurate in both tails.
+    ///
+    /// Computed as e / (1 + e)^2 with e = exp(-|x|): float32 x = 20 gives 2.06e-9, where
+    /// y * (1 - y) from the saved output gives 0. ±inf give +0.
+    sigmoid_derivative() => SigmoidDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of sigmoid from its saved output y: grad_output * (1 - y) * y.
+    ///
+    /// As ATen's sigmoid_backward, and exact to that arithmetic; it is 0 wherever y has rounded
+    /// to 1 (x above about 17 in float32). For the tails use grad_output * sigmoid_derivative(x).
+    sigmoid_backward(output) => SigmoidBackward
+}
+unary_fn! {
+    /// tanh(x). tanh(-0) = -0, tanh(±inf) = ±1, NaN gives NaN.
+    tanh() => Tanh
+}
+unary_fn! {
+    /// tanh'(x) = 1 - tanh(x)^2, computed as 4e / (1 + e)^2 with e = exp(-2|x|): no cancellation,
+    /// full relative accuracy in the tails. ±inf give +0.
+    tanh_derivative() => TanhDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of tanh from its saved output y: grad_output * (1 - y * y).
+    ///
+    /// As ATen's tanh_backward, exact to that arithmetic; for the tails use
+    /// grad_output * tanh_derivative(x).
+    tanh_backward(output) => TanhBackward
+}
+unary_fn! {
+    /// relu(x) = max(0, x): x for x > 0, +0 otherwise (relu(-0) = +0). NaN gives NaN.
+    relu() => Relu
+}
+unary_fn! {
+    /// relu'(x): 1 for x > 0, 0 for x <= 0 (0 at x = 0, as PyTorch and JAX), NaN for NaN.
+    relu_derivative() => ReluDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of relu (ATen's threshold_backward at 0): grad_output where
+    /// x > 0, 0 where x <= 0 (even where grad_output is inf or NaN, as PyTorch), NaN where x is NaN.
+    relu_backward(x) => ReluBackward
+}
+unary_fn! {
+    /// leaky_relu(x) = x for x > 0, negative_slope * x otherwise (-0 stays -0). NaN gives NaN.
+    leaky_relu(negative_slope: f64 = 0.01) => LeakyRelu { slope: negative_slope }
+}
+unary_fn! {
+    /// leaky_relu'(x): 1 for x > 0, negative_slope for x <= 0 (negative_slope at 0), NaN for NaN.
+    leaky_relu_derivative(negative_slope: f64 = 0.01) => LeakyReluDerivative { slope: negative_slope }
+}
+binary_fn! {
+    /// Vector-Jacobian product of leaky_relu: grad_output where x > 0, negative_slope *
+    /// grad_output where x <= 0, NaN where x is NaN.
+    leaky_relu_backward(x, negative_slope: f64 = 0.01) => LeakyReluBackward { slope: negative_slope }
+}
+unary_fn! {
+    /// elu(x) = x for x > 0, alpha * expm1(x) otherwise.
+    ///
+    /// expm1 keeps elu(-1e-10) accurate; elu(-0) = -0 (alpha > 0); elu(-inf) = -alpha.
+    elu(alpha: f64 = 1.0) => Elu { alpha }
+}
+unary_fn! {
+    /// elu'(x): 1 for x > 0, alpha * exp(x) for x <= 0 (alpha at 0), NaN for NaN.
+    elu_derivative(alpha: f64 = 1.0) => EluDerivative { alpha }
+}
+
+/// Vector-Jacobian product of elu, from the input or from the saved output (give exactly one).
+///
+/// From x: grad_output where x > 0, grad_output * alpha * exp(x) where x <= 0.
+/// From output y: grad_output where y > 0, grad_output * (y + alpha) where y <= 0 (no exp).
+#[pyfunction]
+#[pyo3(signature = (grad_output, x = None, output = None, alpha = 1.0, *, out = None))]
+fn elu_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: Option<&Bound<'py, PyAny>>,
+    output: Option<&Bound<'py, PyAny>>,
+    alpha: f64,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "elu_backward";
+    match (x, output) {
+        (Some(x), None) => binary(name, &EluBackward { alpha }, grad_output, x, "x", out),
+        (None, Some(y)) => binary(name, &EluBackwardFromOutput { alpha }, grad_output, y, "output", out),
+        _ => Err(PyValueError::new_err(format!("{name}: give exactly one of x and output"))),
+    }
+}
+
+/// The per-channel weight of prelu as a vector of T, checked against x's shape.
+fn prelu_weight<T: Real>(name: &str, weight: &Bound<'_, PyAny>, shape: &[usize]) -> PyResult<(Vec<T>, Vec<usize>)> {
+    let w = extract(name, weight)?.to_f64()?;
+    let wshape = w.shape().to_vec();
+    let len = w.len();
+    if wshape.len() > 1 {
+        return Err(PyValueError::new_err(format!(
+            "{name}: weight must be a scalar or 1-D, got shape {}",
+            shape_str(&wshape)
+        )));
+    }
+    if len != 1 && (shape.len() < 2 || shape[1] != len) {
+        return Err(PyValueError::new_err(format!(
+            "{name}: weight has {len} elements but x has shape {} (one weight per channel on axis 1, or a single one)",
+            shape_str(shape)
+        )));
+    }
+    let v: Vec<f64> = w.call_method0("ravel")?.extract()?;
+    Ok((v.into_iter().map(T::from_f64).collect(), wshape))
+}
+
+fn prelu_generic<'py, T: Element + Real, K: Kernel<T, 2>>(
+    name: &str,
+    k: &K,
+    x: Bound<'py, PyArrayDyn<T>>,
+    weight: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (w, _) = prelu_weight::<T>(name, weight, x.shape())?;
+    let ws = weight_strides(x.ndim(), w.len());
+    run_with(name, k, [x], Some((&w, ws)), out)
+}
+
+/// prelu(x, weight) = x for x > 0, weight[c] * x otherwise, with c the index on axis 1
+/// (torch.nn.functional.prelu). weight is a scalar, or 1-D with one value per channel.
+#[pyfunction]
+#[pyo3(signature = (x, weight, *, out = None))]
+fn prelu<'py>(x: &Bound<'py, PyAny>, weight: &Bound<'py, PyAny>, out: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    match extract("prelu", x)? {
+        Arr::F32(a) => prelu_generic("prelu", &Prelu, a, weight, out),
+        Arr::F64(a) => prelu_generic("prelu", &Prelu, a, weight, out),
+    }
+}
+
+/// prelu'(x): 1 for x > 0, weight[c] for x <= 0 (weight[c] at 0), NaN for NaN.
+#[pyfunction]
+#[pyo3(signature = (x, weight, *, out = None))]
+fn prelu_derivative<'py>(
+    x: &Bound<'py, PyAny>,
+    weight: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "prelu_derivative";
+    match extract(name, x)? {
+        Arr::F32(a) => prelu_generic(name, &PreluDerivative, a, weight, out),
+        Arr::F64(a) => prelu_generic(name, &PreluDerivative, a, weight, out),
+    }
+}
+
+fn contiguous<'py, T: Element>(a: Bound<'py, PyArrayDyn<T>>) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    if a.is_c_contiguous() && flag(a.as_untyped(), NPY_ARRAY_ALIGNED) {
+        Ok(a)
+    } else {
+        Ok(a.py().import("numpy")?.call_method1("ascontiguousarray", (a,))?.cast_into()?)
+    }
+}
+
+fn prelu_backward_generic<'py, T: Element + Real>(
+    g: Bound<'py, PyArrayDyn<T>>,
+    x: Bound<'py, PyArrayDyn<T>>,
+    weight: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let name = "prelu_backward";
+    let py = x.py();
+    let (w, wshape) = prelu_weight::<T>(name, weight, x.shape())?;
+    let (g, x) = (contiguous(g)?, contiguous(x)?);
+    let shape = x.shape().to_vec();
+    let dest = Dest::new(name, out, &shape, &[&g, &x], true, false, false)?;
+    let n = x.len();
+    let (outer, inner) = match (w.len(), shape.len()) {
+        (1, _) => (1, n),
+        (c, _) => (shape[0], n / (shape[0] * c).max(1)),
+    };
+    let (gp, xp, op) = (SendPtr(g.data()), SendPtr(x.data()), SendPtr(dest.write.data()));
+    let sums = py.detach(|| {
+        if n == 0 {
+            vec![0.0; w.len()]
+        } else {
+            unsafe { relu_k::prelu_backward_raw(gp.get(), xp.get(), &w, outer, inner, op.get()) }
+        }
+    });
+    let gw = unsafe { PyArrayDyn::<T>::new(py, wshape.clone(), false) };
+    unsafe { gw.as_slice_mut()? }.iter_mut().zip(&sums).for_each(|(d, s)| *d = T::from_f64(*s));
+    PyTuple::new(py, [dest.finish()?, scalar_if_0d(gw.into_any())?])
+}
+
+/// Vector-Jacobian product of prelu: returns (grad_input, grad_weight).
+///
+/// grad_input = grad_output where x > 0, weight[c] * grad_output where x <= 0 (NaN where x is
+/// NaN); grad_weight[c] = sum of grad_output * x over channel c where x <= 0, in weight's shape,
+/// summed in float64 in the same pass, with no temporary the size of x for contiguous inputs.
+/// out= receives grad_input.
+#[pyfunction]
+#[pyo3(signature = (grad_output, x, weight, *, out = None))]
+fn prelu_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    weight: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let name = "prelu_backward";
+    let [g, x] = extract_all(name, [grad_output, x])?;
+    check_same_shape(name, g.untyped(), x.untyped(), "x")?;
+    match (g, x) {
+        (Arr::F32(g), Arr::F32(x)) => prelu_backward_generic(g, x, weight, out),
+        (Arr::F64(g), Arr::F64(x)) => prelu_backward_generic(g, x, weight, out),
+        _ => unreachable!(),
+    }
+}
+
+/// The maxout axis split: (outer, groups, inner) around an axis of length groups * pieces.
+fn maxout_dims(name: &str, shape: &[usize], pieces: isize, axis: isize) -> PyResult<(usize, usize, usize, usize)> {
+    let nd = shape.len() as isize;
+    if nd == 0 {
+        return Err(PyValueError::new_err(format!("{name}: x must have at least one axis")));
+    }
+    if axis < -nd || axis >= nd {
+        return Err(PyValueError::new_err(format!("{name}: axis {axis} is out of range for shape {}", shape_str(shape))));
+    }
+    let a = axis.rem_euclid(nd) as usize;
+    let len = shape[a];
+    if pieces < 1 || len % pieces as usize != 0 {
+        return Err(PyValueError::new_err(format!(
+            "{name}: pieces = {pieces} must be positive and divide the length {len} of axis {axis} of shape {}",
+            shape_str(shape)
+        )));
+    }
+    let outer = shape[..a].iter().product();
+    let inner = shape[a + 1..].iter().product();
+    Ok((a, outer, len / pieces as usize, inner))
+}
+
+fn maxout_generic<'py, T: Element + Real>(
+    x: Bound<'py, PyArrayDyn<T>>,
+    pieces: isize,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "maxout";
+    let (a, outer, groups, inner) = maxout_dims(name, x.shape(), pieces, axis)?;
+    let x = contiguous(x)?;
+    let mut shape = x.shape().to_vec();
+    shape[a] = groups;
+    let dest = Dest::new(name, out, &shape, &[&x], true, true, false)?;
+    let (xp, op, k) = (SendPtr(x.data()), SendPtr(dest.write.data()), pieces as usize);
+    if outer * groups * inner > 0 {
+        x.py().detach(|| unsafe { maxout_raw(xp.get(), outer, groups, k, inner, op.get()) });
+    }
+    dest.finish()
+}
+
+/// maxout(x, pieces, axis=-1): splits the axis (length m * pieces) into m groups of `pieces`
+/// consecutive entries and returns each group's max (NaN if the group has a NaN). The output has
+/// length m on that axis.
+#[pyfunction]
+#[pyo3(signature = (x, pieces, axis = -1, *, out = None))]
+fn maxout<'py>(x: &Bound<'py, PyAny>, pieces: isize, axis: isize, out: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    match extract("maxout", x)? {
+        Arr::F32(a) => maxout_generic(a, pieces, axis, out),
+        Arr::F64(a) => maxout_generic(a, pieces, axis, out),
+    }
+}
+
+fn maxout_backward_generic<'py, T: Element + Real>(
+    g: Bound<'py, PyArrayDyn<T>>,
+    x: Bound<'py, PyArrayDyn<T>>,
+    pieces: isize,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "maxout_backward";
+    let (a, outer, groups, inner) = maxout_dims(name, x.shape(), pieces, axis)?;
+    let mut gshape = x.shape().to_vec();
+    gshape[a] = groups;
+    if g.shape() != gshape {
+        return Err(PyValueError::new_err(format!(
+            "{name}: grad_output has shape {} but maxout's output has shape {}",
+            shape_str(g.shape()),
+            shape_str(&gshape)
+        )));
+    }
+    let (g, x) = (contiguous(g)?, contiguous(x)?);
+    let shape = x.shape().to_vec();
+    let dest = Dest::new(name, out, &shape, &[&g, &x], true, true, false)?;
+    let (gp, xp, op, k) = (SendPtr(g.data()), SendPtr(x.data()), SendPtr(dest.write.data()), pieces as usize);
+    if outer * groups * inner > 0 {
+        x.py().detach(|| unsafe { maxout_backward_raw(gp.get(), xp.get(), outer, groups, k, inner, op.get()) });
+    }
+    dest.finish()
+}
+
+/// Vector-Jacobian product of maxout: an array of x's shape holding each grad_output value at
+/// its group's first maximal entry (the first NaN if the group has one), zeros elsewhere.
+#[pyfunction]
+#[pyo3(signature = (grad_output, x, pieces, axis = -1, *, out = None))]
+fn maxout_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    pieces: isize,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match extract_all("maxout_backward", [grad_output, x])? {
+        [Arr::F32(g), Arr::F32(x)] => maxout_backward_generic(g, x, pieces, axis, out),
+        [Arr::F64(g), Arr::F64(x)] => maxout_backward_generic(g, x, pieces, axis, out),
+        _ => unreachable!(),
+    }
+}
+
+/// Called in a child process after fork(): run single-threaded there.
+#[pyfunction]
+fn _after_fork() {
+    crate::parallel::force_serial();
+}
+
+/// The SIMD level in use and the number of threads.
+#[pyfunction]
+fn _runtime() -> (&'static str, usize) {
+    (crate::level().name(), crate::parallel::num_threads())
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(sigmoid, m)?)?;
+    m.add_function(wrap_pyfunction!(sigmoid_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(sigmoid_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(tanh, m)?)?;
+    m.add_function(wrap_pyfunction!(tanh_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(tanh_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(relu, m)?)?;
+    m.add_function(wrap_pyfunction!(relu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(relu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(leaky_relu, m)?)?;
+    m.add_function(wrap_pyfunction!(leaky_relu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(leaky_relu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(prelu, m)?)?;
+    m.add_function(wrap_pyfunction!(prelu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(prelu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(elu, m)?)?;
+    m.add_function(wrap_pyfunction!(elu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(elu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(maxout, m)?)?;
+    m.add_function(wrap_pyfunction!(maxout_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(_runtime, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! SIMD abstraction and dispatch.
+//!
+//! Kernels are written once, generic over [`Vector`]: a bundle of `LANES` floats of one element
+//! type ([`Real`]: `f32` or `f64`). A scalar `f32`/`f64` is itself a one-lane `Vector`, which is
+//! the portable fallback. Wider instruction sets add more `Vector` types; [`Real`] names the
+//! vector type of each level, and [`map`] picks the level once per call, never per element.
+//!
+//! A kernel is a [`Kernel`]: `N` input vectors in, one vector out, lane by lane. Tails are run
+//! through the same vector code on a padded buffer, so every element's result is independent of
+//! where it sits in the array (the basis of bit-identical results for any strides or threads).
+
+use std::fmt::Debug;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::sync::OnceLock;
+
+/// Element types the kernels are written for: `f32` and `f64`.
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + Debug
+    + PartialOrd
+    + Default
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + crate::math::MathConsts
+    + 'static
+{
+    /// Short name, as NumPy spells the dtype.
+    const NAME: &'static str;
+    /// Bits in the significand, including the implicit one (24 or 53).
+    const MANTISSA_DIGITS: u32;
+    /// The portable one-lane vector: the type itself.
+    type Scalar: Vector<Elem = Self>;
+    /// Converts a constant written in f64 (rounded to nearest).
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn is_nan(self) -> bool;
+}
+
+impl Real for f32 {
+    type Scalar = f32;
+    const NAME: &'static str = "float32";
+    const MANTISSA_DIGITS: u32 = f32::MANTISSA_DIGITS;
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+impl Real for f64 {
+    type Scalar = f64;
+    const NAME: &'static str = "float64";
+    const MANTISSA_DIGITS: u32 = f64::MANTISSA_DIGITS;
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+/// `LANES` values of one [`Real`] type, with the few operations the kernels need.
+///
+/// Comparisons are IEEE ordered comparisons (false when either side is NaN).
+pub trait Vector:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self>
+{
+    type Elem: Real;
+    type Mask: Copy;
+    const LANES: usize;
+
+    fn splat(v: Self::Elem) -> Self;
+    /// Loads `LANES` elements. Safety: `ptr` is valid for `LANES` reads (no alignment needed).
+    unsafe fn load(ptr: *const Self::Elem) -> Self;
+    /// Stores `LANES` elements. Safety: `ptr` is valid for `LANES` writes.
+    unsafe fn store(self, ptr: *mut Self::Elem);
+
+    /// `self * b + c`, fused (one rounding) where the level has FMA.
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    fn abs(self) -> Self;
+    /// `|self|` with the sign bit of `sign`.
+    fn copysign(self, sign: Self) -> Self;
+    /// `2^self` for integer-valued `self` in the normal exponent range.
+    fn pow2i(self) -> Self;
+
+    fn gt(self, b: Self) -> Self::Mask;
+    fn ge(self, b: Self) -> Self::Mask;
+    fn lt(self, b: Self) -> Self::Mask;
+    fn le(self, b: Self) -> Self::Mask;
+    /// True in lanes where `self` is NaN.
+    fn is_nan(self) -> Self::Mask;
+    fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// `m ? a : b`, lane by lane.
+    fn select(m: Self::Mask, a: Self, b: Self) -> Self;
+    /// Sum of the lanes, in a fixed order.
+    fn reduce_sum(self) -> Self::Elem;
+}
+
+macro_rules! scalar_vector {
+    ($t:ty, $bits:ty, $mant:expr, $bias:expr) => {
+        impl Vector for $t {
+            type Elem = $t;
+            type Mask = bool;
+            const LANES: usize = 1;
+            #[inline(always)]
+            fn splat(v: $t) -> Self {
+                v
+            }
+            #[inline(always)]
+            unsafe fn load(ptr: *const $t) -> Self {
+                unsafe { ptr.read_unaligned() }
+            }
+            #[inline(always)]
+            unsafe fn store(self, ptr: *mut $t) {
+                unsafe { ptr.write_unaligned(self) }
+            }
+            #[inline(always)]
+            fn mul_add(self, b: Self, c: Self) -> Self {
+                // Unfused: the portable baseline has no FMA instruction, and a libm call would
+                // cost more than the rounding it saves.
+                self * b + c
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn copysign(self, sign: Self) -> Self {
+                <$t>::copysign(self, sign)
+            }
+            #[inline(always)]
+            fn pow2i(self) -> Self {
+                <$t>::from_bits(((self as i64 + $bias) as $bits) << $mant)
+            }
+            #[inline(always)]
+            fn gt(self, b: Self) -> bool {
+                self > b
+            }
+            #[inline(always)]
+            fn ge(self, b: Self) -> bool {
+                self >= b
+            }
+            #[inline(always)]
+            fn lt(self, b: Self) -> bool {
+                self < b
+            }
+            #[inline(always)]
+            fn le(self, b: Self) -> bool {
+                self <= b
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                self != self
+            }
+            #[inline(always)]
+            fn and(a: bool, b: bool) -> bool {
+                a & b
+            }
+            #[inline(always)]
+            fn or(a: bool, b: bool) -> bool {
+                a | b
+            }
+            #[inline(always)]
+            fn select(m: bool, a: Self, b: Self) -> Self {
+                if m { a } else { b }
+            }
+            #[inline(always)]
+            fn reduce_sum(self) -> $t {
+                self
+            }
+        }
+    };
+}
+scalar_vector!(f32, u32, 23, 127);
+scalar_vector!(f64, u64, 52, 1023);
+
+/// A lane-wise function of `N` inputs: forward (`N = 1`), backward (`N = 2`, gradient first).
+///
+/// `eval` must treat each lane independently and must not depend on `V::LANES`.
+pub trait Kernel<T: Real, const N: usize>: Sync {
+    fn eval<V: Vector<Elem = T>>(&self, args: [V; N]) -> V;
+}
+
+/// Work to run at one SIMD level: `run` is generic over the vector type and is compiled once per
+/// level, inside that level's target features (implementations mark it `#[inline(always)]`).
+pub trait Job<T: Real> {
+    type Output;
+    fn run<V: Vector<Elem = T>>(self) -> Self::Output;
+}
+
+/// Instruction-set levels, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Scalar,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Scalar => "scalar",
+        }
+    }
+}
+
+/// The level used for every call, detected once.
+pub fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| Level::Scalar)
+}
+
+/// Runs `job` at the level chosen by [`level`].
+pub fn dispatch<T: Real, J: Job<T>>(job: J) -> J::Output {
+    match level() {
+        Level::Scalar => job.run::<T::Scalar>(),
+    }
+}
+
+/// `dst[i] = k(srcs[0][i], ..)` for `i < n`, with vector type `V`. Always inlined, so that it is
+/// compiled inside the caller's target features.
+///
+/// # Safety
+/// Every `srcs[j]` is valid for `n` reads and `dst` for `n` writes. `dst` may be equal to a
+/// source pointer (in place) but must not otherwise overlap one.
+#[inline(always)]
+pub unsafe fn map_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
+    k: &K,
+    srcs: [*const T; N],
+    dst: *mut T,
+    n: usize,
+) {
+    let full = n - n % V::LANES;
+    let mut i = 0;
+    while i < full {
+        let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(srcs[j].add(i)) });
+        unsafe { k.eval(args).store(dst.add(i)) };
+        i += V::LANES;
+    }
+    if i < n {
+        // The tail goes through the same vector code on a padded buffer.
+        let rest = n - i;
+        let mut bufs = [[T::default(); 64]; N];
+        for j in 0..N {
+            unsafe { std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest) };
+        }
+        let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(bufs[j].as_ptr()) });
+        let mut out = [T::default(); 64];
+        unsafe {
+            k.eval(args).store(out.as_mut_ptr());
+            std::ptr::copy_nonoverlapping(out.as_ptr(), dst.add(i), rest);
+        }
+    }
+}
+
+/// `sum of k(srcs[0][i], ..)` for `i < n`, with vector type `V`: lanes accumulate in `T` over
+/// blocks of 256 elements, blocks add up in f64, in a fixed order that depends on `n` only.
+///
+/// # Safety
+/// Every `srcs[j]` is valid for `n` reads.
+#[inline(always)]
+pub unsafe fn reduce_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
+    k: &K,
+    srcs: [*const T; N],
+    n: usize,
+) -> f64 {
+    const BLOCK: usize = 256;
+    let full = n - n % V::LANES;
+    let mut total = 0.0f64;
+    let mut i = 0;
+    while i < full {
+        let end = (i + BLOCK).min(full);
+        let mut acc = V::splat(T::default());
+        while i < end {
+            let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(srcs[j].add(i)) });
+            acc = acc + k.eval(args);
+            i += V::LANES;
+        }
+        total += acc.reduce_sum().to_f64();
+    }
+    if i < n {
+        let rest = n - i;
+        let mut bufs = [[T::default(); 64]; N];
+        for j in 0..N {
+            unsafe { std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest) };
+        }
+        let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(bufs[j].as_ptr()) });
+        let mut out = [T::default(); 64];
+        unsafe { k.eval(args).store(out.as_mut_ptr()) };
+        for v in &out[..rest] {
+            total += v.to_f64();
+        }
+    }
+    total
+}

@@ -1,0 +1,165 @@
+//! Elementwise kernels over strided N-d arrays (any strides, negative ones included).
+//!
+//! The axes are put in the output's memory order and merged where every operand is contiguous
+//! across them. What remains is a set of rows: contiguous rows run the kernel in place; strided
+//! rows are gathered into a small buffer, run through the same kernel and scattered, so results
+//! are bit-identical to the contiguous case.
+
+use crate::parallel::{GRAIN, SendPtr, for_ranges};
+use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_with};
+
+/// Elements gathered per block on the strided path.
+const BLOCK: usize = 256;
+
+/// Pointer and strides (in elements) of one operand.
+#[derive(Clone, Copy)]
+pub struct View<'a, T> {
+    pub ptr: *const T,
+    pub strides: &'a [isize],
+}
+
+/// `out[i] = k(ins[0][i], ..)` over every index of `shape`.
+///
+/// # Safety
+/// Each view addresses valid memory at every index of `shape`. The output view must not map two
+/// indices to one element, and must not overlap an input except by being exactly equal to it.
+pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
+    k: &K,
+    shape: &[usize],
+    ins: [View<'_, T>; N],
+    out_ptr: *mut T,
+    out_strides: &[isize],
+) {
+    if shape.contains(&0) {
+        return;
+    }
+    let (lens, strides) = plan(shape, ins.map(|v| v.strides), out_strides);
+    let inner = *lens.last().unwrap();
+    let rows: usize = lens[..lens.len() - 1].iter().product();
+    let ptrs: [SendPtr<T>; N] = ins.map(|v| SendPtr(v.ptr as *mut T));
+    let out = SendPtr(out_ptr);
+    let grain = (GRAIN / inner).max(1);
+    for_ranges(rows, grain, inner, |r0, r1| {
+        dispatch(RowsJob { k, lens: &lens, strides: &strides, ins: ptrs, out, rows: (r0, r1) });
+    });
+}
+
+/// Axes in the output's memory order (largest stride outermost), size-1 axes dropped and
+/// neighbours merged where every operand is contiguous across them. Returns each axis's length
+/// and its (input strides, output stride).
+fn plan<const N: usize>(
+    shape: &[usize],
+    in_strides: [&[isize]; N],
+    out_strides: &[isize],
+) -> (Vec<usize>, Vec<(Vec<isize>, isize)>) {
+    let ndim = shape.len();
+    let mut axes: Vec<usize> = (0..ndim).filter(|&a| shape[a] != 1).collect();
+    axes.sort_by_key(|&a| std::cmp::Reverse(out_strides[a].unsigned_abs()));
+    let mut lens: Vec<usize> = Vec::new();
+    let mut strides: Vec<(Vec<isize>, isize)> = Vec::new();
+    for a in axes {
+        let len = shape[a];
+        let s: Vec<isize> = in_strides.iter().map(|st| st[a]).collect();
+        let o = out_strides[a];
+        if let (Some(l), Some((ps, po))) = (lens.last_mut(), strides.last_mut()) {
+            if *po == o * len as isize && ps.iter().zip(&s).all(|(p, q)| *p == q * len as isize) {
+                *l *= len;
+                *ps = s;
+                *po = o;
+                continue;
+            }
+        }
+        lens.push(len);
+        strides.push((s, o));
+    }
+    if lens.is_empty() {
+        lens.push(1);
+        strides.push((vec![1; N], 1));
+    }
+    (lens, strides)
+}
+
+struct RowsJob<'a, K, T, const N: usize> {
+    k: &'a K,
+    lens: &'a [usize],
+    strides: &'a [(Vec<isize>, isize)],
+    ins: [SendPtr<T>; N],
+    out: SendPtr<T>,
+    rows: (usize, usize),
+}
+
+impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
+    type Output = ();
+    #[inline(always)]
+    fn run<V: Vector<Elem = T>>(self) {
+        let d = self.lens.len() - 1;
+        let inner = self.lens[d];
+        let (in_step, out_step) = (&self.strides[d].0, self.strides[d].1);
+        let contiguous = out_step == 1 && in_step.iter().all(|&s| s == 1);
+        for row in self.rows.0..self.rows.1 {
+            // Offsets of the row's first element.
+            let mut rem = row;
+            let mut in_off = [0isize; N];
+            let mut out_off = 0isize;
+            for a in (0..d).rev() {
+                let i = (rem % self.lens[a]) as isize;
+                rem /= self.lens[a];
+                for j in 0..N {
+                    in_off[j] += i * self.strides[a].0[j];
+                }
+                out_off += i * self.strides[a].1;
+            }
+            unsafe {
+                let srcs: [*const T; N] = std::array::from_fn(|j| self.ins[j].0.offset(in_off[j]) as *const T);
+                let dst = self.out.0.offset(out_off);
+                if contiguous {
+                    map_with::<T, V, K, N>(self.k, srcs, dst, inner);
+                } else {
+                    strided_row::<T, V, K, N>(self.k, srcs, in_step, dst, out_step, inner);
+                }
+            }
+        }
+    }
+}
+
+/// One strided row, through gather / kernel / scatter in blocks.
+#[inline(always)]
+unsafe fn strided_row<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
+    k: &K,
+    srcs: [*const T; N],
+    in_step: &[isize],
+    dst: *mut T,
+    out_step: isize,
+    n: usize,
+) {
+    let mut bufs = [[T::default(); BLOCK]; N];
+    let mut res = [T::default(); BLOCK];
+    let mut start = 0;
+    while start < n {
+        let len = BLOCK.min(n - start);
+        for j in 0..N {
+            for i in 0..len {
+                bufs[j][i] = unsafe { *srcs[j].offset((start + i) as isize * in_step[j]) };
+            }
+        }
+        let bp: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr());
+        unsafe { map_with::<T, V, K, N>(k, bp, res.as_mut_ptr(), len) };
+        for (i, &v) in res[..len].iter().enumerate() {
+            unsafe { *dst.offset((start + i) as isize * out_step) = v };
+        }
+        start += len;
+    }
+}
+
+/// Offsets (in elements) of the lowest and highest element a view can touch.
+pub fn extent(shape: &[usize], strides: &[isize]) -> (isize, isize) {
+    let (mut lo, mut hi) = (0isize, 0isize);
+    for (&n, &s) in shape.iter().zip(strides) {
+        if n == 0 {
+            return (0, -1);
+        }
+        let far = (n as isize - 1) * s;
+        if far < 0 { lo += far } else { hi += far }
+    }
+    (lo, hi)
+}

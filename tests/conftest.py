@@ -1,0 +1,254 @@
+"""Shared helpers: ULP comparison, value generators and the table of function cases."""
+
+import dataclasses
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+import pytest
+
+try:
+    import nonlin.reference as reference
+except ImportError:  # extension not built yet: test_reference.py can still run from the source tree
+    import importlib.util
+    import pathlib
+
+    _path = pathlib.Path(__file__).resolve().parents[1] / "python" / "nonlin" / "reference.py"
+    _spec = importlib.util.spec_from_file_location("nonlin_reference", _path)
+    reference = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(reference)
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ----------------------------------------------------------------------------- ULP comparison
+def ulp_errors(got, ref64, dtype):
+    """Elementwise distance of `got` from `ref64` rounded to `dtype`, in ULPs of `dtype`.
+
+    The ULP is np.spacing of the rounded reference magnitude (spacing(0) and spacing of a
+    subnormal is the smallest subnormal). NaN must meet NaN and inf must equal inf exactly,
+    otherwise the error is inf."""
+    dtype = np.dtype(dtype)
+    got, ref64 = np.asarray(got), np.asarray(ref64, dtype=np.float64)
+    assert got.shape == ref64.shape, f"shape {got.shape} != reference shape {ref64.shape}"
+    with np.errstate(all="ignore"):
+        ref = ref64.reshape(-1).astype(dtype)  # correctly rounded reference in the output dtype
+        g, r = got.reshape(-1).astype(np.float64), ref.astype(np.float64)
+        mag = np.abs(ref)
+        ulp = np.spacing(mag)
+        ulp = np.where(np.isinf(ulp), mag - np.nextafter(mag, dtype.type(0)), ulp)  # |ref| == max
+        err = np.abs(g - r) / ulp.astype(np.float64)
+    nan_r, nan_g = np.isnan(r), np.isnan(g)
+    err = np.where(nan_r | nan_g, np.where(nan_r & nan_g, 0.0, np.inf), err)
+    err = np.where(np.isinf(r) & ~nan_g, np.where(g == r, 0.0, np.inf), err)
+    return err.reshape(got.shape)
+
+
+def ulp_error(got, ref64, dtype):
+    """Maximum ULP distance (0 for empty arrays)."""
+    err = ulp_errors(got, ref64, dtype)
+    return float(err.max()) if err.size else 0.0
+
+
+def assert_close_ulp(got, ref, dtype, max_ulp=4, inputs=None, zero_sign=False):
+    """Assert `got` has `dtype` and is within `max_ulp` of `ref`; print the worst input if not.
+    With zero_sign, a zero result must also have the sign of the (rounded) reference zero."""
+    dtype = np.dtype(dtype)
+    got, ref = np.asarray(got), np.asarray(ref, dtype=np.float64)
+    assert got.dtype == dtype, f"result dtype {got.dtype}, expected {dtype}"
+    err = ulp_errors(got, ref, dtype)
+    bad = err > max_ulp
+    if zero_sign:
+        with np.errstate(all="ignore"):
+            r = ref.astype(dtype)
+        bad |= (r == 0) & (got == 0) & (np.signbit(r) != np.signbit(got))
+    if bad.any():
+        idx = np.unravel_index(int(np.argmax(np.where(bad, err, -1.0))), got.shape)
+        shown = {k: np.asarray(v)[idx] for k, v in (inputs or {}).items() if np.shape(v) == got.shape}
+        pytest.fail(f"{int(bad.sum())}/{bad.size} elements off by > {max_ulp} ulp (or wrong zero sign);"
+                    f" worst at {idx}: got {got[idx]!r}, reference {ref[idx]!r} ({err[idx]} ulp),"
+                    f" inputs {shown!r}")
+
+
+def contiguous(a):
+    """C-contiguous copy that keeps 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    return np.array(a, order="C", copy=True)
+
+
+def assert_same_bits(a, b):
+    """Bitwise equality (any NaN matches any NaN); tuples are compared element by element."""
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        assert isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)
+        for u, v in zip(a, b):
+            assert_same_bits(u, v)
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, a.shape, b.dtype, b.shape)
+    if a.dtype.kind != "f":  # e.g. an unsupported input checked for being unchanged
+        assert a.tobytes() == b.tobytes()
+        return
+    na, nb = np.isnan(a).reshape(-1), np.isnan(b).reshape(-1)
+    ua, ub = (v.reshape(-1).view(f"u{v.itemsize}") for v in (a, b))
+    assert np.array_equal(na, nb), "NaN positions differ"
+    diff = np.flatnonzero((ua != ub) & ~na)
+    assert diff.size == 0, f"{diff.size} elements differ, first {a.reshape(-1)[diff[0]]!r} vs {b.reshape(-1)[diff[0]]!r}"
+
+
+# ----------------------------------------------------------------------------- value generators
+def special_values(dtype):
+    fi = np.finfo(dtype)
+    sub = float(fi.smallest_subnormal)
+    vals = [0.0, -0.0, np.inf, -np.inf, np.nan, sub, -sub, 3 * sub, float(fi.tiny) / 2, -float(fi.tiny) * 0.75,
+            float(fi.tiny), -float(fi.tiny), float(fi.max), -float(fi.max), 1.0, -1.0, float(fi.eps), 0.5, -2.0]
+    return np.array(vals, dtype=dtype)
+
+
+def _sign(rng, n):
+    return rng.choice([-1.0, 1.0], n)
+
+
+GENERATORS: Dict[str, Callable] = {
+    "uniform": lambda rng, n, dt: rng.uniform(-50, 50, n),
+    "near_zero": lambda rng, n, dt: _sign(rng, n) * 10.0 ** rng.uniform(-30, -3, n),
+    "wide": lambda rng, n, dt: _sign(rng, n) * 10.0 ** rng.uniform(0, 3, n),  # tails, exp overflow
+    "subnormal": lambda rng, n, dt: _sign(rng, n) * rng.integers(1, 2 ** (np.finfo(dt).nmant), n)
+    * float(np.finfo(dt).smallest_subnormal),
+    "largest": lambda rng, n, dt: _sign(rng, n) * float(np.finfo(dt).max) * rng.uniform(0.5, 1, n),
+    "special": lambda rng, n, dt: rng.permutation(np.resize(special_values(dt), n)),
+}
+
+
+def make_values(kind, dtype, n, rng):
+    """n values of the given kind in dtype; kind "mixed" draws from every generator."""
+    if kind == "mixed":
+        parts = [make_values(k, dtype, n // len(GENERATORS) + 1, rng) for k in GENERATORS]
+        return rng.permutation(np.concatenate(parts))[:n]
+    with np.errstate(over="ignore"):
+        return np.asarray(GENERATORS[kind](rng, n, np.dtype(dtype))).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- function cases
+def call_reference(name, *args, **kwargs):
+    with np.errstate(all="ignore"):  # the oracle's intermediate overflow is not under test
+        return getattr(reference, name)(*args, **kwargs)
+
+
+def saved_output(name, x, **params):
+    """Forward output as a caller would have saved it: reference rounded to the result dtype."""
+    with np.errstate(all="ignore"):
+        y = np.asarray(call_reference(name, x, **params))
+        return y.astype(x.dtype if x.dtype in FLOAT_DTYPES else np.float64)
+
+
+def prelu_weight(x):
+    """One slope per channel on axis 1 (multiples of 1/8, exact in float32), else a scalar."""
+    if x.ndim >= 2 and x.shape[1] > 0:
+        return ((np.arange(x.shape[1]) % 7) - 2) * 0.125
+    return 0.25
+
+
+def maxout_params(x, axis):
+    length = x.shape[axis]
+    return {"pieces": next(p for p in (3, 2, 1) if length % p == 0), "axis": axis}
+
+
+def maxout_grad(x, g, p):
+    """The grad_output operand of maxout_backward: g cut down to maxout's output shape."""
+    ax = p["axis"] % x.ndim
+    return g[(slice(None),) * ax + (slice(0, x.shape[ax] // p["pieces"]),)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    id: str  # function name, optionally followed by "-variant"
+    data: Callable  # (x, g, params) -> data operands (arrays)
+    params: Callable = lambda x: {}  # x -> keyword parameters
+    data_kw: Tuple[str, ...] = ()  # keyword names of the trailing data operands
+    min_ndim: int = 0
+    zero_sign: bool = False  # sign of zero results is fixed by the spec
+    same_shape: bool = True  # result shape == x shape == every data operand's shape
+
+    @property
+    def name(self):
+        return self.id.split("-")[0]
+
+    def call(self, module, data, params, **kw):
+        npos = len(data) - len(self.data_kw)
+        kws = dict(zip(self.data_kw, data[npos:]))
+        if module is reference:
+            return call_reference(self.name, *data[:npos], **kws, **params, **kw)
+        return getattr(module, self.name)(*data[:npos], **kws, **params, **kw)
+
+    def build(self, x, g):
+        params = self.params(x)
+        return tuple(self.data(x, g, params)), params
+
+
+def _x(x, g, p):
+    return (x,)
+
+
+def _gx(x, g, p):
+    return (g, x)
+
+
+def _gy(fwd, **kw):
+    return lambda x, g, p: (g, saved_output(fwd, x, **kw))
+
+
+SLOPE = {"negative_slope": 0.2}
+ALPHA = {"alpha": 1.3}
+CASES = [
+    Case("sigmoid", _x, zero_sign=True),
+    Case("sigmoid_derivative", _x, zero_sign=True),
+    Case("sigmoid_backward", _gy("sigmoid")),
+    Case("tanh", _x, zero_sign=True),
+    Case("tanh_derivative", _x, zero_sign=True),
+    Case("tanh_backward", _gy("tanh")),
+    Case("relu", _x, zero_sign=True),
+    Case("relu_derivative", _x),
+    Case("relu_backward", _gx),
+    Case("leaky_relu", _x, lambda x: SLOPE, zero_sign=True),
+    Case("leaky_relu_derivative", _x, lambda x: SLOPE),
+    Case("leaky_relu_backward", _gx, lambda x: SLOPE),
+    Case("prelu", _x, lambda x: {"weight": prelu_weight(x)}, zero_sign=True),
+    Case("prelu_derivative", _x, lambda x: {"weight": prelu_weight(x)}),
+    Case("prelu_backward", _gx, lambda x: {"weight": prelu_weight(x)}),
+    Case("elu", _x, lambda x: ALPHA, zero_sign=True),
+    Case("elu_derivative", _x, lambda x: ALPHA, zero_sign=True),
+    Case("elu_backward-x", _gx, lambda x: ALPHA),
+    Case("elu_backward-output", _gy("elu", **ALPHA), lambda x: ALPHA, data_kw=("output",)),
+    Case("maxout", _x, lambda x: maxout_params(x, -1), min_ndim=1, same_shape=False),
+    Case("maxout-axis0", _x, lambda x: maxout_params(x, 0), min_ndim=1, same_shape=False),
+    Case("maxout_backward", lambda x, g, p: (maxout_grad(x, g, p), x), lambda x: maxout_params(x, -1),
+         min_ndim=1, same_shape=False),
+    Case("maxout_backward-axis0", lambda x, g, p: (maxout_grad(x, g, p), x), lambda x: maxout_params(x, 0),
+         min_ndim=1, same_shape=False),
+]
+CASE_IDS = [c.id for c in CASES]
+BACKWARD = [c for c in CASES if c.name.endswith("_backward")]
+
+
+def check_result(case, got, data, params, dtype):
+    """Compare a kernel result with the reference (prelu_backward: both outputs)."""
+    ref = case.call(reference, data, params)
+    names = dict(zip(("x",) if len(data) == 1 else ("grad_output", "operand"), data))
+    if case.name != "prelu_backward":
+        return assert_close_ulp(got, ref, dtype, inputs=names, zero_sign=case.zero_sign)
+    assert isinstance(got, tuple) and len(got) == 2, type(got)
+    assert_close_ulp(got[0], ref[0], dtype, inputs=names)
+    g, x = (np.asarray(d, dtype=np.float64) for d in data)
+    gw, rw = np.asarray(got[1]), np.asarray(ref[1], dtype=np.float64)
+    assert gw.dtype == dtype and gw.shape == np.shape(params["weight"]) == rw.shape
+    with np.errstate(all="ignore"):  # sum of g*x where not x > 0; bound valid for any order
+        terms = np.where(x > 0, 0.0, g * x)
+        per_channel = terms.ndim >= 2 and rw.size > 1
+        axes = tuple(a for a in range(terms.ndim) if not (per_channel and a == 1))
+        bound = np.abs(terms).sum(axis=axes) * (terms.size + 2) * np.finfo(dtype).eps
+        bound = bound + terms.size * float(np.finfo(dtype).smallest_subnormal)
+        finite_terms = np.isfinite(terms).all(axis=axes)
+        # no partial sum can overflow dtype: then the bound holds for any summation order
+        summable = finite_terms & (2 * np.abs(terms).sum(axis=axes) < float(np.finfo(dtype).max))
+        bad = summable & ~(np.abs(gw.astype(np.float64) - rw) <= bound)
+    assert not bad.any(), f"grad_weight {gw!r} vs reference {rw!r}, bound {bound!r}"
+    # NaN/inf terms fix the sum exactly (an overflowing finite sum may go either way: not checked)
+    assert_close_ulp(gw[~finite_terms], rw[~finite_terms], dtype)

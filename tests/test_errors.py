@@ -1,0 +1,153 @@
+"""Bad inputs raise the documented exception and leave every input and out= untouched."""
+
+import numpy as np
+import pytest
+
+import nonlin
+from conftest import BACKWARD, CASE_IDS, CASES, assert_same_bits
+
+ALL_CASES = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+BAD_DTYPES = ["complex128", "complex64", "object", "U3", "S3", "datetime64[s]", "timedelta64[s]", "V8"]
+SENTINEL = 7.0
+
+
+def valid(case, shape=(3, 4, 6), dtype=np.float64):
+    x = np.linspace(-2, 2, int(np.prod(shape)), dtype=dtype).reshape(shape)
+    return case.build(x, x[::-1].copy())
+
+
+def raises_unchanged(exc, fn, arrays, match=()):
+    """fn() raises exc (message containing every string in match); no array was modified."""
+    before = [np.copy(a) for a in arrays]
+    with pytest.raises(exc) as info:
+        fn()
+    for s in match:
+        assert s in str(info.value), f"{s!r} not in {str(info.value)!r}"
+    for a, b in zip(arrays, before):
+        assert_same_bits(a, b)
+    return info
+
+
+def dtype_names(dt):
+    return {dt.name, str(dt), dt.str}
+
+
+@ALL_CASES
+@pytest.mark.parametrize("bad", BAD_DTYPES)
+def test_unsupported_dtype_is_type_error(case, bad):
+    data, params = valid(case)
+    result = case.call(nonlin, data, params)
+    out = np.full(np.shape(result[0] if isinstance(result, tuple) else result), SENTINEL)
+    for k, d in enumerate(data):  # each operand in turn
+        operands = data[:k] + (np.zeros(d.shape, dtype=bad),) + data[k + 1:]
+        for kw in ({}, {"out": out}):
+            info = raises_unchanged(TypeError, lambda: case.call(nonlin, operands, params, **kw), [*operands, out],
+                                    match=[case.name])
+            assert any(n in str(info.value) for n in dtype_names(np.dtype(bad))), str(info.value)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "elu"])
+@pytest.mark.parametrize("value, dtname", [(1j, "complex128"), (["a", "b"], "<U1"), ([1 + 2j], "complex128"),
+                                           (np.complex64(1), "complex64"), (np.array([None]), "object")])
+def test_unsupported_python_inputs(name, value, dtname):
+    with pytest.raises(TypeError) as info:
+        getattr(nonlin, name)(value)
+    msg = str(info.value)
+    assert name in msg and any(n in msg for n in dtype_names(np.dtype(dtname))), msg
+
+
+OUT_ERRORS = {  # name -> (input dtype, make out from the correct result, exception)
+    "float32-for-float64": (np.float64, lambda r: np.full(r.shape, SENTINEL, np.float32), TypeError),
+    "float64-for-float32": (np.float32, lambda r: np.full(r.shape, SENTINEL, np.float64), TypeError),
+    "int64": (np.float64, lambda r: np.full(r.shape, 7, np.int64), TypeError),
+    "reversed-shape": (np.float64, lambda r: np.full(r.shape[::-1], SENTINEL), ValueError),
+    "flat": (np.float64, lambda r: np.full(r.size, SENTINEL), ValueError),
+    "broadcastable": (np.float64, lambda r: np.full(r.shape[:-1] + (1,), SENTINEL), ValueError),
+    "extra-dim": (np.float64, lambda r: np.full((1,) + r.shape, SENTINEL), ValueError),
+    "read-only": (np.float64, lambda r: readonly(np.full(r.shape, SENTINEL)), ValueError),
+    "list": (np.float64, lambda r: np.full(r.shape, SENTINEL).tolist(), TypeError),
+    "numpy-scalar": (np.float64, lambda r: np.float64(SENTINEL), TypeError),
+}
+
+
+def readonly(a):
+    a.flags.writeable = False
+    return a
+
+
+@ALL_CASES
+@pytest.mark.parametrize("kind", OUT_ERRORS)
+def test_bad_out(case, kind):
+    dtype, make_out, exc = OUT_ERRORS[kind]
+    data, params = valid(case, dtype=dtype)
+    result = case.call(nonlin, data, params)
+    out = make_out(np.asarray(result[0] if isinstance(result, tuple) else result))
+    checked = [*data] + ([out] if isinstance(out, np.ndarray) else [])
+    raises_unchanged(exc, lambda: case.call(nonlin, data, params, out=out), checked)
+    if isinstance(out, list):
+        assert out == np.full(np.shape(out), SENTINEL).tolist()
+
+
+@pytest.mark.parametrize("name, args", [("sigmoid", ()), ("leaky_relu", (0.2,)), ("elu", (1.0,))])
+def test_out_is_keyword_only(name, args):
+    x, out = np.ones(3), np.full(3, SENTINEL)
+    raises_unchanged(TypeError, lambda: getattr(nonlin, name)(x, *args, out), [x, out])
+
+
+SHAPE_CASES = [c for c in BACKWARD if not c.name.startswith("maxout")]
+
+
+@pytest.mark.parametrize("case", SHAPE_CASES, ids=[c.id for c in SHAPE_CASES])
+@pytest.mark.parametrize("g_shape, other_shape", [((3, 4), (4, 3)), ((4, 3), (3, 4)), ((12,), (3, 4)),
+                                                  ((1, 4), (3, 4)), ((3, 4), (3, 1)), ((), (3,))])
+def test_backward_shape_mismatch(case, g_shape, other_shape):
+    g = np.ones(g_shape)
+    other = np.linspace(-1, 1, int(np.prod(other_shape))).reshape(other_shape)
+    params = {"weight": 0.25} if case.name == "prelu_backward" else case.params(other)
+    out = np.full(other_shape, SENTINEL)
+    match = [str(g_shape), str(other_shape)] if len(g_shape) == len(other_shape) == 2 else []
+    for kw in ({}, {"out": out}):
+        raises_unchanged(ValueError, lambda: case.call(nonlin, (g, other), params, **kw), [g, other, out], match)
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("g_shape", [(3, 6), (2, 3), (3, 3), (6,), (3, 2, 1)])
+def test_maxout_backward_grad_shape(axis, g_shape):
+    x, g = np.linspace(-1, 1, 18).reshape(3, 6), np.ones(g_shape)  # output shapes: (3, 2) / (1, 6)
+    out = np.full(x.shape, SENTINEL)
+    raises_unchanged(ValueError, lambda: nonlin.maxout_backward(g, x, 3, axis=axis, out=out), [x, g, out])
+
+
+PRELU_BAD = [((2, 3, 4), np.full(4, 0.5)), ((2, 3, 4), np.full(2, 0.5)), ((2, 3, 4), np.zeros(0)),
+             ((2, 3, 4), np.full((3, 1), 0.5)), ((2, 3, 4), np.full((1, 1), 0.5)), ((3,), np.full(3, 0.5)),
+             ((), np.full(3, 0.5)), ((2, 1, 4), np.full(4, 0.5))]
+
+
+@pytest.mark.parametrize("name", ["prelu", "prelu_derivative", "prelu_backward"])
+@pytest.mark.parametrize("x_shape, weight", PRELU_BAD, ids=[f"x{s}-w{w.shape}" for s, w in PRELU_BAD])
+def test_prelu_bad_weight(name, x_shape, weight):
+    x = np.linspace(-1, 1, int(np.prod(x_shape))).reshape(x_shape)
+    args = (np.ones(x_shape), x) if name == "prelu_backward" else (x,)
+    out = np.full(x_shape, SENTINEL)
+    raises_unchanged(ValueError, lambda: getattr(nonlin, name)(*args, weight, out=out), [*args, weight, out])
+
+
+MAXOUT_BAD = [((3, 6), 4, -1), ((3, 6), 0, -1), ((3, 6), -3, -1), ((3, 6), 5, 0),
+              ((3, 6), 3, 2), ((3, 6), 3, -3), ((), 1, -1), ((), 1, 0)]
+
+
+@pytest.mark.parametrize("x_shape, pieces, axis", MAXOUT_BAD)
+@pytest.mark.parametrize("backward", [False, True])
+def test_maxout_bad_parameters(x_shape, pieces, axis, backward):
+    x = np.linspace(-1, 1, int(np.prod(x_shape))).reshape(x_shape)
+    g = np.ones(x_shape[:-1] + (1,) if x_shape else ())
+    args = (g, x) if backward else (x,)
+    fn = nonlin.maxout_backward if backward else nonlin.maxout
+    raises_unchanged(ValueError, lambda: fn(*args, pieces, axis=axis), list(args))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"x": None, "output": None}, {"x": np.ones(3), "output": np.ones(3)}])
+def test_elu_backward_needs_exactly_one_of_x_output(kwargs):
+    g, out = np.ones(3), np.full(3, SENTINEL)
+    arrays = [g, out] + [v for v in kwargs.values() if v is not None]
+    raises_unchanged(ValueError, lambda: nonlin.elu_backward(g, alpha=1.0, out=out, **kwargs), arrays)
