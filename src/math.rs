@@ -20,6 +20,8 @@ pub trait MathConsts {
     /// exp(x) is 0 below, inf above (after rounding).
     const EXP_LO: f64;
     const EXP_HI: f64;
+    /// `a b e^x` is 0 below this for any finite `a`, `b` (see [`exp_mul`]).
+    const EXP_MUL_LO: f64;
     /// expm1(x) rounds to -1 below this.
     const EXPM1_LO: f64;
     /// expm1(x) rounds to x for |x| below this.
@@ -52,6 +54,7 @@ impl MathConsts for f32 {
     const LN2_LO: f64 = 1.428606765330187e-6; // 0x35bfbe8e
     const EXP_LO: f64 = -104.0;
     const EXP_HI: f64 = 89.0;
+    const EXP_MUL_LO: f64 = -260.0;
     const EXPM1_LO: f64 = -18.0;
     const EXPM1_TINY: f64 = 9.313225746154785e-10; // 2^-30
     const TANH_SAT: f64 = 10.0;
@@ -72,6 +75,7 @@ impl MathConsts for f64 {
     const LN2_LO: f64 = 1.90821492927058770002e-10; // 0x3dea39ef35793c76
     const EXP_LO: f64 = -746.0;
     const EXP_HI: f64 = 710.0;
+    const EXP_MUL_LO: f64 = -2000.0;
     const EXPM1_LO: f64 = -40.0;
     const EXPM1_TINY: f64 = 8.673617379884035e-19; // 2^-60
     const TANH_SAT: f64 = 22.0;
@@ -134,6 +138,23 @@ pub fn exp<V: Vector>(x: V) -> V
     let x = clamp(x, V::Elem::EXP_LO, V::Elem::EXP_HI);
     let (k, r) = reduce(x);
     scale(expm1_reduced(r) + c(1.0), k)
+}
+
+/// `a * b * e^x` without overflow of `a * b` and without a subnormal `e^x` on the way: the
+/// scale `2^k` is applied in three steps after the multiplications, so the result is rounded
+/// about once even where it is subnormal. For `x <= EXP_HI`; below `EXP_MUL_LO` it is
+/// `(a * 0) * b` (0, or NaN for an infinite factor, as `a * b * 0` would be).
+#[inline(always)]
+pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
+    let xc = clamp(x, V::Elem::EXP_MUL_LO, V::Elem::EXP_HI);
+    let (k, r) = reduce(xc);
+    let magic = c::<V>(V::Elem::ROUND_MAGIC);
+    let k1 = k.mul_add(c(1.0 / 3.0), magic) - magic;
+    let k2 = (k - k1).mul_add(c(0.5), magic) - magic;
+    let k3 = k - k1 - k2;
+    let v = (((expm1_reduced(r) + c(1.0)) * k1.pow2i()) * a) * b;
+    let v = (v * k2.pow2i()) * k3.pow2i();
+    V::select(x.lt(c(V::Elem::EXP_MUL_LO)), (a * c(0.0)) * b, v)
 }
 
 /// e^x - 1, accurate near 0 (the sign of zero is kept).

@@ -359,9 +359,10 @@ unary_fn! {
     tanh_derivative() => TanhDerivative
 }
 binary_fn! {
-    /// Vector-Jacobian product of tanh from its saved output y: grad_output * (1 - y * y).
+    /// Vector-Jacobian product of tanh from its saved output y: grad_output * (1 - y^2).
     ///
-    /// As ATen's tanh_backward, exact to that arithmetic; for the tails use
+    /// As ATen's tanh_backward, but evaluated as grad_output * ((1 - y) * (1 + y)), which has
+    /// no cancellation near |y| = 1. y has lost the tails: there use
     /// grad_output * tanh_derivative(x).
     tanh_backward(output) => TanhBackward
 }
@@ -404,7 +405,7 @@ unary_fn! {
 
 /// Vector-Jacobian product of elu, from the input or from the saved output (give exactly one).
 ///
-/// From x: grad_output where x > 0, grad_output * alpha * exp(x) where x <= 0.
+/// From x: grad_output where x > 0, grad_output * (alpha * exp(x)) where x <= 0.
 /// From output y: grad_output where y > 0, grad_output * (y + alpha) where y <= 0 (no exp).
 #[pyfunction]
 #[pyo3(signature = (grad_output, x = None, output = None, alpha = 1.0, *, out = None))]

@@ -81,11 +81,12 @@ def tanh_derivative(x):
 
 
 def tanh_backward(grad_output, output):
-    """g * (1 - y*y) from the saved output y = tanh(x)."""
+    """g * (1 - y*y) from the saved output y = tanh(x), evaluated as g * ((1 - y) * (1 + y)),
+    which does not cancel near |y| = 1."""
     g, y = _f64(grad_output), _f64(output)
     _check_same_shape("tanh_backward", g, y, "output")
     with np.errstate(**_QUIET):
-        return g * (1.0 - y * y)
+        return g * ((1.0 - y) * (1.0 + y))
 
 
 # ----------------------------------------------------------------------------- relu
@@ -202,12 +203,13 @@ def elu_derivative(x, alpha=1.0):
     """1 if x > 0 else alpha * exp(x) (alpha at x = 0), NaN if x is NaN."""
     x, a = _f64(x), float(alpha)
     with np.errstate(**_QUIET):
-        return _piecewise(x, 1.0, a * np.exp(x))
+        h = np.exp(x / 2)  # e^x = h*h: no subnormal e^x before the last rounding
+        return _piecewise(x, 1.0, (a * h) * h)
 
 
 def elu_backward(grad_output, x=None, output=None, alpha=1.0):
     """Exactly one of x / output must be given.
-    From x:          g if x > 0 else g * alpha * exp(x).
+    From x:          g if x > 0 else g * (alpha * exp(x)).
     From output y:   g if y > 0 else g * (y + alpha).
     NaN in x / y gives NaN."""
     if (x is None) == (output is None):
@@ -217,7 +219,8 @@ def elu_backward(grad_output, x=None, output=None, alpha=1.0):
         if x is not None:
             x = _f64(x)
             _check_same_shape("elu_backward", g, x, "x")
-            return _piecewise(x, g, g * a * np.exp(x))
+            h = np.exp(x / 2)  # e^x = h*h, applied last: no overflow, no early subnormal
+            return _piecewise(x, g, (g * (a * h)) * h)
         y = _f64(output)
         _check_same_shape("elu_backward", g, y, "output")
         return _piecewise(y, g, g * (y + a))

@@ -1,7 +1,7 @@
 //! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
 
 use super::{c, piecewise};
-use crate::math::{exp, expm1};
+use crate::math::{exp_mul, expm1};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `elu(x)`; near 0- it uses expm1, so `elu(-1e-10) = -1e-10 alpha` to full precision;
@@ -23,18 +23,19 @@ pub struct EluDerivative {
 impl<T: Real> Kernel<T, 1> for EluDerivative {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        piecewise(x, c(1.0), c::<V>(self.alpha) * exp(x))
+        piecewise(x, c(1.0), exp_mul(x, c(self.alpha), c(1.0)))
     }
 }
 
-/// Backward from the input: `g` for `x > 0`, `g alpha e^x` otherwise.
+/// Backward from the input: `g` for `x > 0`, `g alpha e^x` otherwise, rounded once (no
+/// overflow of `g alpha`, no subnormal `e^x` on the way).
 pub struct EluBackward {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 2> for EluBackward {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        piecewise(x, g, g * c::<V>(self.alpha) * exp(x))
+        piecewise(x, g, exp_mul(x, g, c(self.alpha)))
     }
 }
 

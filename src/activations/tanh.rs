@@ -26,12 +26,13 @@ impl<T: Real> Kernel<T, 1> for TanhDerivative {
     }
 }
 
-/// `g * (1 - y * y)` from the saved output `y`, as ATen's `tanh_backward`. Exact to that
-/// arithmetic; use [`TanhDerivative`] for the tails.
+/// `g * (1 - y^2)` from the saved output `y`, as ATen's `tanh_backward`, but evaluated as
+/// `g * ((1 - y) * (1 + y))`: one of the two factors is exact near `|y| = 1`, so there is no
+/// cancellation. `y` itself has lost the tails: use [`TanhDerivative`] there.
 pub struct TanhBackward;
 impl<T: Real> Kernel<T, 2> for TanhBackward {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, y]: [V; 2]) -> V {
-        g * (c::<V>(1.0) - y * y)
+        g * ((c::<V>(1.0) - y) * (c::<V>(1.0) + y))
     }
 }
