@@ -650,6 +650,21 @@ fn _after_fork() {
     crate::parallel::force_serial();
 }
 
+/// Uses the named SIMD level (at most the CPU's best) from now on; returns the level set.
+#[pyfunction]
+fn _set_simd(name: &str) -> PyResult<&'static str> {
+    let level = crate::simd::Level::from_name(name)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown SIMD level {name:?}")))?;
+    Ok(crate::simd::set_level(level).name())
+}
+
+/// The SIMD levels this CPU runs, lowest first.
+#[pyfunction]
+fn _simd_levels() -> Vec<&'static str> {
+    let best = crate::simd::Level::detect();
+    crate::simd::Level::all().iter().filter(|l| **l <= best).map(|l| l.name()).collect()
+}
+
 /// The SIMD level in use and the number of threads.
 #[pyfunction]
 fn _runtime() -> (&'static str, usize) {
@@ -681,5 +696,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(maxout_backward, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_simd, m)?)?;
+    m.add_function(wrap_pyfunction!(_simd_levels, m)?)?;
     Ok(())
 }

@@ -11,7 +11,10 @@
 
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
 
 /// Element types the kernels are written for: `f32` and `f64`.
 pub trait Real:
@@ -35,6 +38,10 @@ pub trait Real:
     const MANTISSA_DIGITS: u32;
     /// The portable one-lane vector: the type itself.
     type Scalar: Vector<Elem = Self>;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2: Vector<Elem = Self>;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512: Vector<Elem = Self>;
     /// Converts a constant written in f64 (rounded to nearest).
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
@@ -43,6 +50,10 @@ pub trait Real:
 
 impl Real for f32 {
     type Scalar = f32;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = x86::Avx2F32;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = x86::Avx512F32;
     const NAME: &'static str = "float32";
     const MANTISSA_DIGITS: u32 = f32::MANTISSA_DIGITS;
     #[inline(always)]
@@ -61,6 +72,10 @@ impl Real for f32 {
 
 impl Real for f64 {
     type Scalar = f64;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = x86::Avx2F64;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = x86::Avx512F64;
     const NAME: &'static str = "float64";
     const MANTISSA_DIGITS: u32 = f64::MANTISSA_DIGITS;
     #[inline(always)]
@@ -93,7 +108,7 @@ pub trait Vector:
     /// Stores `LANES` elements. Safety: `ptr` is valid for `LANES` writes.
     unsafe fn store(self, ptr: *mut Self::Elem);
 
-    /// `self * b + c`, fused (one rounding) where the level has FMA.
+    /// `self * b + c`, fused (one rounding) on every level.
     fn mul_add(self, b: Self, c: Self) -> Self;
     fn abs(self) -> Self;
     /// `|self|` with the sign bit of `sign`.
@@ -111,8 +126,6 @@ pub trait Vector:
     fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// `m ? a : b`, lane by lane.
     fn select(m: Self::Mask, a: Self, b: Self) -> Self;
-    /// Sum of the lanes, in a fixed order.
-    fn reduce_sum(self) -> Self::Elem;
 }
 
 macro_rules! scalar_vector {
@@ -135,9 +148,9 @@ macro_rules! scalar_vector {
             }
             #[inline(always)]
             fn mul_add(self, b: Self, c: Self) -> Self {
-                // Unfused: the portable baseline has no FMA instruction, and a libm call would
-                // cost more than the rounding it saves.
-                self * b + c
+                // Fused, as on every SIMD level, so that all levels give bit-identical results
+                // (libm's fma uses the FMA instruction where the CPU has one).
+                <$t>::mul_add(self, b, c)
             }
             #[inline(always)]
             fn abs(self) -> Self {
@@ -183,10 +196,6 @@ macro_rules! scalar_vector {
             fn select(m: bool, a: Self, b: Self) -> Self {
                 if m { a } else { b }
             }
-            #[inline(always)]
-            fn reduce_sum(self) -> $t {
-                self
-            }
         }
     };
 }
@@ -210,28 +219,98 @@ pub trait Job<T: Real> {
 /// Instruction-set levels, lowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
-    Scalar,
+    Scalar = 0,
+    #[cfg(target_arch = "x86_64")]
+    Avx2 = 1,
+    #[cfg(target_arch = "x86_64")]
+    Avx512 = 2,
 }
 
 impl Level {
     pub fn name(self) -> &'static str {
         match self {
             Level::Scalar => "scalar",
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => "avx512",
         }
+    }
+
+    /// Every level, lowest first.
+    pub fn all() -> &'static [Level] {
+        &[
+            Level::Scalar,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512,
+        ]
+    }
+
+    pub fn from_name(name: &str) -> Option<Level> {
+        Level::all().iter().copied().find(|l| l.name() == name)
+    }
+
+    /// The best level this CPU runs.
+    pub fn detect() -> Level {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                return Level::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Level::Avx2;
+            }
+        }
+        Level::Scalar
     }
 }
 
-/// The level used for every call, detected once.
+const UNSET: u8 = u8::MAX;
+static LEVEL: AtomicU8 = AtomicU8::new(UNSET);
+
+/// The level used by every call: the best the CPU runs, or a lower one named by the
+/// environment variable `NONLIN_SIMD` (scalar, avx2, avx512) or set with [`set_level`].
 pub fn level() -> Level {
-    static LEVEL: OnceLock<Level> = OnceLock::new();
-    *LEVEL.get_or_init(|| Level::Scalar)
+    let l = LEVEL.load(Ordering::Relaxed);
+    if l != UNSET {
+        return Level::all()[l as usize];
+    }
+    let best = Level::detect();
+    let chosen = std::env::var("NONLIN_SIMD").ok().and_then(|v| Level::from_name(v.trim())).map_or(best, |l| l.min(best));
+    LEVEL.store(chosen as u8, Ordering::Relaxed);
+    chosen
+}
+
+/// Uses `level` (at most the best this CPU runs) from now on; returns the level set.
+pub fn set_level(level: Level) -> Level {
+    let l = level.min(Level::detect());
+    LEVEL.store(l as u8, Ordering::Relaxed);
+    l
 }
 
 /// Runs `job` at the level chosen by [`level`].
 pub fn dispatch<T: Real, J: Job<T>>(job: J) -> J::Output {
     match level() {
         Level::Scalar => job.run::<T::Scalar>(),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { run_avx2(job) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { run_avx512(job) },
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<T: Real, J: Job<T>>(job: J) -> J::Output {
+    job.run::<T::Avx2>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn run_avx512<T: Real, J: Job<T>>(job: J) -> J::Output {
+    job.run::<T::Avx512>()
 }
 
 /// `dst[i] = k(srcs[0][i], ..)` for `i < n`, with vector type `V`. Always inlined, so that it is
@@ -270,8 +349,12 @@ pub unsafe fn map_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: u
     }
 }
 
-/// `sum of k(srcs[0][i], ..)` for `i < n`, with vector type `V`: lanes accumulate in `T` over
-/// blocks of 256 elements, blocks add up in f64, in a fixed order that depends on `n` only.
+/// Lanes of the accumulator in [`reduce_with`], the same on every level.
+const SUM_LANES: usize = 16;
+
+/// `sum of k(srcs[0][i], ..)` for `i < n`, with vector type `V`. The order of additions is the
+/// same on every level: 16 running sums (element `i` goes to sum `i % 16`) over blocks of 256
+/// elements, each block's sums added in order into an f64 total, then the tail in order.
 ///
 /// # Safety
 /// Every `srcs[j]` is valid for `n` reads.
@@ -282,31 +365,40 @@ pub unsafe fn reduce_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N
     n: usize,
 ) -> f64 {
     const BLOCK: usize = 256;
-    let full = n - n % V::LANES;
+    let per = SUM_LANES / V::LANES; // vectors per 16 elements
+    let full = n - n % SUM_LANES;
     let mut total = 0.0f64;
     let mut i = 0;
     while i < full {
         let end = (i + BLOCK).min(full);
-        let mut acc = V::splat(T::default());
+        let mut acc = [V::splat(T::default()); SUM_LANES];
         while i < end {
-            let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(srcs[j].add(i)) });
-            acc = acc + k.eval(args);
-            i += V::LANES;
+            for (a, acc) in acc[..per].iter_mut().enumerate() {
+                let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(srcs[j].add(i + a * V::LANES)) });
+                *acc = *acc + k.eval(args);
+            }
+            i += SUM_LANES;
         }
-        total += acc.reduce_sum().to_f64();
+        let mut sums = [T::default(); SUM_LANES];
+        for (a, acc) in acc[..per].iter().enumerate() {
+            unsafe { acc.store(sums.as_mut_ptr().add(a * V::LANES)) };
+        }
+        total += sums.iter().fold(T::default(), |s, &v| s + v).to_f64();
     }
-    if i < n {
-        let rest = n - i;
+    // The tail, through the same kernel on a padded buffer, added in order.
+    let mut out = [T::default(); 64];
+    while i < n {
+        let rest = (n - i).min(V::LANES);
         let mut bufs = [[T::default(); 64]; N];
         for j in 0..N {
             unsafe { std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest) };
         }
         let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(bufs[j].as_ptr()) });
-        let mut out = [T::default(); 64];
         unsafe { k.eval(args).store(out.as_mut_ptr()) };
         for v in &out[..rest] {
             total += v.to_f64();
         }
+        i += rest;
     }
     total
 }

@@ -1,0 +1,277 @@
+//! x86-64 vectors: AVX2+FMA (256-bit) and AVX-512F (512-bit), for f32 and f64.
+//!
+//! Values of these types are only created inside [`super::dispatch`] after the CPU has been
+//! checked for the level, so the intrinsics they call are always available. Every method is
+//! `#[inline(always)]`, so it compiles into the caller's target features.
+
+use std::arch::x86_64::*;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use super::Vector;
+
+macro_rules! ops {
+    ($v:ident, $add:ident, $sub:ident, $mul:ident, $div:ident) => {
+        impl Add for $v {
+            type Output = Self;
+            #[inline(always)]
+            fn add(self, b: Self) -> Self {
+                $v(unsafe { $add(self.0, b.0) })
+            }
+        }
+        impl Sub for $v {
+            type Output = Self;
+            #[inline(always)]
+            fn sub(self, b: Self) -> Self {
+                $v(unsafe { $sub(self.0, b.0) })
+            }
+        }
+        impl Mul for $v {
+            type Output = Self;
+            #[inline(always)]
+            fn mul(self, b: Self) -> Self {
+                $v(unsafe { $mul(self.0, b.0) })
+            }
+        }
+        impl Div for $v {
+            type Output = Self;
+            #[inline(always)]
+            fn div(self, b: Self) -> Self {
+                $v(unsafe { $div(self.0, b.0) })
+            }
+        }
+        impl Neg for $v {
+            type Output = Self;
+            #[inline(always)]
+            fn neg(self) -> Self {
+                self.xor(Self::splat(-0.0))
+            }
+        }
+    };
+}
+
+/// AVX2 vectors; masks are vectors of all-ones/all-zeros lanes.
+macro_rules! avx2 {
+    ($v:ident, $t:ty, $reg:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident, $loadu:ident,
+     $storeu:ident, $fmadd:ident, $and:ident, $or:ident, $andnot:ident, $xor:ident, $cmp:ident, $blendv:ident,
+     $to_int:ident, $from_int:ident, $int_add:ident, $int_shl:ident, $set1i:ident], $bias:expr, $mant:expr, $magic:expr) => {
+        #[derive(Clone, Copy)]
+        pub struct $v($reg);
+
+        impl $v {
+            #[inline(always)]
+            fn xor(self, b: Self) -> Self {
+                $v(unsafe { $xor(self.0, b.0) })
+            }
+            #[inline(always)]
+            fn cmp<const P: i32>(self, b: Self) -> $reg {
+                unsafe { $cmp::<P>(self.0, b.0) }
+            }
+        }
+
+        impl Vector for $v {
+            type Elem = $t;
+            type Mask = $reg;
+            const LANES: usize = $lanes;
+            #[inline(always)]
+            fn splat(v: $t) -> Self {
+                $v(unsafe { $set1(v) })
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const $t) -> Self {
+                $v(unsafe { $loadu(p) })
+            }
+            #[inline(always)]
+            unsafe fn store(self, p: *mut $t) {
+                unsafe { $storeu(p, self.0) }
+            }
+            #[inline(always)]
+            fn mul_add(self, b: Self, c: Self) -> Self {
+                $v(unsafe { $fmadd(self.0, b.0, c.0) })
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                $v(unsafe { $andnot(Self::splat(-0.0).0, self.0) })
+            }
+            #[inline(always)]
+            fn copysign(self, sign: Self) -> Self {
+                let m = Self::splat(-0.0).0;
+                unsafe {
+                    $v($or(
+                        $andnot(m, self.0),
+                        $and(m, sign.0),
+                    ))
+                }
+            }
+            #[inline(always)]
+            fn pow2i(self) -> Self {
+                // The low bits of `k + 1.5 * 2^(mant)` hold k; shift k + bias into the exponent.
+                unsafe {
+                    let t = (self + Self::splat($magic)).0;
+                    let i = $to_int(t);
+                    let e = $int_shl::<$mant>($int_add(i, $set1i($bias)));
+                    $v($from_int(e))
+                }
+            }
+            #[inline(always)]
+            fn gt(self, b: Self) -> $reg {
+                self.cmp::<_CMP_GT_OQ>(b)
+            }
+            #[inline(always)]
+            fn ge(self, b: Self) -> $reg {
+                self.cmp::<_CMP_GE_OQ>(b)
+            }
+            #[inline(always)]
+            fn lt(self, b: Self) -> $reg {
+                self.cmp::<_CMP_LT_OQ>(b)
+            }
+            #[inline(always)]
+            fn le(self, b: Self) -> $reg {
+                self.cmp::<_CMP_LE_OQ>(b)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> $reg {
+                self.cmp::<_CMP_UNORD_Q>(self)
+            }
+            #[inline(always)]
+            fn and(a: $reg, b: $reg) -> $reg {
+                unsafe { $and(a, b) }
+            }
+            #[inline(always)]
+            fn or(a: $reg, b: $reg) -> $reg {
+                unsafe { $or(a, b) }
+            }
+            #[inline(always)]
+            fn select(m: $reg, a: Self, b: Self) -> Self {
+                $v(unsafe { $blendv(b.0, a.0, m) })
+            }
+        }
+        ops!($v, $add, $sub, $mul, $div);
+    };
+}
+
+/// AVX-512F vectors; masks are bit masks. Bitwise float operations go through the integer
+/// domain (the float forms need AVX-512DQ).
+macro_rules! avx512 {
+    ($v:ident, $t:ty, $reg:ty, $mask:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident,
+     $loadu:ident, $storeu:ident, $fmadd:ident, $cmp:ident, $blend:ident, $to_int:ident, $from_int:ident, $iadd:ident,
+     $ishl:ident, $iset1:ident], $bias:expr, $mant:expr, $magic:expr) => {
+        #[derive(Clone, Copy)]
+        pub struct $v($reg);
+
+        impl $v {
+            #[inline(always)]
+            fn bits(self) -> __m512i {
+                unsafe { $to_int(self.0) }
+            }
+            #[inline(always)]
+            fn from_bits(i: __m512i) -> Self {
+                $v(unsafe { $from_int(i) })
+            }
+            #[inline(always)]
+            fn xor(self, b: Self) -> Self {
+                Self::from_bits(unsafe { _mm512_xor_si512(self.bits(), b.bits()) })
+            }
+            #[inline(always)]
+            fn cmp<const P: i32>(self, b: Self) -> $mask {
+                unsafe { $cmp::<P>(self.0, b.0) }
+            }
+        }
+
+        impl Vector for $v {
+            type Elem = $t;
+            type Mask = $mask;
+            const LANES: usize = $lanes;
+            #[inline(always)]
+            fn splat(v: $t) -> Self {
+                $v(unsafe { $set1(v) })
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const $t) -> Self {
+                $v(unsafe { $loadu(p) })
+            }
+            #[inline(always)]
+            unsafe fn store(self, p: *mut $t) {
+                unsafe { $storeu(p, self.0) }
+            }
+            #[inline(always)]
+            fn mul_add(self, b: Self, c: Self) -> Self {
+                $v(unsafe { $fmadd(self.0, b.0, c.0) })
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                Self::from_bits(unsafe { _mm512_andnot_si512(Self::splat(-0.0).bits(), self.bits()) })
+            }
+            #[inline(always)]
+            fn copysign(self, sign: Self) -> Self {
+                let m = Self::splat(-0.0).bits();
+                unsafe {
+                    Self::from_bits(_mm512_or_si512(
+                        _mm512_andnot_si512(m, self.bits()),
+                        _mm512_and_si512(m, sign.bits()),
+                    ))
+                }
+            }
+            #[inline(always)]
+            fn pow2i(self) -> Self {
+                unsafe {
+                    let i = (self + Self::splat($magic)).bits();
+                    let e = $ishl::<$mant>($iadd(
+                        i,
+                        $iset1($bias),
+                    ));
+                    Self::from_bits(e)
+                }
+            }
+            #[inline(always)]
+            fn gt(self, b: Self) -> $mask {
+                self.cmp::<_CMP_GT_OQ>(b)
+            }
+            #[inline(always)]
+            fn ge(self, b: Self) -> $mask {
+                self.cmp::<_CMP_GE_OQ>(b)
+            }
+            #[inline(always)]
+            fn lt(self, b: Self) -> $mask {
+                self.cmp::<_CMP_LT_OQ>(b)
+            }
+            #[inline(always)]
+            fn le(self, b: Self) -> $mask {
+                self.cmp::<_CMP_LE_OQ>(b)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> $mask {
+                self.cmp::<_CMP_UNORD_Q>(self)
+            }
+            #[inline(always)]
+            fn and(a: $mask, b: $mask) -> $mask {
+                a & b
+            }
+            #[inline(always)]
+            fn or(a: $mask, b: $mask) -> $mask {
+                a | b
+            }
+            #[inline(always)]
+            fn select(m: $mask, a: Self, b: Self) -> Self {
+                $v(unsafe { $blend(m, b.0, a.0) })
+            }
+        }
+        ops!($v, $add, $sub, $mul, $div);
+    };
+}
+
+avx2!(Avx2F32, f32, __m256, 8, [_mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_set1_ps,
+    _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_and_ps, _mm256_or_ps, _mm256_andnot_ps, _mm256_xor_ps,
+    _mm256_cmp_ps, _mm256_blendv_ps, _mm256_castps_si256, _mm256_castsi256_ps, _mm256_add_epi32, _mm256_slli_epi32,
+    _mm256_set1_epi32], 127, 23, 12582912.0);
+avx2!(Avx2F64, f64, __m256d, 4, [_mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_set1_pd,
+    _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_and_pd, _mm256_or_pd, _mm256_andnot_pd, _mm256_xor_pd,
+    _mm256_cmp_pd, _mm256_blendv_pd, _mm256_castpd_si256, _mm256_castsi256_pd, _mm256_add_epi64, _mm256_slli_epi64,
+    _mm256_set1_epi64x], 1023, 52, 6755399441055744.0);
+avx512!(Avx512F32, f32, __m512, __mmask16, 16, [_mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps,
+    _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_cmp_ps_mask, _mm512_mask_blend_ps,
+    _mm512_castps_si512, _mm512_castsi512_ps, _mm512_add_epi32, _mm512_slli_epi32, _mm512_set1_epi32], 127, 23,
+    12582912.0);
+avx512!(Avx512F64, f64, __m512d, __mmask8, 8, [_mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd, _mm512_div_pd,
+    _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_cmp_pd_mask, _mm512_mask_blend_pd,
+    _mm512_castpd_si512, _mm512_castsi512_pd, _mm512_add_epi64, _mm512_slli_epi64, _mm512_set1_epi64], 1023, 52,
+    6755399441055744.0);

@@ -1,0 +1,42 @@
+"""Every SIMD level this CPU runs gives bit-identical results (every level uses fused
+multiply-add and IEEE operations only, and sums in the same order)."""
+
+import numpy as np
+import pytest
+
+import nonlin
+from nonlin import _core
+from conftest import CASE_IDS, CASES, assert_same_bits, make_values
+
+LEVELS = _core._simd_levels()
+
+
+@pytest.fixture
+def restore_level():
+    before = nonlin.info()["simd"]
+    yield
+    _core._set_simd(before)
+
+
+def test_levels_detected():
+    assert LEVELS[0] == "scalar"
+    assert nonlin.info()["simd"] in LEVELS
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_levels_bitwise_equal(case, dtype, restore_level):
+    if len(LEVELS) < 2:
+        pytest.skip("this CPU runs only the scalar level")
+    rng = np.random.default_rng(7)
+    # 3-d with an odd inner length: vector bodies, tails and (for prelu) several channels.
+    x = make_values("mixed", dtype, 6 * 4 * 37, rng).reshape(6, 4, 37)
+    g = make_values("uniform", dtype, x.size, rng).reshape(x.shape)
+    data, params = case.build(x, g)
+    results = {}
+    for level in LEVELS:
+        assert _core._set_simd(level) == level
+        with np.errstate(all="ignore"):
+            results[level] = case.call(nonlin, data, params)
+    for level in LEVELS[1:]:
+        assert_same_bits(results[level], results[LEVELS[0]])
