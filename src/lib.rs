@@ -42,13 +42,21 @@ pub fn apply_inplace<T: Real, K: Kernel<T, 1>>(k: &K, x: &mut [T]) {
 
 /// `out[i] = k(a[i], b[i])`: backward kernels take `(grad_output, x or saved output)`.
 pub fn apply2<T: Real, K: Kernel<T, 2>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
-    assert!(a.len() == out.len() && b.len() == out.len(), "apply2: lengths differ");
+    assert!(
+        a.len() == out.len() && b.len() == out.len(),
+        "apply2: lengths differ"
+    );
     unsafe { contiguous(k, [a.as_ptr(), b.as_ptr()], out.as_mut_ptr(), out.len()) }
 }
 
 /// # Safety
 /// As [`strided::elementwise`] for a 1-d contiguous shape of `n` elements.
-unsafe fn contiguous<T: Real, K: Kernel<T, N>, const N: usize>(k: &K, srcs: [*const T; N], dst: *mut T, n: usize) {
+unsafe fn contiguous<T: Real, K: Kernel<T, N>, const N: usize>(
+    k: &K,
+    srcs: [*const T; N],
+    dst: *mut T,
+    n: usize,
+) {
     let views = srcs.map(|ptr| strided::View { ptr, strides: &[1] });
     unsafe { strided::elementwise(k, &[n], views, dst, &[1]) }
 }

@@ -106,8 +106,7 @@ fn clamp<V: Vector>(x: V, lo: f64, hi: f64) -> V {
 
 /// Reduction: returns `(k, r)` with `x = k ln2 + r`, `k` integer-valued.
 #[inline(always)]
-fn reduce<V: Vector>(x: V) -> (V, V)
-{
+fn reduce<V: Vector>(x: V) -> (V, V) {
     let magic = c::<V>(<V::Elem as MathConsts>::ROUND_MAGIC);
     let k = x.mul_add(c(std::f64::consts::LOG2_E), magic) - magic;
     let r = k.mul_add(c(-<V::Elem as MathConsts>::LN2_HI), x);
@@ -117,8 +116,7 @@ fn reduce<V: Vector>(x: V) -> (V, V)
 
 /// `v * 2^k` for integer-valued `k` whose halves lie in the normal exponent range.
 #[inline(always)]
-fn scale<V: Vector>(v: V, k: V) -> V
-{
+fn scale<V: Vector>(v: V, k: V) -> V {
     let magic = c::<V>(<V::Elem as MathConsts>::ROUND_MAGIC);
     let k1 = k.mul_add(c(0.5), magic) - magic;
     (v * k1.pow2i()) * (k - k1).pow2i()
@@ -126,15 +124,13 @@ fn scale<V: Vector>(v: V, k: V) -> V
 
 /// `expm1(r)` for `|r| <= ln2/2`.
 #[inline(always)]
-fn expm1_reduced<V: Vector>(r: V) -> V
-{
+fn expm1_reduced<V: Vector>(r: V) -> V {
     (r * r).mul_add(poly(r, <V::Elem as MathConsts>::EXPM1_P), r)
 }
 
 /// e^x.
 #[inline(always)]
-pub fn exp<V: Vector>(x: V) -> V
-{
+pub fn exp<V: Vector>(x: V) -> V {
     let x = clamp(x, V::Elem::EXP_LO, V::Elem::EXP_HI);
     let (k, r) = reduce(x);
     scale(expm1_reduced(r) + c(1.0), k)
@@ -159,8 +155,7 @@ pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
 
 /// e^x - 1, accurate near 0 (the sign of zero is kept).
 #[inline(always)]
-pub fn expm1<V: Vector>(x: V) -> V
-{
+pub fn expm1<V: Vector>(x: V) -> V {
     let xc = clamp(x, V::Elem::EXPM1_LO, V::Elem::EXP_HI);
     let (k, r) = reduce(xc);
     let q = expm1_reduced(r);
@@ -176,8 +171,7 @@ pub fn expm1<V: Vector>(x: V) -> V
 
 /// tanh(x) = expm1(2|x|) / (expm1(2|x|) + 2), with the sign of x.
 #[inline(always)]
-pub fn tanh<V: Vector>(x: V) -> V
-{
+pub fn tanh<V: Vector>(x: V) -> V {
     let a = x.abs();
     let a = V::select(a.gt(c(V::Elem::TANH_SAT)), c(V::Elem::TANH_SAT), a);
     let t = expm1(a + a);
@@ -198,12 +192,22 @@ mod tests {
             return if got == r { 0.0 } else { f64::INFINITY };
         }
         let e = r.abs().max(f64::MIN_POSITIVE).log2().floor() as i32;
-        let min_exp = if T::MANTISSA_DIGITS == 24 { -126 } else { -1022 };
+        let min_exp = if T::MANTISSA_DIGITS == 24 {
+            -126
+        } else {
+            -1022
+        };
         let ulp = 2f64.powi(e.max(min_exp)) * 2f64.powi(1 - T::MANTISSA_DIGITS as i32);
         (got - want).abs() / ulp
     }
 
-    fn sweep<T: Real + MathConsts>(f: fn(T) -> T, want: fn(f64) -> f64, lo: f64, hi: f64, budget: f64) {
+    fn sweep<T: Real + MathConsts>(
+        f: fn(T) -> T,
+        want: fn(f64) -> f64,
+        lo: f64,
+        hi: f64,
+        budget: f64,
+    ) {
         let n = 20001;
         let mut worst = (0.0, 0.0);
         for i in 0..n {
@@ -213,7 +217,13 @@ mod tests {
                 worst = (e, x.to_f64());
             }
         }
-        assert!(worst.0 <= budget, "{} ulp at x = {:e} ({})", worst.0, worst.1, T::NAME);
+        assert!(
+            worst.0 <= budget,
+            "{} ulp at x = {:e} ({})",
+            worst.0,
+            worst.1,
+            T::NAME
+        );
     }
 
     #[test]
@@ -237,14 +247,23 @@ mod tests {
 
     #[test]
     fn special_values() {
-        for &x in &[f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 0.0, -0.0, 1e-310, -1e-310] {
+        for &x in &[
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            0.0,
+            -0.0,
+            1e-310,
+            -1e-310,
+        ] {
             for (got, want) in [
                 (exp(x), x.exp()),
                 (expm1(x), x.exp_m1()),
                 (tanh(x), x.tanh()),
             ] {
                 assert!(
-                    (got.is_nan() && want.is_nan()) || (got == want && got.is_sign_negative() == want.is_sign_negative()),
+                    (got.is_nan() && want.is_nan())
+                        || (got == want && got.is_sign_negative() == want.is_sign_negative()),
                     "x = {x}: got {got}, want {want}"
                 );
             }

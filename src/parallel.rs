@@ -4,8 +4,10 @@
 //! that combine per-range results in order are bit-identical for any number of threads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// Elements of work below which a call runs on the calling thread alone.
 pub const MIN_PARALLEL: usize = 1 << 16;
@@ -20,9 +22,47 @@ pub fn force_serial() {
     SERIAL.store(true, Ordering::Relaxed);
 }
 
+/// nonlin's own thread pool (not rayon's global one, which the embedding program may own).
+static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
+
+fn build_pool(threads: usize) -> Arc<ThreadPool> {
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("nonlin-{i}"))
+        .build()
+        .expect("nonlin: cannot start worker threads");
+    Arc::new(pool)
+}
+
+/// The pool, created on first use with `NONLIN_NUM_THREADS` threads, or one per core.
+fn pool() -> Arc<ThreadPool> {
+    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return p.clone();
+    }
+    let mut slot = POOL.write().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(|| {
+        let env = std::env::var("NONLIN_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        build_pool(
+            env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        )
+    })
+    .clone()
+}
+
+/// Uses `threads` threads for large calls from now on (1: always the calling thread).
+pub fn set_num_threads(threads: usize) {
+    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(build_pool(threads));
+}
+
 /// Number of threads a large call uses.
 pub fn num_threads() -> usize {
-    if SERIAL.load(Ordering::Relaxed) { 1 } else { rayon::current_num_threads() }
+    if SERIAL.load(Ordering::Relaxed) {
+        1
+    } else {
+        pool().current_num_threads()
+    }
 }
 
 /// Splits `0..n` into consecutive ranges of `grain` items (the last may be shorter), calls `f`
@@ -37,15 +77,42 @@ pub fn map_ranges<R: Send>(
     let grain = grain.max(1);
     let tasks = n.div_ceil(grain);
     let range = |t: usize| (t * grain, ((t + 1) * grain).min(n));
-    if tasks <= 1 || n.saturating_mul(work_per_item) < MIN_PARALLEL || num_threads() == 1 {
-        (0..tasks).map(|t| { let (a, b) = range(t); f(a, b) }).collect()
-    } else {
-        (0..tasks).into_par_iter().map(|t| { let (a, b) = range(t); f(a, b) }).collect()
+    let serial = || {
+        (0..tasks)
+            .map(|t| {
+                let (a, b) = range(t);
+                f(a, b)
+            })
+            .collect()
+    };
+    if tasks <= 1
+        || n.saturating_mul(work_per_item) < MIN_PARALLEL
+        || SERIAL.load(Ordering::Relaxed)
+    {
+        return serial();
     }
+    let pool = pool();
+    if pool.current_num_threads() == 1 {
+        return serial();
+    }
+    pool.install(|| {
+        (0..tasks)
+            .into_par_iter()
+            .map(|t| {
+                let (a, b) = range(t);
+                f(a, b)
+            })
+            .collect()
+    })
 }
 
 /// Like [`map_ranges`] with no result.
-pub fn for_ranges(n: usize, grain: usize, work_per_item: usize, f: impl Fn(usize, usize) + Sync + Send) {
+pub fn for_ranges(
+    n: usize,
+    grain: usize,
+    work_per_item: usize,
+    f: impl Fn(usize, usize) + Sync + Send,
+) {
     map_ranges(n, grain, work_per_item, f);
 }
 

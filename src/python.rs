@@ -12,7 +12,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::activations::maxout::{maxout_backward_raw, maxout_raw};
-use crate::activations::relu::{self as relu_k, LeakyRelu, LeakyReluBackward, LeakyReluDerivative, Prelu, PreluDerivative, Relu, ReluBackward, ReluDerivative, weight_strides};
+use crate::activations::relu::{
+    self as relu_k, LeakyRelu, LeakyReluBackward, LeakyReluDerivative, Prelu, PreluDerivative,
+    Relu, ReluBackward, ReluDerivative, weight_strides,
+};
 use crate::activations::{elu::*, sigmoid::*, tanh::*};
 use crate::parallel::SendPtr;
 use crate::simd::{Kernel, Real};
@@ -42,7 +45,14 @@ impl<'py> Arr<'py> {
 fn shape_str(shape: &[usize]) -> String {
     match shape {
         [n] => format!("({n},)"),
-        _ => format!("({})", shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -59,13 +69,20 @@ fn extract<'py>(name: &str, obj: &Bound<'py, PyAny>) -> PyResult<Arr<'py>> {
     let np = py.import("numpy")?;
     let arr = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),
-        Err(_) => np.call_method1("asarray", (obj,))?.cast_into::<PyUntypedArray>()?,
+        Err(_) => np
+            .call_method1("asarray", (obj,))?
+            .cast_into::<PyUntypedArray>()?,
     };
     let dtype = arr.dtype();
     let target = match (dtype.kind(), dtype.itemsize()) {
         (b'f', 4) => "float32", // float32 in a non-native byte order
         (b'b' | b'i' | b'u' | b'f', _) => "float64",
-        _ => return Err(PyTypeError::new_err(format!("{name}: unsupported dtype {}", dtype.str()?))),
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "{name}: unsupported dtype {}",
+                dtype.str()?
+            )));
+        }
     };
     let conv = arr.call_method1("astype", (target,))?;
     Ok(match target {
@@ -75,13 +92,21 @@ fn extract<'py>(name: &str, obj: &Bound<'py, PyAny>) -> PyResult<Arr<'py>> {
 }
 
 /// Inputs of a backward function: float32 if all are float32, float64 otherwise.
-fn extract_all<'py, const N: usize>(name: &str, objs: [&Bound<'py, PyAny>; N]) -> PyResult<[Arr<'py>; N]> {
-    let arrs: Vec<Arr> = objs.iter().map(|o| extract(name, o)).collect::<PyResult<_>>()?;
+fn extract_all<'py, const N: usize>(
+    name: &str,
+    objs: [&Bound<'py, PyAny>; N],
+) -> PyResult<[Arr<'py>; N]> {
+    let arrs: Vec<Arr> = objs
+        .iter()
+        .map(|o| extract(name, o))
+        .collect::<PyResult<_>>()?;
     let all32 = arrs.iter().all(|a| matches!(a, Arr::F32(_)));
     let arrs: Vec<Arr> = if all32 {
         arrs
     } else {
-        arrs.into_iter().map(|a| a.to_f64().map(Arr::F64)).collect::<PyResult<_>>()?
+        arrs.into_iter()
+            .map(|a| a.to_f64().map(Arr::F64))
+            .collect::<PyResult<_>>()?
     };
     Ok(arrs.try_into().unwrap_or_else(|_| unreachable!()))
 }
@@ -91,7 +116,10 @@ fn span<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> (usize, usize) {
     let (lo, hi) = extent(a.shape(), &elem_strides(a));
     let base = a.data() as usize;
     let sz = size_of::<T>() as isize;
-    ((base as isize + lo * sz) as usize, (base as isize + (hi + 1) * sz) as usize)
+    (
+        (base as isize + lo * sz) as usize,
+        (base as isize + (hi + 1) * sz) as usize,
+    )
 }
 
 fn overlaps<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, b: &Bound<'_, PyArrayDyn<T>>) -> bool {
@@ -110,7 +138,10 @@ fn flag(a: &Bound<'_, PyUntypedArray>, f: i32) -> bool {
 
 /// Strides in elements (the arrays passed here are aligned, so byte strides divide evenly).
 fn elem_strides<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> Vec<isize> {
-    a.strides().iter().map(|s| s / size_of::<T>() as isize).collect()
+    a.strides()
+        .iter()
+        .map(|s| s / size_of::<T>() as isize)
+        .collect()
 }
 
 /// An input the kernels can read: aligned, with strides that are whole elements.
@@ -153,7 +184,11 @@ impl<'py, T: Element + Real> Dest<'py, T> {
         let Some(o) = out else {
             let fortran = fortran && !need_c;
             let write = unsafe { PyArrayDyn::<T>::new(py, shape.to_vec(), fortran) };
-            return Ok(Dest { write, copy_to: None, ret: None });
+            return Ok(Dest {
+                write,
+                copy_to: None,
+                ret: None,
+            });
         };
         let Ok(arr) = o.cast::<PyUntypedArray>() else {
             return Err(PyTypeError::new_err(format!(
@@ -182,13 +217,23 @@ impl<'py, T: Element + Real> Dest<'py, T> {
         let direct = flag(arr, NPY_ARRAY_ALIGNED)
             && arr.strides().iter().all(|s| s % sz == 0)
             && (!need_c || arr.is_c_contiguous())
-            && inputs.iter().all(|i| !overlaps(typed, i) || (!no_alias && same_view(typed, i)));
+            && inputs
+                .iter()
+                .all(|i| !overlaps(typed, i) || (!no_alias && same_view(typed, i)));
         let ret = Some(o.clone());
         if direct {
-            Ok(Dest { write: typed.clone(), copy_to: None, ret })
+            Ok(Dest {
+                write: typed.clone(),
+                copy_to: None,
+                ret,
+            })
         } else {
             let write = unsafe { PyArrayDyn::<T>::new(py, shape.to_vec(), false) };
-            Ok(Dest { write, copy_to: Some(typed.clone()), ret })
+            Ok(Dest {
+                write,
+                copy_to: Some(typed.clone()),
+                ret,
+            })
         }
     }
 
@@ -213,7 +258,12 @@ fn scalar_if_0d<'py>(a: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
-fn check_same_shape(name: &str, a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>, what: &str) -> PyResult<()> {
+fn check_same_shape(
+    name: &str,
+    a: &Bound<'_, PyUntypedArray>,
+    b: &Bound<'_, PyUntypedArray>,
+    what: &str,
+) -> PyResult<()> {
     if a.shape() != b.shape() {
         return Err(PyValueError::new_err(format!(
             "{name}: grad_output has shape {} but {what} has shape {}",
@@ -257,14 +307,20 @@ where
     let fortran = ins[0].is_fortran_contiguous() && !ins[0].is_c_contiguous();
     let refs: Vec<&Bound<PyArrayDyn<T>>> = ins.iter().collect();
     let dest = Dest::new(name, out, &shape, &refs, false, false, fortran)?;
-    let mut ptrs: Vec<(SendPtr<T>, Vec<isize>)> = ins.iter().map(|a| (SendPtr(a.data()), elem_strides(a))).collect();
+    let mut ptrs: Vec<(SendPtr<T>, Vec<isize>)> = ins
+        .iter()
+        .map(|a| (SendPtr(a.data()), elem_strides(a)))
+        .collect();
     if let Some((v, s)) = bcast {
         ptrs.push((SendPtr(v.as_ptr() as *mut T), s));
     }
     assert_eq!(ptrs.len(), M);
     let (optr, ostr) = (SendPtr(dest.write.data()), elem_strides(&dest.write));
     dest.write.py().detach(|| {
-        let views: [View<T>; M] = std::array::from_fn(|j| View { ptr: ptrs[j].0.get(), strides: &ptrs[j].1 });
+        let views: [View<T>; M] = std::array::from_fn(|j| View {
+            ptr: ptrs[j].0.get(),
+            strides: &ptrs[j].1,
+        });
         unsafe { elementwise(k, &shape, views, optr.get(), &ostr) }
     });
     dest.finish()
@@ -419,13 +475,26 @@ fn elu_backward<'py>(
     let name = "elu_backward";
     match (x, output) {
         (Some(x), None) => binary(name, &EluBackward { alpha }, grad_output, x, "x", out),
-        (None, Some(y)) => binary(name, &EluBackwardFromOutput { alpha }, grad_output, y, "output", out),
-        _ => Err(PyValueError::new_err(format!("{name}: give exactly one of x and output"))),
+        (None, Some(y)) => binary(
+            name,
+            &EluBackwardFromOutput { alpha },
+            grad_output,
+            y,
+            "output",
+            out,
+        ),
+        _ => Err(PyValueError::new_err(format!(
+            "{name}: give exactly one of x and output"
+        ))),
     }
 }
 
 /// The per-channel weight of prelu as a vector of T, checked against x's shape.
-fn prelu_weight<T: Real>(name: &str, weight: &Bound<'_, PyAny>, shape: &[usize]) -> PyResult<(Vec<T>, Vec<usize>)> {
+fn prelu_weight<T: Real>(
+    name: &str,
+    weight: &Bound<'_, PyAny>,
+    shape: &[usize],
+) -> PyResult<(Vec<T>, Vec<usize>)> {
     let w = extract(name, weight)?.to_f64()?;
     let wshape = w.shape().to_vec();
     let len = w.len();
@@ -461,7 +530,11 @@ fn prelu_generic<'py, T: Element + Real, K: Kernel<T, 2>>(
 /// (torch.nn.functional.prelu). weight is a scalar, or 1-D with one value per channel.
 #[pyfunction]
 #[pyo3(signature = (x, weight, *, out = None))]
-fn prelu<'py>(x: &Bound<'py, PyAny>, weight: &Bound<'py, PyAny>, out: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+fn prelu<'py>(
+    x: &Bound<'py, PyAny>,
+    weight: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     match extract("prelu", x)? {
         Arr::F32(a) => prelu_generic("prelu", &Prelu, a, weight, out),
         Arr::F64(a) => prelu_generic("prelu", &Prelu, a, weight, out),
@@ -483,11 +556,16 @@ fn prelu_derivative<'py>(
     }
 }
 
-fn contiguous<'py, T: Element>(a: Bound<'py, PyArrayDyn<T>>) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+fn contiguous<'py, T: Element>(
+    a: Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
     if a.is_c_contiguous() && flag(a.as_untyped(), NPY_ARRAY_ALIGNED) {
         Ok(a)
     } else {
-        Ok(a.py().import("numpy")?.call_method1("ascontiguousarray", (a,))?.cast_into()?)
+        Ok(a.py()
+            .import("numpy")?
+            .call_method1("ascontiguousarray", (a,))?
+            .cast_into()?)
     }
 }
 
@@ -508,7 +586,11 @@ fn prelu_backward_generic<'py, T: Element + Real>(
         (1, _) => (1, n),
         (c, _) => (shape[0], n / (shape[0] * c).max(1)),
     };
-    let (gp, xp, op) = (SendPtr(g.data()), SendPtr(x.data()), SendPtr(dest.write.data()));
+    let (gp, xp, op) = (
+        SendPtr(g.data()),
+        SendPtr(x.data()),
+        SendPtr(dest.write.data()),
+    );
     let sums = py.detach(|| {
         if n == 0 {
             vec![0.0; w.len()]
@@ -517,7 +599,10 @@ fn prelu_backward_generic<'py, T: Element + Real>(
         }
     });
     let gw = unsafe { PyArrayDyn::<T>::new(py, wshape.clone(), false) };
-    unsafe { gw.as_slice_mut()? }.iter_mut().zip(&sums).for_each(|(d, s)| *d = T::from_f64(*s));
+    unsafe { gw.as_slice_mut()? }
+        .iter_mut()
+        .zip(&sums)
+        .for_each(|(d, s)| *d = T::from_f64(*s));
     PyTuple::new(py, [dest.finish()?, scalar_if_0d(gw.into_any())?])
 }
 
@@ -546,13 +631,23 @@ fn prelu_backward<'py>(
 }
 
 /// The maxout axis split: (outer, groups, inner) around an axis of length groups * pieces.
-fn maxout_dims(name: &str, shape: &[usize], pieces: isize, axis: isize) -> PyResult<(usize, usize, usize, usize)> {
+fn maxout_dims(
+    name: &str,
+    shape: &[usize],
+    pieces: isize,
+    axis: isize,
+) -> PyResult<(usize, usize, usize, usize)> {
     let nd = shape.len() as isize;
     if nd == 0 {
-        return Err(PyValueError::new_err(format!("{name}: x must have at least one axis")));
+        return Err(PyValueError::new_err(format!(
+            "{name}: x must have at least one axis"
+        )));
     }
     if axis < -nd || axis >= nd {
-        return Err(PyValueError::new_err(format!("{name}: axis {axis} is out of range for shape {}", shape_str(shape))));
+        return Err(PyValueError::new_err(format!(
+            "{name}: axis {axis} is out of range for shape {}",
+            shape_str(shape)
+        )));
     }
     let a = axis.rem_euclid(nd) as usize;
     let len = shape[a];
@@ -579,9 +674,14 @@ fn maxout_generic<'py, T: Element + Real>(
     let mut shape = x.shape().to_vec();
     shape[a] = groups;
     let dest = Dest::new(name, out, &shape, &[&x], true, true, false)?;
-    let (xp, op, k) = (SendPtr(x.data()), SendPtr(dest.write.data()), pieces as usize);
+    let (xp, op, k) = (
+        SendPtr(x.data()),
+        SendPtr(dest.write.data()),
+        pieces as usize,
+    );
     if outer * groups * inner > 0 {
-        x.py().detach(|| unsafe { maxout_raw(xp.get(), outer, groups, k, inner, op.get()) });
+        x.py()
+            .detach(|| unsafe { maxout_raw(xp.get(), outer, groups, k, inner, op.get()) });
     }
     dest.finish()
 }
@@ -591,7 +691,12 @@ fn maxout_generic<'py, T: Element + Real>(
 /// length m on that axis.
 #[pyfunction]
 #[pyo3(signature = (x, pieces, axis = -1, *, out = None))]
-fn maxout<'py>(x: &Bound<'py, PyAny>, pieces: isize, axis: isize, out: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+fn maxout<'py>(
+    x: &Bound<'py, PyAny>,
+    pieces: isize,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     match extract("maxout", x)? {
         Arr::F32(a) => maxout_generic(a, pieces, axis, out),
         Arr::F64(a) => maxout_generic(a, pieces, axis, out),
@@ -619,9 +724,16 @@ fn maxout_backward_generic<'py, T: Element + Real>(
     let (g, x) = (contiguous(g)?, contiguous(x)?);
     let shape = x.shape().to_vec();
     let dest = Dest::new(name, out, &shape, &[&g, &x], true, true, false)?;
-    let (gp, xp, op, k) = (SendPtr(g.data()), SendPtr(x.data()), SendPtr(dest.write.data()), pieces as usize);
+    let (gp, xp, op, k) = (
+        SendPtr(g.data()),
+        SendPtr(x.data()),
+        SendPtr(dest.write.data()),
+        pieces as usize,
+    );
     if outer * groups * inner > 0 {
-        x.py().detach(|| unsafe { maxout_backward_raw(gp.get(), xp.get(), outer, groups, k, inner, op.get()) });
+        x.py().detach(|| unsafe {
+            maxout_backward_raw(gp.get(), xp.get(), outer, groups, k, inner, op.get())
+        });
     }
     dest.finish()
 }
@@ -662,7 +774,23 @@ fn _set_simd(name: &str) -> PyResult<&'static str> {
 #[pyfunction]
 fn _simd_levels() -> Vec<&'static str> {
     let best = crate::simd::Level::detect();
-    crate::simd::Level::all().iter().filter(|l| **l <= best).map(|l| l.name()).collect()
+    crate::simd::Level::all()
+        .iter()
+        .filter(|l| **l <= best)
+        .map(|l| l.name())
+        .collect()
+}
+
+/// Uses `n` threads for large calls from now on (1: the calling thread only).
+#[pyfunction]
+fn set_num_threads(n: usize) -> PyResult<()> {
+    if n == 0 {
+        return Err(PyValueError::new_err(
+            "set_num_threads: n must be at least 1",
+        ));
+    }
+    crate::parallel::set_num_threads(n);
+    Ok(())
 }
 
 /// The SIMD level in use and the number of threads.
@@ -697,6 +825,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(_set_simd, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_simd_levels, m)?)?;
     Ok(())
 }

@@ -40,7 +40,14 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     let out = SendPtr(out_ptr);
     let grain = (GRAIN / inner).max(1);
     for_ranges(rows, grain, inner, |r0, r1| {
-        dispatch(RowsJob { k, lens: &lens, strides: &strides, ins: ptrs, out, rows: (r0, r1) });
+        dispatch(RowsJob {
+            k,
+            lens: &lens,
+            strides: &strides,
+            ins: ptrs,
+            out,
+            rows: (r0, r1),
+        });
     });
 }
 
@@ -110,7 +117,8 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                 out_off += i * self.strides[a].1;
             }
             unsafe {
-                let srcs: [*const T; N] = std::array::from_fn(|j| self.ins[j].0.offset(in_off[j]) as *const T);
+                let srcs: [*const T; N] =
+                    std::array::from_fn(|j| self.ins[j].0.offset(in_off[j]) as *const T);
                 let dst = self.out.0.offset(out_off);
                 if contiguous {
                     map_with::<T, V, K, N>(self.k, srcs, dst, inner);

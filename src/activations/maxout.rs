@@ -35,12 +35,30 @@ unsafe fn argmax<T: Real>(x: *const T, n: usize, stride: usize) -> usize {
 /// # Safety
 /// `x` is valid for `outer * groups * pieces * inner` reads, `out` for `outer * groups * inner`
 /// writes, and they do not overlap.
-pub unsafe fn maxout_raw<T: Real>(x: *const T, outer: usize, groups: usize, pieces: usize, inner: usize, out: *mut T) {
+pub unsafe fn maxout_raw<T: Real>(
+    x: *const T,
+    outer: usize,
+    groups: usize,
+    pieces: usize,
+    inner: usize,
+    out: *mut T,
+) {
     let (x, out) = (SendPtr(x as *mut T), SendPtr(out));
     let rows = outer * groups;
-    for_ranges(rows, (GRAIN / (pieces * inner).max(1)).max(1), pieces * inner, |r0, r1| {
-        dispatch(MaxoutJob { x, out, rows: (r0, r1), pieces, inner })
-    });
+    for_ranges(
+        rows,
+        (GRAIN / (pieces * inner).max(1)).max(1),
+        pieces * inner,
+        |r0, r1| {
+            dispatch(MaxoutJob {
+                x,
+                out,
+                rows: (r0, r1),
+                pieces,
+                inner,
+            })
+        },
+    );
 }
 
 struct MaxoutJob<T> {
@@ -65,7 +83,12 @@ impl<T: Real> Job<T> for MaxoutJob<T> {
                 } else {
                     std::ptr::copy_nonoverlapping(x, out, inner);
                     for p in 1..pieces {
-                        map_with::<T, V, _, 2>(&FirstMax, [out as *const T, x.add(p * inner)], out, inner);
+                        map_with::<T, V, _, 2>(
+                            &FirstMax,
+                            [out as *const T, x.add(p * inner)],
+                            out,
+                            inner,
+                        );
                     }
                 }
             }
@@ -88,7 +111,11 @@ pub unsafe fn maxout_backward_raw<T: Real>(
     inner: usize,
     grad_input: *mut T,
 ) {
-    let (g, x, gi) = (SendPtr(g as *mut T), SendPtr(x as *mut T), SendPtr(grad_input));
+    let (g, x, gi) = (
+        SendPtr(g as *mut T),
+        SendPtr(x as *mut T),
+        SendPtr(grad_input),
+    );
     let rows = outer * groups;
     let block = pieces * inner;
     for_ranges(rows, (GRAIN / block.max(1)).max(1), block, |r0, r1| {
@@ -110,16 +137,53 @@ pub unsafe fn maxout_backward_raw<T: Real>(
 /// `outer * groups * inner`.
 pub fn maxout<T: Real>(x: &[T], groups: usize, pieces: usize, inner: usize, out: &mut [T]) {
     let outer = x.len() / (groups * pieces * inner).max(1);
-    assert_eq!(x.len(), outer * groups * pieces * inner, "maxout: bad shape");
-    assert_eq!(out.len(), outer * groups * inner, "maxout: bad output length");
+    assert_eq!(
+        x.len(),
+        outer * groups * pieces * inner,
+        "maxout: bad shape"
+    );
+    assert_eq!(
+        out.len(),
+        outer * groups * inner,
+        "maxout: bad output length"
+    );
     unsafe { maxout_raw(x.as_ptr(), outer, groups, pieces, inner, out.as_mut_ptr()) }
 }
 
 /// Safe form of [`maxout_backward_raw`].
-pub fn maxout_backward<T: Real>(g: &[T], x: &[T], groups: usize, pieces: usize, inner: usize, grad_input: &mut [T]) {
+pub fn maxout_backward<T: Real>(
+    g: &[T],
+    x: &[T],
+    groups: usize,
+    pieces: usize,
+    inner: usize,
+    grad_input: &mut [T],
+) {
     let outer = x.len() / (groups * pieces * inner).max(1);
-    assert_eq!(x.len(), outer * groups * pieces * inner, "maxout_backward: bad shape");
-    assert_eq!(g.len(), outer * groups * inner, "maxout_backward: bad grad_output length");
-    assert_eq!(grad_input.len(), x.len(), "maxout_backward: bad grad_input length");
-    unsafe { maxout_backward_raw(g.as_ptr(), x.as_ptr(), outer, groups, pieces, inner, grad_input.as_mut_ptr()) }
+    assert_eq!(
+        x.len(),
+        outer * groups * pieces * inner,
+        "maxout_backward: bad shape"
+    );
+    assert_eq!(
+        g.len(),
+        outer * groups * inner,
+        "maxout_backward: bad grad_output length"
+    );
+    assert_eq!(
+        grad_input.len(),
+        x.len(),
+        "maxout_backward: bad grad_input length"
+    );
+    unsafe {
+        maxout_backward_raw(
+            g.as_ptr(),
+            x.as_ptr(),
+            outer,
+            groups,
+            pieces,
+            inner,
+            grad_input.as_mut_ptr(),
+        )
+    }
 }

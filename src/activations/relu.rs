@@ -136,11 +136,27 @@ pub unsafe fn prelu_backward_raw<T: Real>(
     grad_input: *mut T,
 ) -> Vec<f64> {
     let channels = w.len();
-    let (g, x, gi) = (SendPtr(g as *mut T), SendPtr(x as *mut T), SendPtr(grad_input));
+    let (g, x, gi) = (
+        SendPtr(g as *mut T),
+        SendPtr(x as *mut T),
+        SendPtr(grad_input),
+    );
     // One task: channels `ch` of outer indices `o`, starting `at` elements into the arrays.
     let job = |at: usize, o: (usize, usize), ch: (usize, usize), inner: usize| unsafe {
-        let (g, x, gi) = (SendPtr(g.get().add(at)), SendPtr(x.get().add(at)), SendPtr(gi.get().add(at)));
-        dispatch(PreluBackwardJob { g, x, gi, w, outer: o, ch, inner })
+        let (g, x, gi) = (
+            SendPtr(g.get().add(at)),
+            SendPtr(x.get().add(at)),
+            SendPtr(gi.get().add(at)),
+        );
+        dispatch(PreluBackwardJob {
+            g,
+            x,
+            gi,
+            w,
+            outer: o,
+            ch,
+            inner,
+        })
     };
     let add_in_order = |parts: Vec<Vec<f64>>| {
         let mut total = vec![0.0; channels];
@@ -153,25 +169,54 @@ pub unsafe fn prelu_backward_raw<T: Real>(
     if channels == 1 {
         // One weight: flat ranges of the whole array.
         let n = outer * inner;
-        add_in_order(map_ranges(n, GRAIN, 1, |a, b| job(a, (0, 1), (0, 1), b - a)))
+        add_in_order(map_ranges(n, GRAIN, 1, |a, b| {
+            job(a, (0, 1), (0, 1), b - a)
+        }))
     } else if per_outer >= GRAIN || outer == 1 {
         // Tasks over channel ranges, each covering every outer index.
         let grain = (GRAIN / (outer * inner).max(1)).max(1);
-        map_ranges(channels, grain, outer * inner, |c0, c1| job(0, (0, outer), (c0, c1), inner)).concat()
+        map_ranges(channels, grain, outer * inner, |c0, c1| {
+            job(0, (0, outer), (c0, c1), inner)
+        })
+        .concat()
     } else {
         // Tasks over outer ranges, each giving partial sums for every channel.
-        add_in_order(map_ranges(outer, GRAIN / per_outer.max(1), per_outer, |o0, o1| {
-            job(0, (o0, o1), (0, channels), inner)
-        }))
+        add_in_order(map_ranges(
+            outer,
+            GRAIN / per_outer.max(1),
+            per_outer,
+            |o0, o1| job(0, (o0, o1), (0, channels), inner),
+        ))
     }
 }
 
 /// Safe form of [`prelu_backward_raw`] on slices.
-pub fn prelu_backward<T: Real>(g: &[T], x: &[T], w: &[T], inner: usize, grad_input: &mut [T]) -> Vec<f64> {
+pub fn prelu_backward<T: Real>(
+    g: &[T],
+    x: &[T],
+    w: &[T],
+    inner: usize,
+    grad_input: &mut [T],
+) -> Vec<f64> {
     let n = x.len();
-    assert!(g.len() == n && grad_input.len() == n, "prelu_backward: length mismatch");
-    assert!(!w.is_empty() && inner > 0 && n % (w.len() * inner) == 0, "prelu_backward: bad shape");
-    unsafe { prelu_backward_raw(g.as_ptr(), x.as_ptr(), w, n / (w.len() * inner), inner, grad_input.as_mut_ptr()) }
+    assert!(
+        g.len() == n && grad_input.len() == n,
+        "prelu_backward: length mismatch"
+    );
+    assert!(
+        !w.is_empty() && inner > 0 && n % (w.len() * inner) == 0,
+        "prelu_backward: bad shape"
+    );
+    unsafe {
+        prelu_backward_raw(
+            g.as_ptr(),
+            x.as_ptr(),
+            w,
+            n / (w.len() * inner),
+            inner,
+            grad_input.as_mut_ptr(),
+        )
+    }
 }
 
 struct PreluBackwardJob<'a, T> {
@@ -201,7 +246,12 @@ impl<T: Real> Job<T> for PreluBackwardJob<'_, T> {
                     let (g, x) = (self.g.0.add(off) as *const T, self.x.0.add(off) as *const T);
                     let a = acc.as_mut_ptr();
                     map_with::<T, V, _, 3>(&WeightAccumulate, [a, g, x], a, c1 - c0);
-                    map_with::<T, V, _, 3>(&PreluBackward, [g, x, self.w[c0..].as_ptr()], self.gi.0.add(off), c1 - c0);
+                    map_with::<T, V, _, 3>(
+                        &PreluBackward,
+                        [g, x, self.w[c0..].as_ptr()],
+                        self.gi.0.add(off),
+                        c1 - c0,
+                    );
                     if (i + 1) % FLUSH == 0 || o + 1 == self.outer.1 {
                         for (s, a) in sums.iter_mut().zip(acc.iter_mut()) {
                             *s += a.to_f64();
@@ -215,7 +265,9 @@ impl<T: Real> Job<T> for PreluBackwardJob<'_, T> {
                         let off = (o * channels + ch) * self.inner;
                         let (g, x) = (self.g.0.add(off) as *const T, self.x.0.add(off) as *const T);
                         sums[ch - c0] += reduce_with::<T, V, _, 2>(&WeightTerm, [g, x], self.inner);
-                        let k = LeakyReluBackward { slope: self.w[ch].to_f64() };
+                        let k = LeakyReluBackward {
+                            slope: self.w[ch].to_f64(),
+                        };
                         map_with::<T, V, _, 2>(&k, [g, x], self.gi.0.add(off), self.inner);
                     }
                 }

@@ -96,7 +96,12 @@ impl Real for f64 {
 ///
 /// Comparisons are IEEE ordered comparisons (false when either side is NaN).
 pub trait Vector:
-    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self>
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
 {
     type Elem: Real;
     type Mask: Copy;
@@ -278,7 +283,10 @@ pub fn level() -> Level {
         return Level::all()[l as usize];
     }
     let best = Level::detect();
-    let chosen = std::env::var("NONLIN_SIMD").ok().and_then(|v| Level::from_name(v.trim())).map_or(best, |l| l.min(best));
+    let chosen = std::env::var("NONLIN_SIMD")
+        .ok()
+        .and_then(|v| Level::from_name(v.trim()))
+        .map_or(best, |l| l.min(best));
     LEVEL.store(chosen as u8, Ordering::Relaxed);
     chosen
 }
@@ -374,7 +382,8 @@ pub unsafe fn reduce_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N
         let mut acc = [V::splat(T::default()); SUM_LANES];
         while i < end {
             for (a, acc) in acc[..per].iter_mut().enumerate() {
-                let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(srcs[j].add(i + a * V::LANES)) });
+                let args: [V; N] =
+                    std::array::from_fn(|j| unsafe { V::load(srcs[j].add(i + a * V::LANES)) });
                 *acc = *acc + k.eval(args);
             }
             i += SUM_LANES;

@@ -95,12 +95,7 @@ macro_rules! avx2 {
             #[inline(always)]
             fn copysign(self, sign: Self) -> Self {
                 let m = Self::splat(-0.0).0;
-                unsafe {
-                    $v($or(
-                        $andnot(m, self.0),
-                        $and(m, sign.0),
-                    ))
-                }
+                unsafe { $v($or($andnot(m, self.0), $and(m, sign.0))) }
             }
             #[inline(always)]
             fn pow2i(self) -> Self {
@@ -199,7 +194,9 @@ macro_rules! avx512 {
             }
             #[inline(always)]
             fn abs(self) -> Self {
-                Self::from_bits(unsafe { _mm512_andnot_si512(Self::splat(-0.0).bits(), self.bits()) })
+                Self::from_bits(unsafe {
+                    _mm512_andnot_si512(Self::splat(-0.0).bits(), self.bits())
+                })
             }
             #[inline(always)]
             fn copysign(self, sign: Self) -> Self {
@@ -215,10 +212,7 @@ macro_rules! avx512 {
             fn pow2i(self) -> Self {
                 unsafe {
                     let i = (self + Self::splat($magic)).bits();
-                    let e = $ishl::<$mant>($iadd(
-                        i,
-                        $iset1($bias),
-                    ));
+                    let e = $ishl::<$mant>($iadd(i, $iset1($bias)));
                     Self::from_bits(e)
                 }
             }
@@ -259,19 +253,117 @@ macro_rules! avx512 {
     };
 }
 
-avx2!(Avx2F32, f32, __m256, 8, [_mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_set1_ps,
-    _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_and_ps, _mm256_or_ps, _mm256_andnot_ps, _mm256_xor_ps,
-    _mm256_cmp_ps, _mm256_blendv_ps, _mm256_castps_si256, _mm256_castsi256_ps, _mm256_add_epi32, _mm256_slli_epi32,
-    _mm256_set1_epi32], 127, 23, 12582912.0);
-avx2!(Avx2F64, f64, __m256d, 4, [_mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_set1_pd,
-    _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_and_pd, _mm256_or_pd, _mm256_andnot_pd, _mm256_xor_pd,
-    _mm256_cmp_pd, _mm256_blendv_pd, _mm256_castpd_si256, _mm256_castsi256_pd, _mm256_add_epi64, _mm256_slli_epi64,
-    _mm256_set1_epi64x], 1023, 52, 6755399441055744.0);
-avx512!(Avx512F32, f32, __m512, __mmask16, 16, [_mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps,
-    _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_cmp_ps_mask, _mm512_mask_blend_ps,
-    _mm512_castps_si512, _mm512_castsi512_ps, _mm512_add_epi32, _mm512_slli_epi32, _mm512_set1_epi32], 127, 23,
-    12582912.0);
-avx512!(Avx512F64, f64, __m512d, __mmask8, 8, [_mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd, _mm512_div_pd,
-    _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_cmp_pd_mask, _mm512_mask_blend_pd,
-    _mm512_castpd_si512, _mm512_castsi512_pd, _mm512_add_epi64, _mm512_slli_epi64, _mm512_set1_epi64], 1023, 52,
-    6755399441055744.0);
+avx2!(
+    Avx2F32,
+    f32,
+    __m256,
+    8,
+    [
+        _mm256_add_ps,
+        _mm256_sub_ps,
+        _mm256_mul_ps,
+        _mm256_div_ps,
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_fmadd_ps,
+        _mm256_and_ps,
+        _mm256_or_ps,
+        _mm256_andnot_ps,
+        _mm256_xor_ps,
+        _mm256_cmp_ps,
+        _mm256_blendv_ps,
+        _mm256_castps_si256,
+        _mm256_castsi256_ps,
+        _mm256_add_epi32,
+        _mm256_slli_epi32,
+        _mm256_set1_epi32
+    ],
+    127,
+    23,
+    12582912.0
+);
+avx2!(
+    Avx2F64,
+    f64,
+    __m256d,
+    4,
+    [
+        _mm256_add_pd,
+        _mm256_sub_pd,
+        _mm256_mul_pd,
+        _mm256_div_pd,
+        _mm256_set1_pd,
+        _mm256_loadu_pd,
+        _mm256_storeu_pd,
+        _mm256_fmadd_pd,
+        _mm256_and_pd,
+        _mm256_or_pd,
+        _mm256_andnot_pd,
+        _mm256_xor_pd,
+        _mm256_cmp_pd,
+        _mm256_blendv_pd,
+        _mm256_castpd_si256,
+        _mm256_castsi256_pd,
+        _mm256_add_epi64,
+        _mm256_slli_epi64,
+        _mm256_set1_epi64x
+    ],
+    1023,
+    52,
+    6755399441055744.0
+);
+avx512!(
+    Avx512F32,
+    f32,
+    __m512,
+    __mmask16,
+    16,
+    [
+        _mm512_add_ps,
+        _mm512_sub_ps,
+        _mm512_mul_ps,
+        _mm512_div_ps,
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_fmadd_ps,
+        _mm512_cmp_ps_mask,
+        _mm512_mask_blend_ps,
+        _mm512_castps_si512,
+        _mm512_castsi512_ps,
+        _mm512_add_epi32,
+        _mm512_slli_epi32,
+        _mm512_set1_epi32
+    ],
+    127,
+    23,
+    12582912.0
+);
+avx512!(
+    Avx512F64,
+    f64,
+    __m512d,
+    __mmask8,
+    8,
+    [
+        _mm512_add_pd,
+        _mm512_sub_pd,
+        _mm512_mul_pd,
+        _mm512_div_pd,
+        _mm512_set1_pd,
+        _mm512_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_fmadd_pd,
+        _mm512_cmp_pd_mask,
+        _mm512_mask_blend_pd,
+        _mm512_castpd_si512,
+        _mm512_castsi512_pd,
+        _mm512_add_epi64,
+        _mm512_slli_epi64,
+        _mm512_set1_epi64
+    ],
+    1023,
+    52,
+    6755399441055744.0
+);

@@ -1,0 +1,64 @@
+"""Results are bit-identical for any thread count; a forked child does not hang."""
+
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+
+import nonlin
+from conftest import CASE_IDS, CASES, assert_same_bits, make_values
+
+
+@pytest.fixture
+def restore_threads():
+    before = nonlin.info()["threads"]
+    yield
+    nonlin.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_thread_counts_bitwise_equal(case, dtype, restore_threads):
+    rng = np.random.default_rng(3)
+    # Large enough to be split into many tasks (prelu: 12 channels on axis 1).
+    x = make_values("mixed", dtype, 40 * 12 * 600, rng).reshape(40, 12, 600)
+    g = make_values("uniform", dtype, x.size, rng).reshape(x.shape)
+    data, params = case.build(x, g)
+    results = []
+    for threads in (1, 2, 3):
+        nonlin.set_num_threads(threads)
+        assert nonlin.info()["threads"] == threads
+        with np.errstate(all="ignore"):
+            results.append(case.call(nonlin, data, params))
+    for r in results[1:]:
+        assert_same_bits(r, results[0])
+
+
+def test_set_num_threads_rejects_zero():
+    with pytest.raises(ValueError):
+        nonlin.set_num_threads(0)
+
+
+def _child(q):
+    x = np.linspace(-5, 5, 1_000_000)
+    q.put(float(nonlin.sigmoid(x).sum()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_child_does_not_hang(restore_threads):
+    nonlin.set_num_threads(2)
+    x = np.linspace(-5, 5, 1_000_000)
+    expected = float(nonlin.sigmoid(x).sum())  # the parent's workers are running now
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(q,))
+    p.start()
+    p.join(60)
+    alive = p.is_alive()
+    if alive:
+        p.kill()
+    assert not alive, "child hung"
+    assert p.exitcode == 0
+    assert q.get(timeout=5) == expected
