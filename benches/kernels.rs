@@ -1,1 +1,100 @@
-fn main() {}
+//! `cargo bench`: every kernel, float32 and float64, at 1e3, 1e5, 1e6 and 1.6e7 elements.
+//! Throughput is reported in elements per second.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use nonlin::activations::{elu::*, maxout, relu::*, sigmoid::*, tanh::*};
+use nonlin::{Kernel, Real, apply, apply2};
+use std::time::Duration;
+
+const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 16_000_000];
+
+fn data<T: Real>(n: usize, seed: u64) -> Vec<T> {
+    // A small LCG: uniform values in [-8, 8), no dependency needed.
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            T::from_f64(((s >> 11) as f64 / (1u64 << 53) as f64) * 16.0 - 8.0)
+        })
+        .collect()
+}
+
+fn unary<T: Real, K: Kernel<T, 1>>(c: &mut Criterion, name: &str, k: &K) {
+    let mut g = c.benchmark_group(format!("{name}/{}", T::NAME));
+    for n in SIZES {
+        let (x, mut y) = (data::<T>(n, 1), vec![T::default(); n]);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| apply(k, &x, &mut y)));
+    }
+}
+
+fn binary<T: Real, K: Kernel<T, 2>>(c: &mut Criterion, name: &str, k: &K) {
+    let mut g = c.benchmark_group(format!("{name}/{}", T::NAME));
+    for n in SIZES {
+        let (gr, x, mut y) = (data::<T>(n, 2), data::<T>(n, 1), vec![T::default(); n]);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| apply2(k, &gr, &x, &mut y)));
+    }
+}
+
+fn shaped<T: Real>(c: &mut Criterion) {
+    let mut g = c.benchmark_group(format!("prelu_backward/{}", T::NAME));
+    let w: Vec<T> = (0..16).map(|i| T::from_f64(0.01 * i as f64)).collect();
+    for n in SIZES {
+        let n = n / 16 * 16;
+        let (gr, x, mut gi) = (data::<T>(n, 2), data::<T>(n, 1), vec![T::default(); n]);
+        let inner = (n / 16 / 8).max(1); // shape (8, 16, inner)
+        let n = 8 * 16 * inner;
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| prelu_backward(&gr[..n], &x[..n], &w, inner, &mut gi[..n]))
+        });
+    }
+    drop(g);
+    for (name, backward) in [("maxout", false), ("maxout_backward", true)] {
+        let mut g = c.benchmark_group(format!("{name}/{}", T::NAME));
+        for n in SIZES {
+            let (x, gr) = (data::<T>(n, 1), data::<T>(n / 4, 2));
+            let (mut out, mut gi) = (vec![T::default(); n / 4], vec![T::default(); n]);
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                b.iter(|| {
+                    if backward {
+                        maxout::maxout_backward(&gr, &x, n / 4, 4, 1, &mut gi)
+                    } else {
+                        maxout::maxout(&x, n / 4, 4, 1, &mut out)
+                    }
+                })
+            });
+        }
+    }
+}
+
+fn all<T: Real>(c: &mut Criterion) {
+    unary::<T, _>(c, "sigmoid", &Sigmoid);
+    unary::<T, _>(c, "sigmoid_derivative", &SigmoidDerivative);
+    binary::<T, _>(c, "sigmoid_backward", &SigmoidBackward);
+    unary::<T, _>(c, "tanh", &Tanh);
+    unary::<T, _>(c, "tanh_derivative", &TanhDerivative);
+    binary::<T, _>(c, "tanh_backward", &TanhBackward);
+    unary::<T, _>(c, "relu", &Relu);
+    binary::<T, _>(c, "relu_backward", &ReluBackward);
+    unary::<T, _>(c, "leaky_relu", &LeakyRelu { slope: 0.01 });
+    binary::<T, _>(c, "leaky_relu_backward", &LeakyReluBackward { slope: 0.01 });
+    unary::<T, _>(c, "elu", &Elu { alpha: 1.0 });
+    binary::<T, _>(c, "elu_backward", &EluBackward { alpha: 1.0 });
+    binary::<T, _>(c, "elu_backward_from_output", &EluBackwardFromOutput { alpha: 1.0 });
+    shaped::<T>(c);
+}
+
+fn benches(c: &mut Criterion) {
+    all::<f32>(c);
+    all::<f64>(c);
+}
+
+criterion_group! {
+    name = group;
+    config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(group);
