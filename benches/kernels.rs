@@ -10,10 +10,14 @@ const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 16_000_000];
 
 fn data<T: Real>(n: usize, seed: u64) -> Vec<T> {
     // A small LCG: uniform values in [-8, 8), no dependency needed.
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             T::from_f64(((s >> 11) as f64 / (1u64 << 53) as f64) * 16.0 - 8.0)
         })
         .collect()
@@ -24,7 +28,9 @@ fn unary<T: Real, K: Kernel<T, 1>>(c: &mut Criterion, name: &str, k: &K) {
     for n in SIZES {
         let (x, mut y) = (data::<T>(n, 1), vec![T::default(); n]);
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| apply(k, &x, &mut y)));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| apply(k, &x, &mut y))
+        });
     }
 }
 
@@ -33,7 +39,9 @@ fn binary<T: Real, K: Kernel<T, 2>>(c: &mut Criterion, name: &str, k: &K) {
     for n in SIZES {
         let (gr, x, mut y) = (data::<T>(n, 2), data::<T>(n, 1), vec![T::default(); n]);
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| apply2(k, &gr, &x, &mut y)));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| apply2(k, &gr, &x, &mut y))
+        });
     }
 }
 
@@ -83,7 +91,11 @@ fn all<T: Real>(c: &mut Criterion) {
     binary::<T, _>(c, "leaky_relu_backward", &LeakyReluBackward { slope: 0.01 });
     unary::<T, _>(c, "elu", &Elu { alpha: 1.0 });
     binary::<T, _>(c, "elu_backward", &EluBackward { alpha: 1.0 });
-    binary::<T, _>(c, "elu_backward_from_output", &EluBackwardFromOutput { alpha: 1.0 });
+    binary::<T, _>(
+        c,
+        "elu_backward_from_output",
+        &EluBackwardFromOutput { alpha: 1.0 },
+    );
     shaped::<T>(c);
 }
 

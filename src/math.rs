@@ -136,21 +136,23 @@ pub fn exp<V: Vector>(x: V) -> V {
     scale(expm1_reduced(r) + c(1.0), k)
 }
 
-/// `a * b * e^x` without overflow of `a * b` and without a subnormal `e^x` on the way: the
-/// scale `2^k` is applied in three steps after the multiplications, so the result is rounded
-/// about once even where it is subnormal. For `x <= EXP_HI`; below `EXP_MUL_LO` it is
-/// `(a * 0) * b` (0, or NaN for an infinite factor, as `a * b * 0` would be).
+/// `a * b * e^x` without overflow of `a * b` and without a subnormal `e^x` on the way. With
+/// `k = k1 + 2 k2` and `k2 = ceil(k / 3)`, it computes `((((1 + q) 2^k1) a) 2^k2) b) 2^k2`: for
+/// `x <= 0`, `(1 + q) 2^k1 <= 1`, and each scaling comes after a multiplication, so the result is
+/// rounded about once even where it is subnormal. For `x <= EXP_HI` and `|b| <= 2`; `x` below
+/// `EXP_MUL_LO` counts as `EXP_MUL_LO` (the result is then 0 for finite `a`, `b`), and
+/// `x = -inf` gives `(a * 0) * b`.
 #[inline(always)]
 pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
     let xc = clamp(x, V::Elem::EXP_MUL_LO, V::Elem::EXP_HI);
     let (k, r) = reduce(xc);
     let magic = c::<V>(V::Elem::ROUND_MAGIC);
-    let k1 = k.mul_add(c(1.0 / 3.0), magic) - magic;
-    let k2 = (k - k1).mul_add(c(0.5), magic) - magic;
-    let k3 = k - k1 - k2;
-    let v = (((expm1_reduced(r) + c(1.0)) * k1.pow2i()) * a) * b;
-    let v = (v * k2.pow2i()) * k3.pow2i();
-    V::select(x.lt(c(V::Elem::EXP_MUL_LO)), (a * c(0.0)) * b, v)
+    // ceil(k / 3) = round(k / 3 + 1 / 3) for integer k.
+    let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
+    let k1 = k - (k2 + k2);
+    let s2 = k2.pow2i();
+    let v = ((((expm1_reduced(r) + c(1.0)) * k1.pow2i()) * a) * s2) * b;
+    V::select(x.le(c(f64::NEG_INFINITY)), (a * c(0.0)) * b, v * s2)
 }
 
 /// e^x - 1, accurate near 0 (the sign of zero is kept).

@@ -199,12 +199,19 @@ def elu(x, alpha=1.0):
         return _piecewise(x, x, a * np.expm1(x))
 
 
+def _mul_exp(g, a, x):
+    """g * a * e^x, rounded about once: e^x = h*h with h = e^(x/2), applied last, so g*a
+    cannot overflow on the way and e^x is never a subnormal on its own. For finite x, e^x > 0
+    even where h underflows, so an infinite g stays infinite (g * a)."""
+    h = np.exp(x / 2)
+    return np.where(np.isinf(g) & np.isfinite(x), g * a, (g * (a * h)) * h)
+
+
 def elu_derivative(x, alpha=1.0):
     """1 if x > 0 else alpha * exp(x) (alpha at x = 0), NaN if x is NaN."""
     x, a = _f64(x), float(alpha)
     with np.errstate(**_QUIET):
-        h = np.exp(x / 2)  # e^x = h*h: no subnormal e^x before the last rounding
-        return _piecewise(x, 1.0, (a * h) * h)
+        return _piecewise(x, 1.0, _mul_exp(a, 1.0, x))
 
 
 def elu_backward(grad_output, x=None, output=None, alpha=1.0):
@@ -219,8 +226,7 @@ def elu_backward(grad_output, x=None, output=None, alpha=1.0):
         if x is not None:
             x = _f64(x)
             _check_same_shape("elu_backward", g, x, "x")
-            h = np.exp(x / 2)  # e^x = h*h, applied last: no overflow, no early subnormal
-            return _piecewise(x, g, (g * (a * h)) * h)
+            return _piecewise(x, g, _mul_exp(g, a, x))
         y = _f64(output)
         _check_same_shape("elu_backward", g, y, "output")
         return _piecewise(y, g, g * (y + a))
