@@ -38,15 +38,21 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     let rows: usize = lens[..lens.len() - 1].iter().product();
     let ptrs: [SendPtr<T>; N] = ins.map(|v| SendPtr(v.ptr as *mut T));
     let out = SendPtr(out_ptr);
-    let grain = (GRAIN / inner).max(1);
-    for_ranges(rows, grain, inner, |r0, r1| {
+    // Work items are pieces of rows, at most GRAIN elements each, so that one long row (the
+    // contiguous case) is split across threads too.
+    let pieces = inner.div_ceil(GRAIN).max(1);
+    let piece = inner.div_ceil(pieces);
+    let grain = (GRAIN / piece).max(1);
+    for_ranges(rows * pieces, grain, piece, |r0, r1| {
         dispatch(RowsJob {
             k,
             lens: &lens,
             strides: &strides,
             ins: ptrs,
             out,
-            rows: (r0, r1),
+            items: (r0, r1),
+            pieces,
+            piece,
         });
     });
 }
@@ -92,7 +98,11 @@ struct RowsJob<'a, K, T, const N: usize> {
     strides: &'a [(Vec<isize>, isize)],
     ins: [SendPtr<T>; N],
     out: SendPtr<T>,
-    rows: (usize, usize),
+    /// Range of work items; item `i` is piece `i % pieces` (of `piece` elements) of row
+    /// `i / pieces`.
+    items: (usize, usize),
+    pieces: usize,
+    piece: usize,
 }
 
 impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
@@ -103,11 +113,13 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
         let inner = self.lens[d];
         let (in_step, out_step) = (&self.strides[d].0, self.strides[d].1);
         let contiguous = out_step == 1 && in_step.iter().all(|&s| s == 1);
-        for row in self.rows.0..self.rows.1 {
-            // Offsets of the row's first element.
+        for item in self.items.0..self.items.1 {
+            let (row, start) = (item / self.pieces, (item % self.pieces) * self.piece);
+            let len = self.piece.min(inner - start);
+            // Offsets of the piece's first element.
             let mut rem = row;
-            let mut in_off = [0isize; N];
-            let mut out_off = 0isize;
+            let mut in_off: [isize; N] = std::array::from_fn(|j| start as isize * in_step[j]);
+            let mut out_off = start as isize * out_step;
             for a in (0..d).rev() {
                 let i = (rem % self.lens[a]) as isize;
                 rem /= self.lens[a];
@@ -121,9 +133,9 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                     std::array::from_fn(|j| self.ins[j].0.offset(in_off[j]) as *const T);
                 let dst = self.out.0.offset(out_off);
                 if contiguous {
-                    map_with::<T, V, K, N>(self.k, srcs, dst, inner);
+                    map_with::<T, V, K, N>(self.k, srcs, dst, len);
                 } else {
-                    strided_row::<T, V, K, N>(self.k, srcs, in_step, dst, out_step, inner);
+                    strided_row::<T, V, K, N>(self.k, srcs, in_step, dst, out_step, len);
                 }
             }
         }

@@ -570,11 +570,13 @@ fn strided_layouts() {
 
 // ---------------------------------------------------------------- prelu_backward, maxout
 
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
+/// Runs `f` with nonlin's pool set to `threads` threads (one test at a time: the pool is global).
+fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    nonlin::parallel::set_num_threads(threads);
+    assert_eq!(nonlin::parallel::num_threads(), threads);
+    f()
 }
 
 /// Runs prelu_backward on cancellation-free data (g > 0, so every term g x is <= 0), checks it
@@ -639,8 +641,8 @@ fn prelu_backward_against_naive() {
 #[test]
 fn prelu_backward_thread_independent() {
     for (o, c, i) in PRELU_SHAPES {
-        let one = pool(1).install(|| check_prelu::<f32>(o, c, i, 1e-6));
-        let two = pool(2).install(|| check_prelu::<f32>(o, c, i, 1e-6));
+        let one = with_threads(1, || check_prelu::<f32>(o, c, i, 1e-6));
+        let two = with_threads(2, || check_prelu::<f32>(o, c, i, 1e-6));
         assert!(same_bits(&one, &two), "({o},{c},{i}): {one:?} vs {two:?}");
     }
 }
@@ -775,7 +777,7 @@ fn large_arrays_thread_independent() {
     let (x, g) = (mixed::<f32>(n, 42, &|v| v), mixed::<f64>(n, 43, &|v| v));
     let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     let run = |threads: usize| {
-        pool(threads).install(|| {
+        with_threads(threads, || {
             let (mut a, mut b, mut c) = (vec![0.0f32; n], vec![0.0f64; n], x.clone());
             apply(&Sigmoid, &x, &mut a);
             apply2(&EluBackward { alpha: 1.0 }, &g, &x64, &mut b);
