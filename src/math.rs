@@ -26,7 +26,7 @@ pub trait MathConsts {
     const EXPM1_LO: f64;
     /// expm1(x) rounds to x for |x| below this.
     const EXPM1_TINY: f64;
-    /// tanh(x) rounds to 1 above this.
+    /// tanh(x) rounds to 1 above this, and `2 TANH_SAT / ln2` rounds to at most digits + 2.
     const TANH_SAT: f64;
     /// Taylor coefficients 1/2!, 1/3!, ... of P.
     const EXPM1_P: &'static [f64];
@@ -57,7 +57,7 @@ impl MathConsts for f32 {
     const EXP_MUL_LO: f64 = -260.0;
     const EXPM1_LO: f64 = -18.0;
     const EXPM1_TINY: f64 = 9.313225746154785e-10; // 2^-30
-    const TANH_SAT: f64 = 10.0;
+    const TANH_SAT: f64 = 9.1; // 2 * 9.1 / ln2 rounds to 26 = digits + 2
     const EXPM1_P: &'static [f64] = &[
         INV_FACT[0],
         INV_FACT[1],
@@ -78,7 +78,7 @@ impl MathConsts for f64 {
     const EXP_MUL_LO: f64 = -2000.0;
     const EXPM1_LO: f64 = -40.0;
     const EXPM1_TINY: f64 = 8.673617379884035e-19; // 2^-60
-    const TANH_SAT: f64 = 22.0;
+    const TANH_SAT: f64 = 19.1; // 2 * 19.1 / ln2 rounds to 55 = digits + 2
     const EXPM1_P: &'static [f64] = &INV_FACT;
 }
 
@@ -155,6 +155,14 @@ pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
     V::select(x.le(c(f64::NEG_INFINITY)), (a * c(0.0)) * b, v * s2)
 }
 
+/// `2^k q + (2^k - 1)` with `(k, r)` reduced from x and `q = expm1(r)`: expm1(x) for
+/// `x <= (digits + 2) ln2`, where `2^k q` and `2^k - 1` are exact, so one rounding remains.
+#[inline(always)]
+fn expm1_moderate<V: Vector>(k: V, q: V) -> V {
+    let p = k.pow2i();
+    p.mul_add(q, p - c(1.0))
+}
+
 /// e^x - 1, accurate near 0 (the sign of zero is kept).
 #[inline(always)]
 pub fn expm1<V: Vector>(x: V) -> V {
@@ -162,21 +170,21 @@ pub fn expm1<V: Vector>(x: V) -> V {
     let (k, r) = reduce(xc);
     let q = expm1_reduced(r);
     let big = c::<V>(V::Elem::MANTISSA_DIGITS as f64 + 2.0);
-    // Moderate k: 2^k q + (2^k - 1), where both 2^k q and 2^k - 1 are exact.
-    let p = V::select(k.gt(big), big, k).pow2i();
-    let moderate = p.mul_add(q, p - c(1.0));
+    let moderate = expm1_moderate(V::select(k.gt(big), big, k), q);
     // Large k: the -1 no longer matters.
     let large = scale(q + c(1.0), k);
     let res = V::select(k.gt(big), large, moderate);
     V::select(x.abs().lt(c(V::Elem::EXPM1_TINY)), x, res)
 }
 
-/// tanh(x) = expm1(2|x|) / (expm1(2|x|) + 2), with the sign of x.
+/// tanh(x) = expm1(2|x|) / (expm1(2|x|) + 2), with the sign of x. Above TANH_SAT, where tanh
+/// rounds to 1, |x| is clamped, which keeps 2|x| in expm1's moderate range.
 #[inline(always)]
 pub fn tanh<V: Vector>(x: V) -> V {
     let a = x.abs();
     let a = V::select(a.gt(c(V::Elem::TANH_SAT)), c(V::Elem::TANH_SAT), a);
-    let t = expm1(a + a);
+    let (k, r) = reduce(a + a);
+    let t = expm1_moderate(k, expm1_reduced(r));
     (t / (t + c(2.0))).copysign(x)
 }
 

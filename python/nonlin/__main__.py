@@ -1,4 +1,5 @@
-"""Command line: ``python -m nonlin check [--n N] [--seed S]``."""
+"""Command line: ``python -m nonlin check [--n N] [--seed S]`` and
+``python -m nonlin bench [--quick] [--json PATH] [--plot PATH] [--only F ...]``."""
 
 import argparse
 import sys
@@ -10,7 +11,16 @@ def main(argv=None) -> int:
     check = sub.add_parser("check", help="every kernel against the NumPy reference: max ULP error and time")
     check.add_argument("--n", type=int, default=1_000_000, help="elements per array (default 1e6)")
     check.add_argument("--seed", type=int, default=0)
+    bench = sub.add_parser("bench", help="nonlin against NumPy, PyTorch, JAX and numexpr (those installed)")
+    bench.add_argument("--quick", action="store_true", help="small sizes, short timings (seconds)")
+    bench.add_argument("--json", metavar="PATH", help="write the figures as JSON")
+    bench.add_argument("--plot", metavar="PATH", help="write a PNG (needs matplotlib)")
+    bench.add_argument("--only", nargs="+", metavar="FUNCTION", help="only these functions")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from . import bench as _bench
+
+        return _bench.main(args.quick, args.json, args.plot, args.only)
     if args.command == "check":
         from . import check as _check
 

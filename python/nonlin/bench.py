@@ -1,0 +1,345 @@
+"""``python -m nonlin bench``: nonlin against NumPy, PyTorch, JAX and numexpr, in one run.
+
+Every cell is the median of repeated timings, in ns per element, taken in the same process.
+Sides that are not installed are left out. The floor is a streaming copy of the same bytes
+(read the inputs, write the output) on as many threads as nonlin uses.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+import nonlin
+
+FORWARD = ["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "maxout"]
+BACKWARD = [f + "_backward" for f in FORWARD]
+SIZES = [1_000, 100_000, 1_000_000, 16_000_000]
+QUICK_SIZES = [1_000, 100_000]
+SLOPE, ALPHA, CHANNELS, PIECES = 0.01, 1.0, 16, 4
+
+
+def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:
+    """x, g (gradient), y (saved output), w (prelu weight) with the shapes each function needs."""
+    rng = np.random.default_rng(0)
+    base = name.replace("_backward", "")
+    if base == "prelu":
+        inner = max(1, n // (CHANNELS * 8))
+        shape = (max(1, n // (CHANNELS * inner)), CHANNELS, inner)
+    elif base == "maxout":
+        shape = (max(1, n // (2 * PIECES)), 2 * PIECES)
+    else:
+        shape = (n,)
+    x = rng.uniform(-8, 8, shape).astype(dtype)
+    g = rng.uniform(-1, 1, shape).astype(dtype)
+    d = {"x": x, "g": g, "w": np.linspace(0.05, 0.5, CHANNELS).astype(dtype)}
+    if base in ("sigmoid", "tanh", "elu"):
+        d["y"] = getattr(nonlin, base)(x)
+    if name == "maxout_backward":
+        d["g"] = np.ascontiguousarray(g[:, : 2 * PIECES // PIECES])
+    return d
+
+
+def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], object]:
+    x, g = d["x"], d["g"]
+    f = getattr(nonlin, name)
+    args: tuple
+    kw: dict = {}
+    if name in ("sigmoid_backward", "tanh_backward"):
+        args = (g, d["y"])
+    elif name == "elu_backward":
+        args, kw = (g,), {"output": d["y"], "alpha": ALPHA}
+    elif name.endswith("_backward"):
+        args = (g, x)
+    else:
+        args = (x,)
+    if name.startswith("prelu"):
+        args = args + (d["w"],)
+    if name.startswith("maxout"):
+        args = args + (PIECES,)
+    if name.startswith("leaky"):
+        kw["negative_slope"] = SLOPE
+    if name == "elu":
+        kw["alpha"] = ALPHA
+    if out:
+        shape = x.shape if name != "maxout" else (x.shape[0], x.shape[1] // PIECES)
+        kw["out"] = np.empty(shape, x.dtype)
+    return lambda: f(*args, **kw)
+
+
+def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
+    """The fastest plain NumPy/SciPy formulation we know, writing into preallocated buffers."""
+    x, g = d["x"], d["g"]
+    y, w = d.get("y"), d["w"]
+    o, t = np.empty_like(x), np.empty_like(x)
+    try:
+        from scipy.special import expit
+    except ImportError:
+        expit = None
+    wb = w.reshape(1, -1, *([1] * (x.ndim - 2))) if x.ndim >= 2 else w
+
+    def sigmoid():
+        if expit is not None:
+            return expit(x, out=o)
+        np.negative(x, out=o)
+        np.exp(o, out=o)
+        np.add(o, 1, out=o)
+        return np.reciprocal(o, out=o)
+
+    table: Dict[str, Callable[[], object]] = {
+        "sigmoid": sigmoid,
+        "tanh": lambda: np.tanh(x, out=o),
+        "relu": lambda: np.maximum(x, 0, out=o),
+        "leaky_relu": lambda: np.maximum(x, np.multiply(x, SLOPE, out=t), out=o),
+        "prelu": lambda: np.where(x > 0, x, np.multiply(x, wb, out=t)),
+        "elu": lambda: np.where(x > 0, x, np.multiply(np.expm1(x, out=t), ALPHA, out=t)),
+        "maxout": lambda: x.reshape(x.shape[0], -1, PIECES).max(axis=-1),
+        "sigmoid_backward": lambda: np.multiply(np.multiply(g, y, out=o), np.subtract(1, y, out=t), out=o),
+        "tanh_backward": lambda: np.multiply(g, np.subtract(1, np.multiply(y, y, out=t), out=t), out=o),
+        "relu_backward": lambda: np.multiply(g, x > 0, out=o),
+        "leaky_relu_backward": lambda: np.where(x > 0, g, np.multiply(g, SLOPE, out=t)),
+        "prelu_backward": lambda: (
+            np.where(x > 0, g, np.multiply(g, wb, out=t)),
+            np.where(x > 0, 0, g * x).sum(axis=tuple(a for a in range(x.ndim) if a != 1)),
+        ),
+        "elu_backward": lambda: np.where(y > 0, g, np.multiply(g, np.add(y, ALPHA, out=t), out=t)),
+        "maxout_backward": None,
+    }
+    return table.get(name)
+
+
+def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callable[[], object]]:
+    try:
+        import torch
+        import torch.nn.functional as F
+    except Exception:  # not installed, or installed without the libraries it loads
+        return None
+    torch.set_num_threads(threads)
+    x, g, w = (torch.from_numpy(d[k]) for k in ("x", "g", "w"))
+    y = torch.from_numpy(d["y"]) if "y" in d else None
+    aten = torch.ops.aten
+    table: Dict[str, Callable[[], object]] = {
+        "sigmoid": lambda: torch.sigmoid(x),
+        "tanh": lambda: torch.tanh(x),
+        "relu": lambda: torch.relu(x),
+        "leaky_relu": lambda: F.leaky_relu(x, SLOPE),
+        "prelu": lambda: F.prelu(x, w),
+        "elu": lambda: F.elu(x, ALPHA),
+        "maxout": lambda: x.view(x.shape[0], -1, PIECES).amax(dim=-1),
+        "sigmoid_backward": lambda: aten.sigmoid_backward(g, y),
+        "tanh_backward": lambda: aten.tanh_backward(g, y),
+        "relu_backward": lambda: aten.threshold_backward(g, x, 0),
+        "leaky_relu_backward": lambda: aten.leaky_relu_backward(g, x, SLOPE, False),
+        "prelu_backward": lambda: aten._prelu_kernel_backward(g, x, w.view(1, -1, *([1] * (x.dim() - 2)))),
+        "elu_backward": lambda: aten.elu_backward(g, ALPHA, 1.0, 1.0, True, y),
+        "maxout_backward": None,
+    }
+    return table.get(name)
+
+
+def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
+    try:
+        import jax
+        import jax.numpy as jnp
+    except Exception:
+        return None
+    if d["x"].dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)
+    x, g, w = (jnp.asarray(d[k]) for k in ("x", "g", "w"))
+    y = jnp.asarray(d["y"]) if "y" in d else None
+    wb = w.reshape(1, -1, *([1] * (x.ndim - 2))) if x.ndim >= 2 else w
+    nn = jax.nn
+    fwd = {
+        "sigmoid": nn.sigmoid,
+        "tanh": jnp.tanh,
+        "relu": nn.relu,
+        "leaky_relu": lambda v: nn.leaky_relu(v, SLOPE),
+        "prelu": lambda v: jnp.where(v > 0, v, wb * v),
+        "elu": lambda v: nn.elu(v, ALPHA),
+        "maxout": lambda v: v.reshape(v.shape[0], -1, PIECES).max(axis=-1),
+    }
+    base = name.replace("_backward", "")
+    if name in fwd:
+        f = jax.jit(fwd[name])
+        return lambda: f(x).block_until_ready()
+    if base in ("sigmoid", "tanh", "elu"):  # from the saved output, as the others do
+        form = {
+            "sigmoid": lambda gg, yy: gg * yy * (1 - yy),
+            "tanh": lambda gg, yy: gg * (1 - yy * yy),
+            "elu": lambda gg, yy: jnp.where(yy > 0, gg, gg * (yy + ALPHA)),
+        }[base]
+        f = jax.jit(form)
+        return lambda: f(g, y).block_until_ready()
+    if base in ("maxout",):
+        return None
+    vjp = jax.jit(lambda xx, gg: jax.vjp(fwd[base], xx)[1](gg)[0])
+    return lambda: vjp(x, g).block_until_ready()
+
+
+def _numexpr(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
+    try:
+        import numexpr as ne
+    except Exception:
+        return None
+    x, g = d["x"], d["g"]
+    y = d.get("y")
+    o = np.empty_like(x)
+    s, a = x.dtype.type(SLOPE), x.dtype.type(ALPHA)  # keep float32 expressions in float32
+    one = x.dtype.type(1)
+    exprs = {
+        "sigmoid": ("one / (one + exp(-x))", {"x": x, "one": one}),
+        "tanh": ("tanh(x)", {"x": x}),
+        "relu": ("where(x > 0, x, 0)", {"x": x}),
+        "leaky_relu": ("where(x > 0, x, s * x)", {"x": x, "s": s}),
+        "elu": ("where(x > 0, x, a * expm1(x))", {"x": x, "a": a}),
+        "sigmoid_backward": ("g * y * (one - y)", {"g": g, "y": y, "one": one}),
+        "tanh_backward": ("g * (one - y * y)", {"g": g, "y": y, "one": one}),
+        "relu_backward": ("where(x > 0, g, 0)", {"g": g, "x": x}),
+        "leaky_relu_backward": ("where(x > 0, g, s * g)", {"g": g, "x": x, "s": s}),
+        "elu_backward": ("where(y > 0, g, g * (y + a))", {"g": g, "y": y, "a": a}),
+    }
+    if name not in exprs:
+        return None
+    expr, local = exprs[name]
+    return lambda: ne.evaluate(expr, local_dict=local, out=o)
+
+
+def _floor(d: Dict[str, np.ndarray], name: str, threads: int) -> Callable[[], object]:
+    """Streaming copy of the bytes a call moves: its array inputs read, its output written."""
+    srcs = [d["x"]] if not name.endswith("_backward") else [d["g"], d["x"]]
+    srcs = [s.reshape(-1) for s in srcs]
+    n = srcs[0].size
+    out = np.empty(n, srcs[0].dtype)
+    cuts = [n * i // threads for i in range(threads + 1)]
+    pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 and n >= 1 << 18 else None
+
+    def part(i):
+        a, b = cuts[i], cuts[i + 1]
+        if len(srcs) == 1:
+            np.copyto(out[a:b], srcs[0][a:b])
+        else:
+            np.add(srcs[0][a:b], srcs[1][a:b], out=out[a:b])
+
+    if pool is None:
+        return lambda: [part(i) for i in range(threads)]
+    return lambda: list(pool.map(part, range(threads)))
+
+
+def _median_ns(f: Callable[[], object], n: int, budget: float) -> float:
+    f()  # warm up (and compile, for JAX)
+    t0 = time.perf_counter()
+    f()
+    once = max(time.perf_counter() - t0, 1e-7)
+    number = max(1, int(budget / 10 / once))
+    times = []
+    for _ in range(7):
+        t = time.perf_counter()
+        for _ in range(number):
+            f()
+        times.append((time.perf_counter() - t) / number)
+    return float(np.median(times)) / n * 1e9
+
+
+def run(sizes: List[int], dtypes=("float32", "float64"), names=None, budget: float = 0.2, progress=print):
+    threads = nonlin.info()["threads"]
+    rows = []
+    for dtype in dtypes:
+        for name in names or FORWARD + BACKWARD:
+            for n in sizes:
+                d = _inputs(name, n, np.dtype(dtype))
+                m = d["x"].size
+                sides = {
+                    "nonlin": _nonlin(name, d, out=False),
+                    "nonlin_out": _nonlin(name, d, out=True),
+                    "numpy": _numpy(name, d),
+                    "torch": _torch(name, d, threads),
+                    "jax": _jax(name, d),
+                    "numexpr": _numexpr(name, d),
+                    "floor": _floor(d, name, threads),
+                }
+                row = {"function": name, "dtype": dtype, "n": m}
+                for side, f in sides.items():
+                    row[side] = None if f is None else _median_ns(f, m, budget)
+                others = [row[s] for s in ("numpy", "torch", "jax", "numexpr") if row[s] is not None]
+                row["best_other"] = min(others) if others else None
+                best = min(row["nonlin"], row["nonlin_out"])
+                row["vs_best_other"] = best / row["best_other"] if others else None
+                row["out_vs_floor"] = row["nonlin_out"] / row["floor"]
+                row["vs_floor"] = row["nonlin"] / row["floor"]
+                rows.append(row)
+                progress(_format_row(row))
+    return rows
+
+
+HEADER = (
+    f"{'function':<22}{'dtype':<8}{'n':>9}  {'nonlin':>7}{'out=':>7}{'numpy':>7}{'torch':>7}"
+    f"{'jax':>7}{'numexpr':>8}{'floor':>7}  {'vs best':>7}{'out/fl':>7}{'new/fl':>7}"
+)
+
+
+def _fmt(v: Optional[float], w: int = 7) -> str:
+    return f"{'-':>{w}}" if v is None else f"{v:>{w}.3f}"
+
+
+def _format_row(r: dict) -> str:
+    return (
+        f"{r['function']:<22}{r['dtype']:<8}{r['n']:>9}  {_fmt(r['nonlin'])}{_fmt(r['nonlin_out'])}"
+        f"{_fmt(r['numpy'])}{_fmt(r['torch'])}{_fmt(r['jax'])}{_fmt(r['numexpr'], 8)}{_fmt(r['floor'])}  "
+        f"{_fmt(r['vs_best_other'])}{_fmt(r['out_vs_floor'])}{_fmt(r['vs_floor'])}"
+    )
+
+
+def _geomean(values: List[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def plot(rows: List[dict], path: str) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: pip install matplotlib (or nonlin[plot]) for --plot")
+        return False
+    big = [r for r in rows if r["n"] == max(x["n"] for x in rows)]
+    labels = [f"{r['function']}\n{r['dtype']}" for r in big]
+    sides = ["nonlin", "numpy", "torch", "jax", "numexpr", "floor"]
+    fig, ax = plt.subplots(figsize=(max(8, len(big) * 0.8), 5))
+    width = 0.8 / len(sides)
+    for i, s in enumerate(sides):
+        vals = [r[s] if r[s] is not None else 0 for r in big]
+        ax.bar([k + i * width for k in range(len(big))], vals, width, label=s)
+    ax.set_xticks([k + 0.4 for k in range(len(big))], labels, rotation=90, fontsize=7)
+    ax.set_ylabel("ns / element")
+    ax.set_yscale("log")
+    ax.set_title(f"nonlin bench, n = {big[0]['n']:,}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
+def main(quick: bool = False, json_path: Optional[str] = None, plot_path: Optional[str] = None, names=None) -> int:
+    info = nonlin.info()
+    sizes = QUICK_SIZES if quick else SIZES
+    print(f"nonlin {info['version']}  simd={info['simd']}  threads={info['threads']}  (ns per element, median)")
+    print(HEADER)
+    rows = run(sizes, names=names, budget=0.02 if quick else 0.2)
+    compared = [r["vs_best_other"] for r in rows if r["vs_best_other"] is not None]
+    slower = [r for r in rows if r["vs_best_other"] is not None and r["vs_best_other"] > 1]
+    print(f"\ngeometric mean of nonlin / fastest other: {_geomean(compared):.3f} over {len(compared)} cells;"
+          f" nonlin slower in {len(slower)}")
+    for r in slower:
+        print(f"  slower: {r['function']} {r['dtype']} n={r['n']}: {r['vs_best_other']:.2f}x")
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump({"info": info, "rows": rows}, fh, indent=1)
+    if plot_path:
+        plot(rows, plot_path)
+    return 0

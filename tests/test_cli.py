@@ -1,0 +1,41 @@
+"""The command line runs end to end (figures are printed, never asserted: timings are not tests)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from nonlin import bench, check
+
+
+def test_check_passes_on_small_data():
+    rows = check.run(n=20_000, repeat=1)
+    assert len(rows) == 2 * 21
+    assert all(r["ok"] for r in rows), [r for r in rows if not r["ok"]]
+
+
+def test_ulp_errors_counts_ulps():
+    ref = np.array([1.0, 1.0, np.nan, np.inf, 0.0])
+    got = np.array([1.0, np.nextafter(np.float32(1), np.float32(2)), np.nan, np.inf, 1e-45], dtype=np.float32)
+    err = check.ulp_errors(got, ref, np.float32)
+    assert list(err[:4]) == [0.0, 1.0, 0.0, 0.0]
+    assert err[4] == 1.0  # one subnormal step
+
+
+def test_bench_rows_have_every_side(tmp_path):
+    rows = bench.run([1000], dtypes=("float32",), names=["sigmoid", "prelu_backward"], budget=0.001,
+                     progress=lambda line: None)
+    assert [r["function"] for r in rows] == ["sigmoid", "prelu_backward"]
+    for r in rows:
+        assert r["nonlin"] > 0 and r["nonlin_out"] > 0 and r["floor"] > 0 and r["numpy"] > 0
+
+
+def test_cli_bench_quick_writes_json(tmp_path):
+    path = tmp_path / "bench.json"
+    out = subprocess.run([sys.executable, "-m", "nonlin", "bench", "--quick", "--only", "relu", "--json", str(path)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(path.read_text())
+    assert {r["dtype"] for r in data["rows"]} == {"float32", "float64"}
+    assert "geometric mean" in out.stdout
