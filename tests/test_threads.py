@@ -47,6 +47,7 @@ def _child(q):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # JAX, if a bench test imported it
 def test_forked_child_does_not_hang(restore_threads):
     nonlin.set_num_threads(2)
     x = np.linspace(-5, 5, 1_000_000)
