@@ -495,9 +495,25 @@ fn prelu_weight<T: Real>(
     weight: &Bound<'_, PyAny>,
     shape: &[usize],
 ) -> PyResult<(Vec<T>, Vec<usize>)> {
-    let w = extract(name, weight)?.to_f64()?;
-    let wshape = w.shape().to_vec();
-    let len = w.len();
+    fn values<U: Element + Real>(a: &Bound<'_, PyArrayDyn<U>>) -> PyResult<Vec<f64>> {
+        let v = match a.to_vec() {
+            Ok(v) => v,
+            Err(_) => a
+                .call_method0("ravel")?
+                .cast_into::<PyArrayDyn<U>>()?
+                .to_vec()?,
+        };
+        Ok(v.into_iter().map(U::to_f64).collect())
+    }
+    let (wshape, vals) = if let Ok(v) = weight.cast::<pyo3::types::PyFloat>() {
+        (vec![], vec![v.value()]) // a Python float (or NumPy float64 scalar): no array needed
+    } else {
+        match extract(name, weight)? {
+            Arr::F32(a) => (a.shape().to_vec(), values(&a)?),
+            Arr::F64(a) => (a.shape().to_vec(), values(&a)?),
+        }
+    };
+    let len = vals.len();
     if wshape.len() > 1 {
         return Err(PyValueError::new_err(format!(
             "{name}: weight must be a scalar or 1-D, got shape {}",
@@ -510,8 +526,7 @@ fn prelu_weight<T: Real>(
             shape_str(shape)
         )));
     }
-    let v: Vec<f64> = w.call_method0("ravel")?.extract()?;
-    Ok((v.into_iter().map(T::from_f64).collect(), wshape))
+    Ok((vals.into_iter().map(T::from_f64).collect(), wshape))
 }
 
 fn prelu_generic<'py, T: Element + Real, K: Kernel<T, 2>>(

@@ -6,7 +6,7 @@
 //! are bit-identical to the contiguous case.
 
 use crate::parallel::{GRAIN, SendPtr, for_ranges};
-use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_with};
+use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast, map_with};
 
 /// Elements gathered per block on the strided path.
 const BLOCK: usize = 256;
@@ -112,7 +112,9 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
         let d = self.lens.len() - 1;
         let inner = self.lens[d];
         let (in_step, out_step) = (&self.strides[d].0, self.strides[d].1);
-        let contiguous = out_step == 1 && in_step.iter().all(|&s| s == 1);
+        // Rows where every input is contiguous or constant (stride 0, a broadcast weight).
+        let contiguous = out_step == 1 && in_step.iter().all(|&s| s == 1 || s == 0);
+        let bcast: [bool; N] = std::array::from_fn(|j| in_step[j] == 0);
         for item in self.items.0..self.items.1 {
             let (row, start) = (item / self.pieces, (item % self.pieces) * self.piece);
             let len = self.piece.min(inner - start);
@@ -133,7 +135,7 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                     std::array::from_fn(|j| self.ins[j].0.offset(in_off[j]) as *const T);
                 let dst = self.out.0.offset(out_off);
                 if contiguous {
-                    map_with::<T, V, K, N>(self.k, srcs, dst, len);
+                    map_bcast::<T, V, K, N>(self.k, srcs, bcast, dst, len);
                 } else {
                     strided_row::<T, V, K, N>(self.k, srcs, in_step, dst, out_step, len);
                 }

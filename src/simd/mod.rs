@@ -334,10 +334,40 @@ pub unsafe fn map_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: u
     dst: *mut T,
     n: usize,
 ) {
+    unsafe { map_bcast::<T, V, K, N>(k, srcs, [false; N], dst, n) }
+}
+
+/// As [`map_with`], but operand `j` is the single value `*srcs[j]` for every `i` where
+/// `bcast[j]` (an operand of stride 0, such as a per-channel weight).
+///
+/// # Safety
+/// As [`map_with`]; a broadcast source is valid for one read.
+#[inline(always)]
+pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
+    k: &K,
+    srcs: [*const T; N],
+    bcast: [bool; N],
+    dst: *mut T,
+    n: usize,
+) {
+    let splats: [V; N] = std::array::from_fn(|j| {
+        V::splat(if bcast[j] {
+            unsafe { *srcs[j] }
+        } else {
+            T::default()
+        })
+    });
+    let load = |j: usize, i: usize| {
+        if bcast[j] {
+            splats[j]
+        } else {
+            unsafe { V::load(srcs[j].add(i)) }
+        }
+    };
     let full = n - n % V::LANES;
     let mut i = 0;
     while i < full {
-        let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(srcs[j].add(i)) });
+        let args: [V; N] = std::array::from_fn(|j| load(j, i));
         unsafe { k.eval(args).store(dst.add(i)) };
         i += V::LANES;
     }
@@ -346,9 +376,19 @@ pub unsafe fn map_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: u
         let rest = n - i;
         let mut bufs = [[T::default(); 64]; N];
         for j in 0..N {
-            unsafe { std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest) };
+            if !bcast[j] {
+                unsafe {
+                    std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest)
+                };
+            }
         }
-        let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(bufs[j].as_ptr()) });
+        let args: [V; N] = std::array::from_fn(|j| {
+            if bcast[j] {
+                splats[j]
+            } else {
+                unsafe { V::load(bufs[j].as_ptr()) }
+            }
+        });
         let mut out = [T::default(); 64];
         unsafe {
             k.eval(args).store(out.as_mut_ptr());
