@@ -20,6 +20,7 @@
 pub mod activations;
 pub mod math;
 pub mod parallel;
+pub mod pool;
 pub mod simd;
 pub mod strided;
 

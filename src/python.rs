@@ -154,6 +154,45 @@ fn readable<'py, T: Element>(a: Bound<'py, PyArrayDyn<T>>) -> PyResult<Bound<'py
     }
 }
 
+/// The owner of a pooled output buffer: the base object of the NumPy array. When the array
+/// (and every view of it) is gone, the buffer goes back to the cache.
+#[pyclass(name = "Buffer", module = "nonlin._core")]
+struct PooledBuffer {
+    buf: Option<crate::pool::Buffer>,
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            crate::pool::give(b);
+        }
+    }
+}
+
+/// A new uninitialized array; large ones come from the buffer cache ([`crate::pool`]), so that
+/// their pages are already mapped.
+fn new_array<'py, T: Element>(
+    py: Python<'py>,
+    shape: &[usize],
+    fortran: bool,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    use numpy::ndarray::{ArrayViewD, IxDyn, ShapeBuilder};
+    let n: usize = shape.iter().product();
+    let bytes = n
+        .checked_mul(size_of::<T>())
+        .ok_or_else(|| PyValueError::new_err("array too large"))?;
+    if bytes < crate::pool::MIN_POOLED || crate::pool::capacity() == 0 {
+        return Ok(unsafe { PyArrayDyn::<T>::new(py, shape.to_vec(), fortran) });
+    }
+    let buf = crate::pool::take(bytes);
+    let ptr = buf.as_ptr() as *const T;
+    let owner = Bound::new(py, PooledBuffer { buf: Some(buf) })?;
+    // Safety: the buffer holds `n` elements, is aligned, and lives as long as `owner`, the
+    // array's base; the elements are written by the kernel before the array is returned.
+    let view = unsafe { ArrayViewD::from_shape_ptr(IxDyn(shape).set_f(fortran), ptr) };
+    Ok(unsafe { PyArrayDyn::<T>::borrow_from_array(&view, owner.into_any()) })
+}
+
 /// Where a call writes its result.
 struct Dest<'py, T: Element> {
     /// The array the kernel writes.
@@ -183,7 +222,7 @@ impl<'py, T: Element + Real> Dest<'py, T> {
         };
         let Some(o) = out else {
             let fortran = fortran && !need_c;
-            let write = unsafe { PyArrayDyn::<T>::new(py, shape.to_vec(), fortran) };
+            let write = new_array::<T>(py, shape, fortran)?;
             return Ok(Dest {
                 write,
                 copy_to: None,
@@ -228,7 +267,7 @@ impl<'py, T: Element + Real> Dest<'py, T> {
                 ret,
             })
         } else {
-            let write = unsafe { PyArrayDyn::<T>::new(py, shape.to_vec(), false) };
+            let write = new_array::<T>(py, shape, false)?;
             Ok(Dest {
                 write,
                 copy_to: Some(typed.clone()),
@@ -808,6 +847,16 @@ fn set_num_threads(n: usize) -> PyResult<()> {
     Ok(())
 }
 
+/// (bytes held by the output buffer cache, its capacity); `clear=True` empties it first.
+#[pyfunction]
+#[pyo3(signature = (clear = false))]
+fn _buffer_cache(clear: bool) -> (usize, usize) {
+    if clear {
+        crate::pool::clear();
+    }
+    (crate::pool::cached_bytes(), crate::pool::capacity())
+}
+
 /// The SIMD level in use and the number of threads.
 #[pyfunction]
 fn _runtime() -> (&'static str, usize) {
@@ -841,6 +890,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(_set_simd, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_buffer_cache, m)?)?;
     m.add_function(wrap_pyfunction!(_simd_levels, m)?)?;
     Ok(())
 }

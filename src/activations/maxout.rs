@@ -18,16 +18,16 @@ impl<T: Real> Kernel<T, 2> for FirstMax {
 }
 
 /// Index of the first maximal entry of `n` values spaced `stride` apart (first NaN wins).
+/// Branch-free (selects, not jumps): with random data the comparisons are unpredictable.
 #[inline(always)]
 unsafe fn argmax<T: Real>(x: *const T, n: usize, stride: usize) -> usize {
     let mut best = 0;
     let mut m = unsafe { *x };
     for p in 1..n {
         let v = unsafe { *x.add(p * stride) };
-        if !m.is_nan() && (v > m || v.is_nan()) {
-            best = p;
-            m = v;
-        }
+        let take = !m.is_nan() & ((v > m) | v.is_nan());
+        best = if take { p } else { best };
+        m = if take { v } else { m };
     }
     best
 }
