@@ -17,19 +17,60 @@ impl<T: Real> Kernel<T, 2> for FirstMax {
     }
 }
 
-/// Index of the first maximal entry of `n` values spaced `stride` apart (first NaN wins).
-/// Branch-free (selects, not jumps): with random data the comparisons are unpredictable.
+/// True where `a` and `b` are the same value, or both NaN.
 #[inline(always)]
-unsafe fn argmax<T: Real>(x: *const T, n: usize, stride: usize) -> usize {
-    let mut best = 0;
-    let mut m = unsafe { *x };
-    for p in 1..n {
-        let v = unsafe { *x.add(p * stride) };
-        let take = !m.is_nan() & ((v > m) | v.is_nan());
-        best = if take { p } else { best };
-        m = if take { v } else { m };
+fn same<V: Vector>(a: V, b: V) -> V::Mask {
+    V::or(V::and(a.ge(b), a.le(b)), V::and(a.is_nan(), b.is_nan()))
+}
+
+/// `[x, m, found, g] -> g` at the first entry equal to the group's maximum `m` (not `found`
+/// yet), else 0.
+struct Route;
+impl<T: Real> Kernel<T, 4> for Route {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x, m, found, g]: [V; 4]) -> V {
+        let zero = V::splat(T::default());
+        V::select(V::and(found.le(zero), same(x, m)), g, zero)
     }
-    best
+}
+
+/// `[x, m, found] -> 1` once the group's maximum has been met, else `found`.
+struct Found;
+impl<T: Real> Kernel<T, 3> for Found {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x, m, found]: [V; 3]) -> V {
+        V::select(same(x, m), V::splat(T::from_f64(1.0)), found)
+    }
+}
+
+/// Groups per block when a group's pieces are contiguous (`inner == 1`): the block is transposed
+/// so that the kernels run across groups.
+const BLOCK: usize = 64;
+
+/// `dst[p * BLOCK + j] = src[(j * pieces + p)]` for `j < n`: piece `p` of `n` groups in a row.
+#[inline(always)]
+unsafe fn transpose_in<T: Real>(src: *const T, pieces: usize, n: usize, dst: *mut T) {
+    for j in 0..n {
+        for p in 0..pieces {
+            unsafe { *dst.add(p * BLOCK + j) = *src.add(j * pieces + p) };
+        }
+    }
+}
+
+/// The maximum of each of `n` groups (columns), piece `p` at `x(p)`, into `m`.
+#[inline(always)]
+unsafe fn max_rows<T: Real, V: Vector<Elem = T>>(
+    x: impl Fn(usize) -> *const T,
+    pieces: usize,
+    n: usize,
+    m: *mut T,
+) {
+    unsafe {
+        std::ptr::copy_nonoverlapping(x(0), m, n);
+        for p in 1..pieces {
+            map_with::<T, V, _, 2>(&FirstMax, [m as *const T, x(p)], m, n);
+        }
+    }
 }
 
 /// # Safety
@@ -53,47 +94,13 @@ pub unsafe fn maxout_raw<T: Real>(
             dispatch(MaxoutJob {
                 x,
                 out,
+                g: None,
                 rows: (r0, r1),
                 pieces,
                 inner,
             })
         },
     );
-}
-
-struct MaxoutJob<T> {
-    x: SendPtr<T>,
-    out: SendPtr<T>,
-    rows: (usize, usize),
-    pieces: usize,
-    inner: usize,
-}
-
-impl<T: Real> Job<T> for MaxoutJob<T> {
-    type Output = ();
-    #[inline(always)]
-    fn run<V: Vector<Elem = T>>(self) {
-        let (pieces, inner) = (self.pieces, self.inner);
-        for r in self.rows.0..self.rows.1 {
-            unsafe {
-                let x = self.x.0.add(r * pieces * inner) as *const T;
-                let out = self.out.0.add(r * inner);
-                if inner == 1 {
-                    *out = *x.add(argmax(x, pieces, 1));
-                } else {
-                    std::ptr::copy_nonoverlapping(x, out, inner);
-                    for p in 1..pieces {
-                        map_with::<T, V, _, 2>(
-                            &FirstMax,
-                            [out as *const T, x.add(p * inner)],
-                            out,
-                            inner,
-                        );
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Writes the gradient of maxout into `grad_input` (x's shape): `g` at each group's first maximal
@@ -117,20 +124,120 @@ pub unsafe fn maxout_backward_raw<T: Real>(
         SendPtr(grad_input),
     );
     let rows = outer * groups;
-    let block = pieces * inner;
-    for_ranges(rows, (GRAIN / block.max(1)).max(1), block, |r0, r1| {
-        for r in r0..r1 {
+    for_ranges(
+        rows,
+        (GRAIN / (pieces * inner).max(1)).max(1),
+        pieces * inner,
+        |r0, r1| {
+            dispatch(MaxoutJob {
+                x,
+                out: gi,
+                g: Some(g),
+                rows: (r0, r1),
+                pieces,
+                inner,
+            })
+        },
+    );
+}
+
+/// Forward (`g` is None: `out` gets the maxima) or backward (`out` is grad_input) over a range of
+/// group rows.
+struct MaxoutJob<T> {
+    x: SendPtr<T>,
+    out: SendPtr<T>,
+    g: Option<SendPtr<T>>,
+    rows: (usize, usize),
+    pieces: usize,
+    inner: usize,
+}
+
+impl<T: Real> Job<T> for MaxoutJob<T> {
+    type Output = ();
+    #[inline(always)]
+    fn run<V: Vector<Elem = T>>(self) {
+        let (k, inner, (r0, r1)) = (self.pieces, self.inner, self.rows);
+        let cols = if inner == 1 { BLOCK } else { inner };
+        let mut m = vec![T::default(); cols];
+        let mut found = vec![T::default(); cols];
+        let mut t = vec![T::default(); if inner == 1 { k * BLOCK } else { 0 }];
+        let mut res = t.clone();
+        let mut r = r0;
+        while r < r1 {
             unsafe {
-                let xs = x.get().add(r * block) as *const T;
-                let dst = gi.get().add(r * block);
-                std::ptr::write_bytes(dst, 0, block);
-                for i in 0..inner {
-                    let p = argmax(xs.add(i), pieces, inner);
-                    *dst.add(p * inner + i) = *g.get().add(r * inner + i);
+                if inner == 1 {
+                    // A block of groups, transposed: piece p of group j at t[p * BLOCK + j].
+                    let n = BLOCK.min(r1 - r);
+                    let x = self.x.get().add(r * k) as *const T;
+                    transpose_in(x, k, n, t.as_mut_ptr());
+                    let tp = t.as_ptr();
+                    match self.g {
+                        None => {
+                            max_rows::<T, V>(|p| tp.add(p * BLOCK), k, n, self.out.get().add(r))
+                        }
+                        Some(g) => {
+                            max_rows::<T, V>(|p| tp.add(p * BLOCK), k, n, m.as_mut_ptr());
+                            found[..n].fill(T::default());
+                            let g = g.get().add(r) as *const T;
+                            for p in 0..k {
+                                let (mp, fp) = (m.as_ptr(), found.as_mut_ptr());
+                                let args = [tp.add(p * BLOCK), mp, fp as *const T, g];
+                                map_with::<T, V, _, 4>(
+                                    &Route,
+                                    args,
+                                    res.as_mut_ptr().add(p * BLOCK),
+                                    n,
+                                );
+                                map_with::<T, V, _, 3>(
+                                    &Found,
+                                    [tp.add(p * BLOCK), mp, fp as *const T],
+                                    fp,
+                                    n,
+                                );
+                            }
+                            let gi = self.out.get().add(r * k);
+                            let rp = res.as_ptr();
+                            for j in 0..n {
+                                for p in 0..k {
+                                    *gi.add(j * k + p) = *rp.add(p * BLOCK + j);
+                                }
+                            }
+                        }
+                    }
+                    r += n;
+                } else {
+                    // One group row: piece p is the contiguous row x + p * inner.
+                    let x = self.x.get().add(r * k * inner) as *const T;
+                    match self.g {
+                        None => max_rows::<T, V>(
+                            |p| x.add(p * inner),
+                            k,
+                            inner,
+                            self.out.get().add(r * inner),
+                        ),
+                        Some(g) => {
+                            max_rows::<T, V>(|p| x.add(p * inner), k, inner, m.as_mut_ptr());
+                            found.fill(T::default());
+                            let g = g.get().add(r * inner) as *const T;
+                            let gi = self.out.get().add(r * k * inner);
+                            for p in 0..k {
+                                let (mp, fp) = (m.as_ptr(), found.as_mut_ptr());
+                                let xp = x.add(p * inner);
+                                map_with::<T, V, _, 4>(
+                                    &Route,
+                                    [xp, mp, fp as *const T, g],
+                                    gi.add(p * inner),
+                                    inner,
+                                );
+                                map_with::<T, V, _, 3>(&Found, [xp, mp, fp as *const T], fp, inner);
+                            }
+                        }
+                    }
+                    r += 1;
                 }
             }
         }
-    });
+    }
 }
 
 /// Safe form of [`maxout_raw`]: `x.len() == outer * groups * pieces * inner`, output length
