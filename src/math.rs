@@ -20,6 +20,8 @@ pub trait MathConsts {
     /// exp(x) is 0 below, inf above (after rounding).
     const EXP_LO: f64;
     const EXP_HI: f64;
+    /// `M` in [`exp_nonpositive`]: `k + M` and `-M` are normal exponents for every `k` it sees.
+    const EXP_SHIFT: f64;
     /// `a b e^x` is 0 below this for any finite `a`, `b` (see [`exp_mul`]).
     const EXP_MUL_LO: f64;
     /// expm1(x) rounds to -1 below this.
@@ -54,6 +56,7 @@ impl MathConsts for f32 {
     const LN2_LO: f64 = 1.428606765330187e-6; // 0x35bfbe8e
     const EXP_LO: f64 = -104.0;
     const EXP_HI: f64 = 89.0;
+    const EXP_SHIFT: f64 = 64.0;
     const EXP_MUL_LO: f64 = -260.0;
     const EXPM1_LO: f64 = -18.0;
     const EXPM1_TINY: f64 = 9.313225746154785e-10; // 2^-30
@@ -75,6 +78,7 @@ impl MathConsts for f64 {
     const LN2_LO: f64 = 1.90821492927058770002e-10; // 0x3dea39ef35793c76
     const EXP_LO: f64 = -746.0;
     const EXP_HI: f64 = 710.0;
+    const EXP_SHIFT: f64 = 600.0;
     const EXP_MUL_LO: f64 = -2000.0;
     const EXPM1_LO: f64 = -40.0;
     const EXPM1_TINY: f64 = 8.673617379884035e-19; // 2^-60
@@ -134,6 +138,16 @@ pub fn exp<V: Vector>(x: V) -> V {
     let x = clamp(x, V::Elem::EXP_LO, V::Elem::EXP_HI);
     let (k, r) = reduce(x);
     scale(expm1_reduced(r) + c(1.0), k)
+}
+
+/// e^x for `x <= 0` (or NaN), cheaper than [`exp`]: one clamp, and the scale `2^k` applied as
+/// `2^(k + M)` then `2^-M` (a constant), so that subnormal results are still rounded once.
+#[inline(always)]
+pub fn exp_nonpositive<V: Vector>(x: V) -> V {
+    let x = V::select(x.lt(c(V::Elem::EXP_LO)), c(V::Elem::EXP_LO), x);
+    let (k, r) = reduce(x);
+    let m = V::Elem::EXP_SHIFT;
+    ((expm1_reduced(r) + c(1.0)) * (k + c(m)).pow2i()) * c(2f64.powi(-(m as i32)))
 }
 
 /// `a * b * e^x` without overflow of `a * b` and without a subnormal `e^x` on the way. With
@@ -240,6 +254,7 @@ mod tests {
     fn exp_expm1_tanh_f64() {
         sweep::<f64>(exp, f64::exp, -746.0, 710.0, 1.0);
         sweep::<f64>(exp, f64::exp, -1.0, 1.0, 1.0);
+        sweep::<f64>(exp_nonpositive, f64::exp, -746.0, 0.0, 1.0);
         sweep::<f64>(expm1, f64::exp_m1, -1.0, 1.0, 2.0);
         sweep::<f64>(expm1, f64::exp_m1, -50.0, 710.0, 2.0);
         sweep::<f64>(tanh, f64::tanh, -25.0, 25.0, 3.0);
@@ -250,6 +265,7 @@ mod tests {
     fn exp_expm1_tanh_f32() {
         let exp64 = |x: f64| x.exp();
         sweep::<f32>(exp, exp64, -104.0, 89.0, 1.0);
+        sweep::<f32>(exp_nonpositive, exp64, -110.0, 0.0, 1.0);
         sweep::<f32>(expm1, f64::exp_m1, -20.0, 89.0, 2.0);
         sweep::<f32>(expm1, f64::exp_m1, -1e-3, 1e-3, 2.0);
         sweep::<f32>(tanh, f64::tanh, -12.0, 12.0, 3.0);

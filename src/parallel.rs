@@ -9,10 +9,12 @@ use std::sync::{Arc, RwLock};
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-/// Elements of work below which a call runs on the calling thread alone. Measured on the
-/// 2-core machine: at 1e5 float32 elements two threads were slower than one (sigmoid 0.41 vs
-/// 0.30 ns/element, wake-up cost), at 1e6 faster (tanh 0.25 vs 0.43).
-pub const MIN_PARALLEL: usize = 1 << 18;
+/// Work (elements times the kernel's relative cost) below which a call runs on the calling
+/// thread alone. Measured on the 2-core machine, float32 (ns/element, one thread / two):
+/// relu at 2^18 elements 0.072 / 0.094, at 1e6 0.078 / 0.078; sigmoid (cost 4) at 2^16
+/// 0.23 / 0.40, at 1e5 0.22 / 0.17 (but noisy), at 2^18 0.22 / 0.14. Waking rayon's sleeping
+/// workers costs 5-15 us.
+pub const MIN_PARALLEL: usize = 1 << 19;
 /// Elements per task.
 pub const GRAIN: usize = 1 << 14;
 

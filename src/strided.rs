@@ -43,7 +43,7 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     let pieces = inner.div_ceil(GRAIN).max(1);
     let piece = inner.div_ceil(pieces);
     let grain = (GRAIN / piece).max(1);
-    for_ranges(rows * pieces, grain, piece, |r0, r1| {
+    for_ranges(rows * pieces, grain, piece * K::COST, |r0, r1| {
         dispatch(RowsJob {
             k,
             lens: &lens,

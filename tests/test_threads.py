@@ -22,7 +22,7 @@ def restore_threads():
 def test_thread_counts_bitwise_equal(case, dtype, restore_threads):
     rng = np.random.default_rng(3)
     # Large enough to be split into many tasks (prelu: 12 channels on axis 1).
-    x = make_values("mixed", dtype, 80 * 12 * 600, rng).reshape(80, 12, 600)
+    x = make_values("mixed", dtype, 160 * 12 * 600, rng).reshape(160, 12, 600)
     g = make_values("uniform", dtype, x.size, rng).reshape(x.shape)
     data, params = case.build(x, g)
     results = []

@@ -10,6 +10,7 @@ pub struct Elu {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 1> for Elu {
+    const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         piecewise(x, x, c::<V>(self.alpha) * expm1(x))
@@ -21,6 +22,7 @@ pub struct EluDerivative {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 1> for EluDerivative {
+    const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         piecewise(x, c(1.0), exp_mul(x, c(self.alpha), c(1.0)))
@@ -33,6 +35,7 @@ pub struct EluBackward {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 2> for EluBackward {
+    const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         piecewise(x, g, exp_mul(x, g, c(self.alpha)))

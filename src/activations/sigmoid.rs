@@ -4,14 +4,15 @@
 //! no overflow, and the negative tail keeps full relative accuracy down to the subnormals.
 
 use super::c;
-use crate::math::exp;
+use crate::math::exp_nonpositive;
 use crate::simd::{Kernel, Real, Vector};
 
 pub struct Sigmoid;
 impl<T: Real> Kernel<T, 1> for Sigmoid {
+    const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let e = exp(-x.abs());
+        let e = exp_nonpositive(-x.abs());
         V::select(x.ge(c(0.0)), c(1.0), e) / (c::<V>(1.0) + e)
     }
 }
@@ -20,9 +21,10 @@ impl<T: Real> Kernel<T, 1> for Sigmoid {
 /// (float32 x = 20 gives 2.0611537e-9, where `y (1 - y)` from the output gives 0).
 pub struct SigmoidDerivative;
 impl<T: Real> Kernel<T, 1> for SigmoidDerivative {
+    const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let e = exp(-x.abs());
+        let e = exp_nonpositive(-x.abs());
         let d = c::<V>(1.0) + e;
         e / (d * d)
     }

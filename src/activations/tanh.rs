@@ -1,12 +1,13 @@
 //! Hyperbolic tangent.
 
 use super::c;
-use crate::math::{exp, tanh};
+use crate::math::{exp_nonpositive, tanh};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `tanh(x)`; `tanh(-0) = -0`.
 pub struct Tanh;
 impl<T: Real> Kernel<T, 1> for Tanh {
+    const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         tanh(x)
@@ -17,10 +18,11 @@ impl<T: Real> Kernel<T, 1> for Tanh {
 /// keep full relative accuracy.
 pub struct TanhDerivative;
 impl<T: Real> Kernel<T, 1> for TanhDerivative {
+    const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let a = x.abs();
-        let e = exp(-(a + a));
+        let e = exp_nonpositive(-(a + a));
         let d = c::<V>(1.0) + e;
         (c::<V>(4.0) * e) / (d * d)
     }

@@ -211,6 +211,9 @@ scalar_vector!(f64, u64, 52, 1023);
 ///
 /// `eval` must treat each lane independently and must not depend on `V::LANES`.
 pub trait Kernel<T: Real, const N: usize>: Sync {
+    /// Cost per element relative to a plain load-op-store (1): exp-based kernels are about 4.
+    /// Calls are split across threads when `n * COST` reaches [`crate::parallel::MIN_PARALLEL`].
+    const COST: usize = 1;
     fn eval<V: Vector<Elem = T>>(&self, args: [V; N]) -> V;
 }
 
