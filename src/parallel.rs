@@ -1,45 +1,198 @@
-//! Splitting work into fixed-size ranges and running them on rayon's threads.
+//! Splitting work into fixed-size ranges and running them on nonlin's threads.
 //!
 //! Range boundaries depend only on the problem size, never on the thread count, so reductions
 //! that combine per-range results in order are bit-identical for any number of threads.
+//!
+//! The pool is small and ours (it replaced rayon): the calling thread takes tasks too, and the
+//! `threads - 1` workers spin for a while after a call before they sleep, so back-to-back calls
+//! (a training loop) do not pay a thread wake-up each (measured with rayon: 5-15 us per call,
+//! which made two threads slower than one below about 2e5 elements). One call at a time uses
+//! the workers; a call that finds them busy (from another Python thread) runs serially.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-
-use rayon::prelude::*;
-use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Work (elements times the kernel's relative cost) below which a call runs on the calling
-/// thread alone. Measured on the 2-core machine, float32 (ns/element, one thread / two):
-/// relu at 2^18 elements 0.072 / 0.094, at 1e6 0.078 / 0.078; sigmoid (cost 4) at 2^16
-/// 0.23 / 0.40, at 1e5 0.22 / 0.17 (but noisy), at 2^18 0.22 / 0.14. Waking rayon's sleeping
-/// workers costs 5-15 us.
-pub const MIN_PARALLEL: usize = 1 << 19;
-/// Elements per task.
-pub const GRAIN: usize = 1 << 14;
+/// thread alone. Measured on the 2-core machine, float32, microseconds on one thread / two:
+/// relu at 2^14 elements 0.96 / 1.00, 2^15 1.73 / 1.76, 2^16 2.85 / 2.62, 1e5 5.5 / 3.7;
+/// sigmoid (cost 4) at 2^14 3.8 / 2.4, 1e5 22.6 / 12.7.
+pub const MIN_PARALLEL: usize = 1 << 15;
+/// Elements per task (a call on fewer runs on the calling thread).
+pub const GRAIN: usize = 1 << 13;
+/// How long an idle worker spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
 
 static SERIAL: AtomicBool = AtomicBool::new(false);
 
 /// Runs every later call on the calling thread. Set in a child process after `fork()`, where
 /// the parent's worker threads do not exist.
 pub fn force_serial() {
-    SERIAL.store(true, Ordering::Relaxed);
+    SERIAL.store(true, Relaxed);
 }
 
-/// nonlin's own thread pool (not rayon's global one, which the embedding program may own).
-static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
-
-fn build_pool(threads: usize) -> Arc<ThreadPool> {
-    let pool = ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .thread_name(|i| format!("nonlin-{i}"))
-        .build()
-        .expect("nonlin: cannot start worker threads");
-    Arc::new(pool)
+/// A type-erased `&dyn Fn(usize)`: the task body of the current call.
+struct JobRef {
+    data: *const (),
+    call: unsafe fn(*const (), usize),
 }
+
+struct Shared {
+    /// `epoch << 32 | next task`: a worker claims task `t` of the current call by a
+    /// compare-exchange, so a stale worker cannot claim a task of a later call.
+    state: AtomicU64,
+    tasks: AtomicUsize,
+    job: AtomicPtr<JobRef>,
+    /// Tasks of the current call not finished yet.
+    pending: AtomicUsize,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Claims and runs tasks of `epoch` until none is left.
+    fn work(&self, epoch: u64) {
+        loop {
+            let s = self.state.load(Acquire);
+            let t = (s & 0xffff_ffff) as usize;
+            if s >> 32 != epoch || t >= self.tasks.load(Acquire) {
+                return;
+            }
+            if self
+                .state
+                .compare_exchange_weak(s, s + 1, AcqRel, Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            // The caller waits for `pending` to reach 0, so the job outlives this use.
+            let job = unsafe { &*self.job.load(Acquire) };
+            if let Err(e) = catch_unwind(AssertUnwindSafe(|| unsafe { (job.call)(job.data, t) })) {
+                *self.panic.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            }
+            self.pending.fetch_sub(1, Release);
+        }
+    }
+
+    fn worker(&self) {
+        let mut seen = self.state.load(Acquire) >> 32;
+        loop {
+            let start = Instant::now();
+            let mut epoch = self.state.load(Acquire) >> 32;
+            while epoch == seen && start.elapsed() < SPIN && !self.shutdown.load(Relaxed) {
+                std::hint::spin_loop();
+                epoch = self.state.load(Acquire) >> 32;
+            }
+            if epoch == seen {
+                self.sleepers.fetch_add(1, SeqCst);
+                let mut g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+                while self.state.load(SeqCst) >> 32 == seen && !self.shutdown.load(SeqCst) {
+                    g = self.wake.wait(g).unwrap_or_else(|p| p.into_inner());
+                }
+                drop(g);
+                self.sleepers.fetch_sub(1, SeqCst);
+                epoch = self.state.load(Acquire) >> 32;
+            }
+            if self.shutdown.load(Acquire) {
+                return;
+            }
+            seen = epoch;
+            self.work(epoch);
+        }
+    }
+}
+
+struct Pool {
+    shared: Arc<Shared>,
+    threads: usize,
+    workers: Vec<JoinHandle<()>>,
+    /// Held by the call that uses the workers.
+    busy: Mutex<()>,
+}
+
+impl Pool {
+    fn new(threads: usize) -> Pool {
+        let shared = Arc::new(Shared {
+            state: AtomicU64::new(0),
+            tasks: AtomicUsize::new(0),
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            pending: AtomicUsize::new(0),
+            panic: Mutex::new(None),
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+        });
+        let workers = (1..threads.max(1))
+            .map(|i| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("nonlin-{i}"))
+                    .spawn(move || s.worker())
+                    .expect("nonlin: cannot start a worker thread")
+            })
+            .collect();
+        Pool {
+            shared,
+            threads: threads.max(1),
+            workers,
+            busy: Mutex::new(()),
+        }
+    }
+
+    /// Runs `f(t)` for every `t < tasks` on the caller and the workers; returns when all are done.
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        unsafe fn call(data: *const (), t: usize) {
+            let f = unsafe { &*(data as *const &(dyn Fn(usize) + Sync)) };
+            f(t)
+        }
+        let sh = &*self.shared;
+        let job = JobRef {
+            data: &f as *const &(dyn Fn(usize) + Sync) as *const (),
+            call,
+        };
+        sh.job.store(&job as *const JobRef as *mut JobRef, Relaxed);
+        sh.tasks.store(tasks, Relaxed);
+        sh.pending.store(tasks, Relaxed);
+        let epoch = (sh.state.load(Relaxed) >> 32) + 1;
+        sh.state.store(epoch << 32, SeqCst);
+        if sh.sleepers.load(SeqCst) > 0 {
+            let _g = sh.lock.lock().unwrap_or_else(|p| p.into_inner());
+            sh.wake.notify_all();
+        }
+        sh.work(epoch);
+        while sh.pending.load(Acquire) != 0 {
+            std::hint::spin_loop();
+        }
+        if let Some(e) = sh.panic.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            resume_unwind(e);
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, SeqCst);
+        {
+            let _g = self.shared.lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.shared.wake.notify_all();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+static POOL: RwLock<Option<Arc<Pool>>> = RwLock::new(None);
 
 /// The pool, created on first use with `NONLIN_NUM_THREADS` threads, or one per core.
-fn pool() -> Arc<ThreadPool> {
+fn pool() -> Arc<Pool> {
     if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return p.clone();
     }
@@ -48,24 +201,28 @@ fn pool() -> Arc<ThreadPool> {
         let env = std::env::var("NONLIN_NUM_THREADS")
             .ok()
             .and_then(|v| v.trim().parse().ok());
-        build_pool(
-            env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        )
+        let threads =
+            env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Arc::new(Pool::new(threads))
     })
     .clone()
 }
 
 /// Uses `threads` threads for large calls from now on (1: always the calling thread).
 pub fn set_num_threads(threads: usize) {
-    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(build_pool(threads));
+    let old = POOL
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .replace(Arc::new(Pool::new(threads)));
+    drop(old); // its workers stop once no call uses it
 }
 
 /// Number of threads a large call uses.
 pub fn num_threads() -> usize {
-    if SERIAL.load(Ordering::Relaxed) {
+    if SERIAL.load(Relaxed) {
         1
     } else {
-        pool().current_num_threads()
+        pool().threads
     }
 }
 
@@ -89,25 +246,28 @@ pub fn map_ranges<R: Send>(
             })
             .collect()
     };
-    if tasks <= 1
-        || n.saturating_mul(work_per_item) < MIN_PARALLEL
-        || SERIAL.load(Ordering::Relaxed)
-    {
+    if tasks <= 1 || n.saturating_mul(work_per_item) < MIN_PARALLEL || SERIAL.load(Relaxed) {
         return serial();
     }
     let pool = pool();
-    if pool.current_num_threads() == 1 {
+    let Ok(_busy) = (if pool.threads > 1 {
+        pool.busy.try_lock()
+    } else {
         return serial();
-    }
-    pool.install(|| {
-        (0..tasks)
-            .into_par_iter()
-            .map(|t| {
-                let (a, b) = range(t);
-                f(a, b)
-            })
-            .collect()
-    })
+    }) else {
+        return serial(); // another thread's call has the workers
+    };
+    let mut results: Vec<Option<R>> = (0..tasks).map(|_| None).collect();
+    let slots = SendPtr(results.as_mut_ptr());
+    pool.run(tasks, &|t| {
+        let (a, b) = range(t);
+        // Each task writes its own slot.
+        unsafe { *slots.get().add(t) = Some(f(a, b)) };
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every task ran"))
+        .collect()
 }
 
 /// Like [`map_ranges`] with no result.
@@ -121,8 +281,13 @@ pub fn for_ranges(
 }
 
 /// A raw pointer that may cross threads: every task touches a disjoint part of the memory.
-#[derive(Clone, Copy)]
 pub struct SendPtr<T>(pub *mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
@@ -131,5 +296,48 @@ impl<T> SendPtr<T> {
     #[inline(always)]
     pub fn get(self) -> *mut T {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_come_back_in_order_for_any_pool() {
+        for threads in [1, 2, 3, 4] {
+            let pool = Pool::new(threads);
+            for tasks in [1, 2, 7, 100] {
+                for _ in 0..50 {
+                    let hits: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+                    pool.run(tasks, &|t| {
+                        hits[t].fetch_add(1, Relaxed);
+                    });
+                    assert!(
+                        hits.iter().all(|h| h.load(Relaxed) == 1),
+                        "{threads} threads, {tasks} tasks"
+                    );
+                }
+            }
+        }
+        let n = 1_000_003;
+        let parts = map_ranges(n, GRAIN, 1, |a, b| (a, b));
+        assert_eq!(parts.len(), n.div_ceil(GRAIN));
+        assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
+        assert_eq!((parts[0].0, parts.last().unwrap().1), (0, n));
+    }
+
+    #[test]
+    fn a_panicking_task_reaches_the_caller_and_the_pool_still_works() {
+        let pool = Pool::new(2);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            pool.run(8, &|t| assert!(t != 5, "task 5"))
+        }));
+        assert!(r.is_err());
+        let count = AtomicUsize::new(0);
+        pool.run(8, &|_| {
+            count.fetch_add(1, Relaxed);
+        });
+        assert_eq!(count.load(Relaxed), 8);
     }
 }

@@ -35,6 +35,37 @@ def test_thread_counts_bitwise_equal(case, dtype, restore_threads):
         assert_same_bits(r, results[0])
 
 
+def test_concurrent_callers_while_the_pool_changes(restore_threads):
+    """Python threads share the worker pool (a call that finds it busy runs serially) while the
+    pool is replaced under them: every result stays right and nothing deadlocks."""
+    import threading
+
+    rng = np.random.default_rng(11)
+    xs = [rng.uniform(-6, 6, n).astype(np.float32) for n in (20_000, 70_000, 300_000)]
+    want = [nonlin.reference.sigmoid(x) for x in xs]
+    errors = []
+
+    def caller():
+        try:
+            for i in range(60):
+                k = i % len(xs)
+                got = nonlin.sigmoid(xs[k])
+                if not np.allclose(got, want[k], rtol=1e-6, atol=0):
+                    errors.append(k)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=caller) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(20):
+        nonlin.set_num_threads(1 + i % 3)
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a caller hung"
+    assert errors == []
+
+
 def test_set_num_threads_rejects_zero():
     with pytest.raises(ValueError):
         nonlin.set_num_threads(0)
