@@ -231,6 +231,8 @@ def _floor(d: Dict[str, np.ndarray], name: str, threads: int) -> Callable[[], ob
 
 
 def _median_ns(f: Callable[[], object], n: int, budget: float) -> float:
+    # Let the previous side's spinning worker threads (OpenMP, XLA, nonlin's) go idle first.
+    time.sleep(0.02)
     f()  # warm up (and compile, for JAX)
     t0 = time.perf_counter()
     f()
