@@ -17,6 +17,7 @@
 //! The Python extension (`--features python`) lives in the `python` module and adds nothing
 //! to the kernels.
 
+pub mod accuracy;
 pub mod activations;
 pub mod math;
 pub mod parallel;

@@ -1,0 +1,76 @@
+//! Every float32 bit pattern through every float32 kernel, against float64 references.
+//!
+//! cargo run --release --example exhaustive -- [--level scalar|avx2|avx512] [--only NAME,...]
+//!                                              [--step N]   (N > 1: every Nth pattern)
+//!
+//! Prints per function the largest error in ULP, the input where it occurs, and the fraction of
+//! results that are not the correctly rounded value.
+
+use std::io::Write;
+use std::time::Instant;
+
+use nonlin::accuracy::{cases, sweep};
+use nonlin::simd::{Level, set_level};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if let Some(l) = value("--level") {
+        let level = Level::from_name(&l).unwrap_or_else(|| panic!("unknown level {l}"));
+        let set = set_level(level);
+        assert_eq!(set, level, "this CPU does not run {l}");
+    }
+    let only: Option<Vec<String>> =
+        value("--only").map(|s| s.split(',').map(String::from).collect());
+    let step: u64 = value("--step").map_or(1, |s| s.parse().expect("--step takes a number"));
+    println!(
+        "level {}, threads {}, inputs: every {} float32 bit pattern",
+        nonlin::level().name(),
+        nonlin::parallel::num_threads(),
+        if step == 1 {
+            "".to_string()
+        } else {
+            format!("{step}th")
+        }
+    );
+    println!(
+        "{:<28}{:>10}{:>16}{:>14}{:>8}{:>9}",
+        "function", "max ULP", "at x", "not rounded", "wrong", "seconds"
+    );
+    let mut fail = false;
+    for case in cases() {
+        if let Some(o) = &only {
+            if !o.iter().any(|n| case.name.starts_with(n.as_str())) {
+                continue;
+            }
+        }
+        let t = Instant::now();
+        let st = sweep(&case, step, &|d, total| {
+            if d % (1 << 26) < (1 << 20) {
+                eprint!(
+                    "\r{:<28}{:>5.1}%",
+                    case.name,
+                    100.0 * d as f64 / total as f64
+                );
+                let _ = std::io::stderr().flush();
+            }
+        });
+        eprint!("\r{:40}\r", "");
+        println!(
+            "{:<28}{:>10.3}{:>16e}{:>13.4}%{:>8}{:>9.1}",
+            case.name,
+            st.max_ulp,
+            st.worst,
+            100.0 * st.not_rounded as f64 / st.count as f64,
+            st.wrong,
+            t.elapsed().as_secs_f64()
+        );
+        fail |= st.wrong > 0;
+    }
+    std::process::exit(i32::from(fail));
+}
