@@ -6,7 +6,7 @@
 
 use super::{c, piecewise};
 use crate::parallel::{GRAIN, SendPtr, map_ranges};
-use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_with, reduce_with};
+use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_reduce_with, map_with};
 
 /// `relu(x) = max(0, x)`: `x` for `x > 0`, `+0` otherwise (so `relu(-0) = +0`); NaN gives NaN.
 pub struct Relu;
@@ -264,11 +264,18 @@ impl<T: Real> Job<T> for PreluBackwardJob<'_, T> {
                     for ch in c0..c1 {
                         let off = (o * channels + ch) * self.inner;
                         let (g, x) = (self.g.0.add(off) as *const T, self.x.0.add(off) as *const T);
-                        sums[ch - c0] += reduce_with::<T, V, _, 2>(&WeightTerm, [g, x], self.inner);
+                        // grad_input and the weight term in one pass over the row.
                         let k = LeakyReluBackward {
                             slope: self.w[ch].to_f64(),
                         };
-                        map_with::<T, V, _, 2>(&k, [g, x], self.gi.0.add(off), self.inner);
+                        let dst = self.gi.0.add(off);
+                        sums[ch - c0] += map_reduce_with::<T, V, _, _, 2>(
+                            &k,
+                            &WeightTerm,
+                            [g, x],
+                            dst,
+                            self.inner,
+                        );
                     }
                 }
             }

@@ -403,16 +403,25 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
 /// Lanes of the accumulator in [`reduce_with`], the same on every level.
 const SUM_LANES: usize = 16;
 
-/// `sum of k(srcs[0][i], ..)` for `i < n`, with vector type `V`. The order of additions is the
-/// same on every level: 16 running sums (element `i` goes to sum `i % 16`) over blocks of 256
-/// elements, each block's sums added in order into an f64 total, then the tail in order.
+/// Writes `dst[i] = km(srcs[0][i], ..)` and returns `sum of kr(srcs[0][i], ..)` for `i < n`, in
+/// one pass, with vector type `V`. The order of additions is the same on every level: 16
+/// running sums (element `i` goes to sum `i % 16`) over blocks of 256 elements, each block's sums
+/// added in order into an f64 total, then the tail in order.
 ///
 /// # Safety
-/// Every `srcs[j]` is valid for `n` reads.
+/// Every `srcs[j]` is valid for `n` reads and `dst` for `n` writes; `dst` may equal a source.
 #[inline(always)]
-pub unsafe fn reduce_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
-    k: &K,
+pub unsafe fn map_reduce_with<
+    T: Real,
+    V: Vector<Elem = T>,
+    KM: Kernel<T, N>,
+    KR: Kernel<T, N>,
+    const N: usize,
+>(
+    km: &KM,
+    kr: &KR,
     srcs: [*const T; N],
+    dst: *mut T,
     n: usize,
 ) -> f64 {
     const BLOCK: usize = 256;
@@ -425,9 +434,10 @@ pub unsafe fn reduce_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N
         let mut acc = [V::splat(T::default()); SUM_LANES];
         while i < end {
             for (a, acc) in acc[..per].iter_mut().enumerate() {
-                let args: [V; N] =
-                    std::array::from_fn(|j| unsafe { V::load(srcs[j].add(i + a * V::LANES)) });
-                *acc = *acc + k.eval(args);
+                let at = i + a * V::LANES;
+                let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(srcs[j].add(at)) });
+                *acc = *acc + kr.eval(args);
+                unsafe { km.eval(args).store(dst.add(at)) };
             }
             i += SUM_LANES;
         }
@@ -437,8 +447,8 @@ pub unsafe fn reduce_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N
         }
         total += sums.iter().fold(T::default(), |s, &v| s + v).to_f64();
     }
-    // The tail, through the same kernel on a padded buffer, added in order.
-    let mut out = [T::default(); 64];
+    // The tail, through the same kernels on padded buffers, added in order.
+    let (mut red, mut out) = ([T::default(); 64], [T::default(); 64]);
     while i < n {
         let rest = (n - i).min(V::LANES);
         let mut bufs = [[T::default(); 64]; N];
@@ -446,8 +456,12 @@ pub unsafe fn reduce_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N
             unsafe { std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest) };
         }
         let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(bufs[j].as_ptr()) });
-        unsafe { k.eval(args).store(out.as_mut_ptr()) };
-        for v in &out[..rest] {
+        unsafe {
+            kr.eval(args).store(red.as_mut_ptr());
+            km.eval(args).store(out.as_mut_ptr());
+            std::ptr::copy_nonoverlapping(out.as_ptr(), dst.add(i), rest);
+        }
+        for v in &red[..rest] {
             total += v.to_f64();
         }
         i += rest;
