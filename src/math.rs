@@ -144,10 +144,19 @@ pub fn exp<V: Vector>(x: V) -> V {
 /// `2^(k + M)` then `2^-M` (a constant), so that subnormal results are still rounded once.
 #[inline(always)]
 pub fn exp_nonpositive<V: Vector>(x: V) -> V {
-    let x = V::select(x.lt(c(V::Elem::EXP_LO)), c(V::Elem::EXP_LO), x);
+    exp_nonpositive_scaled(x, 0)
+}
+
+/// `2^s e^x` for `x <= 0` and small `s >= 0`, rounded once (as [`exp_nonpositive`]), so that a
+/// power-of-two multiple of a subnormal `e^x` keeps its precision.
+#[inline(always)]
+pub fn exp_nonpositive_scaled<V: Vector>(x: V, s: i32) -> V {
+    // Below EXP_LO - s, 2^s e^x rounds to 0 (s ln2 < s).
+    let lo = V::Elem::EXP_LO - s as f64;
+    let x = V::select(x.lt(c(lo)), c(lo), x);
     let (k, r) = reduce(x);
     let m = V::Elem::EXP_SHIFT;
-    ((expm1_reduced(r) + c(1.0)) * (k + c(m)).pow2i()) * c(2f64.powi(-(m as i32)))
+    ((expm1_reduced(r) + c(1.0)) * (k + c(m)).pow2i()) * c(2f64.powi(s - m as i32))
 }
 
 /// `a * b * e^x` without overflow of `a * b` and without a subnormal `e^x` on the way. With

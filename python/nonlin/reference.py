@@ -48,12 +48,20 @@ def sigmoid(x):
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def _one_plus_squared(e):
+    """(1 + e)**2 for 0 <= e <= 1, without the rounding error of 1 + e: with d = 1 + e rounded,
+    d_err = (1 - d) + e is exact, and (1 + e)**2 = d*d + 2*d*d_err to first order."""
+    d = 1.0 + e
+    d_err = (1.0 - d) + e
+    return d * d + 2.0 * d * d_err
+
+
 def sigmoid_derivative(x):
     """sigmoid(x) * sigmoid(-x) = e / (1+e)**2 with e = exp(-|x|) (accurate in the
     tails). 0.25 at x = 0, +0 at +-inf, NaN -> NaN."""
     x = _f64(x)
     e = np.exp(-np.abs(x))
-    return e / (1.0 + e) ** 2
+    return e / _one_plus_squared(e)
 
 
 def sigmoid_backward(grad_output, output):
@@ -77,7 +85,7 @@ def tanh_derivative(x):
     x = _f64(x)
     with np.errstate(**_QUIET):  # 2|x| may overflow to inf; exp(-inf) = 0 is right
         e = np.exp(-2.0 * np.abs(x))
-    return 4.0 * e / (1.0 + e) ** 2
+    return 4.0 * e / _one_plus_squared(e)
 
 
 def tanh_backward(grad_output, output):
