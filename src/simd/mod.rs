@@ -120,6 +120,9 @@ pub trait Vector:
     fn copysign(self, sign: Self) -> Self;
     /// `2^self` for integer-valued `self` in the normal exponent range.
     fn pow2i(self) -> Self;
+    /// `(m, e)` with `self = m 2^e`, `1 <= m < 2` and `e` integer-valued, for positive normal
+    /// finite `self` (other inputs give unspecified values: callers select them away).
+    fn frexp(self) -> (Self, Self);
 
     fn gt(self, b: Self) -> Self::Mask;
     fn ge(self, b: Self) -> Self::Mask;
@@ -168,6 +171,13 @@ macro_rules! scalar_vector {
             #[inline(always)]
             fn pow2i(self) -> Self {
                 <$t>::from_bits(((self as i64 + $bias) as $bits) << $mant)
+            }
+            #[inline(always)]
+            fn frexp(self) -> (Self, Self) {
+                let b = self.to_bits();
+                let mant = (1 as $bits << $mant) - 1;
+                let e = ((b >> $mant) & (2 * $bias + 1)) as i64 - $bias;
+                (<$t>::from_bits((b & mant) | (($bias as $bits) << $mant)), e as $t)
             }
             #[inline(always)]
             fn gt(self, b: Self) -> bool {

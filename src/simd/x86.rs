@@ -53,7 +53,8 @@ macro_rules! ops {
 macro_rules! avx2 {
     ($v:ident, $t:ty, $reg:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident, $loadu:ident,
      $storeu:ident, $fmadd:ident, $and:ident, $or:ident, $andnot:ident, $xor:ident, $cmp:ident, $blendv:ident,
-     $to_int:ident, $from_int:ident, $int_add:ident, $int_shl:ident, $set1i:ident], $bias:expr, $mant:expr, $magic:expr) => {
+     $to_int:ident, $from_int:ident, $int_add:ident, $int_shl:ident, $set1i:ident], $bias:expr, $mant:expr, $magic:expr,
+     $frexp:path) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -108,6 +109,10 @@ macro_rules! avx2 {
                 }
             }
             #[inline(always)]
+            fn frexp(self) -> (Self, Self) {
+                $frexp(self)
+            }
+            #[inline(always)]
             fn gt(self, b: Self) -> $reg {
                 self.cmp::<_CMP_GT_OQ>(b)
             }
@@ -149,7 +154,7 @@ macro_rules! avx2 {
 macro_rules! avx512 {
     ($v:ident, $t:ty, $reg:ty, $mask:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident,
      $loadu:ident, $storeu:ident, $fmadd:ident, $cmp:ident, $blend:ident, $to_int:ident, $from_int:ident, $iadd:ident,
-     $ishl:ident, $iset1:ident], $bias:expr, $mant:expr, $magic:expr) => {
+     $ishl:ident, $iset1:ident], $bias:expr, $mant:expr, $magic:expr, $frexp:path) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -217,6 +222,10 @@ macro_rules! avx512 {
                 }
             }
             #[inline(always)]
+            fn frexp(self) -> (Self, Self) {
+                $frexp(self)
+            }
+            #[inline(always)]
             fn gt(self, b: Self) -> $mask {
                 self.cmp::<_CMP_GT_OQ>(b)
             }
@@ -281,7 +290,8 @@ avx2!(
     ],
     127,
     23,
-    12582912.0
+    12582912.0,
+    frexp_avx2_f32
 );
 avx2!(
     Avx2F64,
@@ -311,7 +321,8 @@ avx2!(
     ],
     1023,
     52,
-    6755399441055744.0
+    6755399441055744.0,
+    frexp_avx2_f64
 );
 avx512!(
     Avx512F32,
@@ -338,7 +349,8 @@ avx512!(
     ],
     127,
     23,
-    12582912.0
+    12582912.0,
+    frexp_avx512_f32
 );
 avx512!(
     Avx512F64,
@@ -365,5 +377,81 @@ avx512!(
     ],
     1023,
     52,
-    6755399441055744.0
+    6755399441055744.0,
+    frexp_avx512_f64
 );
+
+// frexp: the mantissa by replacing the exponent field with the bias; the exponent field as an
+// integer, converted to float (f64 through the 2^52 trick: AVX2 and AVX-512F have no i64 -> f64).
+
+#[inline(always)]
+fn frexp_avx2_f32(x: Avx2F32) -> (Avx2F32, Avx2F32) {
+    unsafe {
+        let b = _mm256_castps_si256(x.0);
+        let m = _mm256_or_si256(
+            _mm256_and_si256(b, _mm256_set1_epi32(0x007f_ffff)),
+            _mm256_set1_epi32(0x3f80_0000),
+        );
+        let e = _mm256_sub_epi32(_mm256_srli_epi32::<23>(b), _mm256_set1_epi32(127));
+        (
+            Avx2F32(_mm256_castsi256_ps(m)),
+            Avx2F32(_mm256_cvtepi32_ps(e)),
+        )
+    }
+}
+
+#[inline(always)]
+fn frexp_avx2_f64(x: Avx2F64) -> (Avx2F64, Avx2F64) {
+    unsafe {
+        let b = _mm256_castpd_si256(x.0);
+        let m = _mm256_or_si256(
+            _mm256_and_si256(b, _mm256_set1_epi64x(0x000f_ffff_ffff_ffff)),
+            _mm256_set1_epi64x(0x3ff0_0000_0000_0000),
+        );
+        let field = _mm256_or_si256(
+            _mm256_srli_epi64::<52>(b),
+            _mm256_set1_epi64x(0x4330_0000_0000_0000),
+        );
+        let e = _mm256_sub_pd(
+            _mm256_castsi256_pd(field),
+            _mm256_set1_pd(4503599627370496.0 + 1023.0),
+        );
+        (Avx2F64(_mm256_castsi256_pd(m)), Avx2F64(e))
+    }
+}
+
+#[inline(always)]
+fn frexp_avx512_f32(x: Avx512F32) -> (Avx512F32, Avx512F32) {
+    unsafe {
+        let b = _mm512_castps_si512(x.0);
+        let m = _mm512_or_si512(
+            _mm512_and_si512(b, _mm512_set1_epi32(0x007f_ffff)),
+            _mm512_set1_epi32(0x3f80_0000),
+        );
+        let e = _mm512_sub_epi32(_mm512_srli_epi32::<23>(b), _mm512_set1_epi32(127));
+        (
+            Avx512F32(_mm512_castsi512_ps(m)),
+            Avx512F32(_mm512_cvtepi32_ps(e)),
+        )
+    }
+}
+
+#[inline(always)]
+fn frexp_avx512_f64(x: Avx512F64) -> (Avx512F64, Avx512F64) {
+    unsafe {
+        let b = _mm512_castpd_si512(x.0);
+        let m = _mm512_or_si512(
+            _mm512_and_si512(b, _mm512_set1_epi64(0x000f_ffff_ffff_ffff)),
+            _mm512_set1_epi64(0x3ff0_0000_0000_0000),
+        );
+        let field = _mm512_or_si512(
+            _mm512_srli_epi64::<52>(b),
+            _mm512_set1_epi64(0x4330_0000_0000_0000),
+        );
+        let e = _mm512_sub_pd(
+            _mm512_castsi512_pd(field),
+            _mm512_set1_pd(4503599627370496.0 + 1023.0),
+        );
+        (Avx512F64(_mm512_castsi512_pd(m)), Avx512F64(e))
+    }
+}
