@@ -84,23 +84,7 @@ pub unsafe fn maxout_raw<T: Real>(
     inner: usize,
     out: *mut T,
 ) {
-    let (x, out) = (SendPtr(x as *mut T), SendPtr(out));
-    let rows = outer * groups;
-    for_ranges(
-        rows,
-        (GRAIN / (pieces * inner).max(1)).max(1),
-        pieces * inner,
-        |r0, r1| {
-            dispatch(MaxoutJob {
-                x,
-                out,
-                g: None,
-                rows: (r0, r1),
-                pieces,
-                inner,
-            })
-        },
-    );
+    unsafe { run(x, None, outer * groups, pieces, inner, out) }
 }
 
 /// Writes the gradient of maxout into `grad_input` (x's shape): `g` at each group's first maximal
@@ -118,27 +102,34 @@ pub unsafe fn maxout_backward_raw<T: Real>(
     inner: usize,
     grad_input: *mut T,
 ) {
-    let (g, x, gi) = (
-        SendPtr(g as *mut T),
+    unsafe { run(x, Some(g), outer * groups, pieces, inner, grad_input) }
+}
+
+/// Forward (`g` None) or backward over `rows` group rows, split across threads.
+unsafe fn run<T: Real>(
+    x: *const T,
+    g: Option<*const T>,
+    rows: usize,
+    pieces: usize,
+    inner: usize,
+    out: *mut T,
+) {
+    let (x, out, g) = (
         SendPtr(x as *mut T),
-        SendPtr(grad_input),
+        SendPtr(out),
+        g.map(|g| SendPtr(g as *mut T)),
     );
-    let rows = outer * groups;
-    for_ranges(
-        rows,
-        (GRAIN / (pieces * inner).max(1)).max(1),
-        pieces * inner,
-        |r0, r1| {
-            dispatch(MaxoutJob {
-                x,
-                out: gi,
-                g: Some(g),
-                rows: (r0, r1),
-                pieces,
-                inner,
-            })
-        },
-    );
+    let grain = (GRAIN / (pieces * inner).max(1)).max(1);
+    for_ranges(rows, grain, pieces * inner, |r0, r1| {
+        dispatch(MaxoutJob {
+            x,
+            out,
+            g,
+            rows: (r0, r1),
+            pieces,
+            inner,
+        })
+    });
 }
 
 /// Forward (`g` is None: `out` gets the maxima) or backward (`out` is grad_input) over a range of
