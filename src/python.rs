@@ -810,6 +810,28 @@ fn maxout_backward<'py>(
     }
 }
 
+/// The vector math (exp, expm1, log1p, tanh, erf, erfc) on an array, for accuracy tests.
+#[pyfunction]
+#[pyo3(signature = (name, x, *, out = None))]
+fn _vector_math<'py>(
+    name: &str,
+    x: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    use crate::math::kernels::*;
+    match name {
+        "exp" => unary(name, &Exp, x, out),
+        "expm1" => unary(name, &Expm1, x, out),
+        "log1p" => unary(name, &Log1p, x, out),
+        "tanh" => unary(name, &Tanh, x, out),
+        "erf" => unary(name, &Erf, x, out),
+        "erfc" => unary(name, &Erfc, x, out),
+        _ => Err(PyValueError::new_err(format!(
+            "_vector_math: unknown function {name:?}"
+        ))),
+    }
+}
+
 /// Called in a child process after fork(): run single-threaded there.
 #[pyfunction]
 fn _after_fork() {
@@ -891,6 +913,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_set_simd, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_buffer_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(_vector_math, m)?)?;
     m.add_function(wrap_pyfunction!(_simd_levels, m)?)?;
     Ok(())
 }
