@@ -159,15 +159,28 @@ unsafe fn strided_row<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: us
     let mut start = 0;
     while start < n {
         let len = BLOCK.min(n - start);
-        for j in 0..N {
-            for i in 0..len {
-                bufs[j][i] = unsafe { *srcs[j].offset((start + i) as isize * in_step[j]) };
+        // Operands with unit stride are read in place; only the others are gathered.
+        let bp: [*const T; N] = std::array::from_fn(|j| unsafe {
+            let src = srcs[j].offset(start as isize * in_step[j]);
+            if in_step[j] == 1 {
+                return src;
             }
-        }
-        let bp: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr());
-        unsafe { map_with::<T, V, K, N>(k, bp, res.as_mut_ptr(), len) };
-        for (i, &v) in res[..len].iter().enumerate() {
-            unsafe { *dst.offset((start + i) as isize * out_step) = v };
+            let buf = bufs[j].as_mut_ptr();
+            for i in 0..len {
+                *buf.add(i) = *src.offset(i as isize * in_step[j]);
+            }
+            buf as *const T
+        });
+        unsafe {
+            let d = dst.offset(start as isize * out_step);
+            if out_step == 1 {
+                map_with::<T, V, K, N>(k, bp, d, len);
+            } else {
+                map_with::<T, V, K, N>(k, bp, res.as_mut_ptr(), len);
+                for i in 0..len {
+                    *d.offset(i as isize * out_step) = res[i];
+                }
+            }
         }
         start += len;
     }
