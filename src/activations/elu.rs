@@ -1,7 +1,7 @@
 //! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
 
 use super::{c, piecewise};
-use crate::math::{exp_mul, expm1};
+use crate::math::{exp_mul, expm1_nonpositive};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `elu(x)`; near 0- it uses expm1, so `elu(-1e-10) = -1e-10 alpha` to full precision;
@@ -13,7 +13,7 @@ impl<T: Real> Kernel<T, 1> for Elu {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        piecewise(x, x, c::<V>(self.alpha) * expm1(x))
+        piecewise(x, x, c::<V>(self.alpha) * expm1_nonpositive(x))
     }
 }
 
