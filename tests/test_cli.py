@@ -39,3 +39,14 @@ def test_cli_bench_quick_writes_json(tmp_path):
     data = json.loads(path.read_text())
     assert {r["dtype"] for r in data["rows"]} == {"float32", "float64"}
     assert "geometric mean" in out.stdout
+
+
+def test_compare_shows_the_saved_output_derivative_losing_the_tail():
+    rows = {(r["function"], r["dtype"]): r for r in check.compare(n=20_000)}
+    for dtype in ("float32", "float64"):
+        ours = rows[("sigmoid_derivative", dtype)]
+        assert ours["nonlin"] <= 4
+        # y (1 - y) from the saved output is 0 or garbage once y rounds to 1: the lecture's
+        # vanishing gradient, made worse by rounding.
+        assert ours["numpy"] > 1e3
+        assert rows[("tanh_derivative", dtype)]["numpy"] > 1e3

@@ -11,6 +11,7 @@ def main(argv=None) -> int:
     check = sub.add_parser("check", help="every kernel against the NumPy reference: max ULP error and time")
     check.add_argument("--n", type=int, default=1_000_000, help="elements per array (default 1e6)")
     check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--compare", action="store_true", help="max ULP of nonlin, NumPy and PyTorch on the same inputs")
     bench = sub.add_parser("bench", help="nonlin against NumPy, PyTorch, JAX and numexpr (those installed)")
     bench.add_argument("--quick", action="store_true", help="small sizes, short timings (seconds)")
     bench.add_argument("--json", metavar="PATH", help="write the figures as JSON")
@@ -24,6 +25,8 @@ def main(argv=None) -> int:
     if args.command == "check":
         from . import check as _check
 
+        if args.compare:
+            return _check.main_compare(2 * args.n, args.seed)
         return _check.main(args.n, args.seed)
     return 2
 

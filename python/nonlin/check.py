@@ -150,3 +150,70 @@ def main(n: int = 1_000_000, seed: int = 0) -> int:
     bad = [r for r in rows if not r["ok"]]
     print(f"\n{len(rows) - len(bad)} passed, {len(bad)} failed")
     return 1 if bad else 0
+
+
+def _others(name: str, x: np.ndarray):
+    """The same function as NumPy (the usual formulation) and PyTorch compute it, where they have
+    it: {library: result}. Derivatives are taken the way each library's autograd would, from
+    the saved output."""
+    out = {}
+    with np.errstate(all="ignore"):
+        numpy_forms = {
+            "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+            "tanh": np.tanh,
+            "elu": lambda v: np.where(v > 0, v, np.expm1(v)),
+            "sigmoid_derivative": lambda v: (lambda s: s * (1 - s))(1 / (1 + np.exp(-v))),
+            "tanh_derivative": lambda v: 1 - np.tanh(v) ** 2,
+            "elu_derivative": lambda v: np.where(v > 0, 1, np.exp(v)),
+        }
+        if name in numpy_forms:
+            out["numpy"] = numpy_forms[name](x).astype(x.dtype)
+    try:
+        import torch
+    except Exception:
+        return out
+    t = torch.from_numpy(x)
+    ones = torch.ones_like(t)
+    aten = torch.ops.aten
+    torch_forms = {
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "elu": torch.nn.functional.elu,
+        "sigmoid_derivative": lambda v: aten.sigmoid_backward(ones, torch.sigmoid(v)),
+        "tanh_derivative": lambda v: aten.tanh_backward(ones, torch.tanh(v)),
+        "elu_derivative": lambda v: aten.elu_backward(ones, 1.0, 1.0, 1.0, False, v),
+    }
+    if name in torch_forms:
+        out["torch"] = torch_forms[name](t).numpy()
+    return out
+
+
+def compare(n: int = 2_000_000, seed: int = 0) -> List[Dict[str, object]]:
+    """Max ULP of nonlin, NumPy and PyTorch (if installed) on the same inputs, spread over
+    [-30, 30], against the float64 reference."""
+    import nonlin
+
+    rows = []
+    rng = np.random.default_rng(seed)
+    for dtype in (np.float32, np.float64):
+        x = rng.uniform(-30, 30, n).astype(dtype)
+        for name in ("sigmoid", "sigmoid_derivative", "tanh", "tanh_derivative", "elu", "elu_derivative"):
+            with np.errstate(all="ignore"):
+                want = getattr(reference, name)(x)
+            row = {"function": name, "dtype": np.dtype(dtype).name,
+                   "nonlin": float(ulp_errors(getattr(nonlin, name)(x), want, dtype).max())}
+            for lib, got in _others(name, x).items():
+                row[lib] = float(ulp_errors(got, want, dtype).max())
+            rows.append(row)
+    return rows
+
+
+def main_compare(n: int = 2_000_000, seed: int = 0) -> int:
+    rows = compare(n, seed)
+    print(f"max ULP against nonlin.reference on {n:,} inputs uniform in [-30, 30] (derivatives of NumPy and")
+    print("PyTorch as their autograd computes them: from the saved output)\n")
+    print(f"{'function':<22}{'dtype':<9}{'nonlin':>10}{'numpy':>12}{'torch':>12}")
+    fmt = lambda v: f"{'-':>12}" if v is None else f"{v:>12.3g}"
+    for r in rows:
+        print(f"{r['function']:<22}{r['dtype']:<9}{r['nonlin']:>10.2f}{fmt(r.get('numpy'))}{fmt(r.get('torch'))}")
+    return 0
