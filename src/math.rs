@@ -64,15 +64,7 @@ impl MathConsts for f32 {
     const EXPM1_LO: f64 = -18.0;
     const EXPM1_TINY: f64 = 9.313225746154785e-10; // 2^-30
     const TANH_SAT: f64 = 9.1; // 2 * 9.1 / ln2 rounds to 26 = digits + 2
-    const EXPM1_P: &'static [f64] = &[
-        INV_FACT[0],
-        INV_FACT[1],
-        INV_FACT[2],
-        INV_FACT[3],
-        INV_FACT[4],
-        INV_FACT[5],
-        INV_FACT[6],
-    ];
+    const EXPM1_P: &'static [f64] = INV_FACT.split_at(7).0; // to 1/8!
     const LOG_P: &'static [f64] = &[2.0 / 3.0, 2.0 / 5.0, 2.0 / 7.0, 2.0 / 9.0, 2.0 / 11.0];
 }
 
@@ -88,20 +80,7 @@ impl MathConsts for f64 {
     const EXPM1_TINY: f64 = 8.673617379884035e-19; // 2^-60
     const TANH_SAT: f64 = 19.1; // 2 * 19.1 / ln2 rounds to 55 = digits + 2
     // To 1/13!: the next term, r^14/14! <= 4.2e-18, is below 0.05 ulp.
-    const EXPM1_P: &'static [f64] = &[
-        INV_FACT[0],
-        INV_FACT[1],
-        INV_FACT[2],
-        INV_FACT[3],
-        INV_FACT[4],
-        INV_FACT[5],
-        INV_FACT[6],
-        INV_FACT[7],
-        INV_FACT[8],
-        INV_FACT[9],
-        INV_FACT[10],
-        INV_FACT[11],
-    ];
+    const EXPM1_P: &'static [f64] = INV_FACT.split_at(12).0;
     const LOG_P: &'static [f64] = &[
         2.0 / 3.0,
         2.0 / 5.0,

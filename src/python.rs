@@ -313,23 +313,9 @@ fn check_same_shape(
     Ok(())
 }
 
-/// Runs an elementwise kernel on same-shape inputs (plus broadcast `extra` operands, such as a
-/// per-channel weight, given with their own strides).
-fn run_elementwise<'py, T, K, const N: usize>(
-    name: &str,
-    k: &K,
-    ins: [Bound<'py, PyArrayDyn<T>>; N],
-    out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>>
-where
-    T: Element + Real,
-    K: Kernel<T, N>,
-{
-    run_with(name, k, ins, None, out)
-}
-
-/// As [`run_elementwise`], with the last kernel operand read from `bcast` (a small vector and its
-/// strides over the array's axes) instead of an array.
+/// Runs an elementwise kernel on same-shape inputs and, if `bcast` is given, a last kernel
+/// operand read from it (a small vector and its strides over the array's axes, such as a
+/// per-channel weight).
 fn run_with<'py, T, K, const N: usize, const M: usize>(
     name: &str,
     k: &K,
@@ -372,8 +358,8 @@ fn unary<'py, K: Kernel<f32, 1> + Kernel<f64, 1>>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     match extract(name, x)? {
-        Arr::F32(a) => run_elementwise(name, k, [a], out),
-        Arr::F64(a) => run_elementwise(name, k, [a], out),
+        Arr::F32(a) => run_with(name, k, [a], None, out),
+        Arr::F64(a) => run_with(name, k, [a], None, out),
     }
 }
 
@@ -388,8 +374,8 @@ fn binary<'py, K: Kernel<f32, 2> + Kernel<f64, 2>>(
     let [g, x] = extract_all(name, [g, x])?;
     check_same_shape(name, g.untyped(), x.untyped(), what)?;
     match (g, x) {
-        (Arr::F32(g), Arr::F32(x)) => run_elementwise(name, k, [g, x], out),
-        (Arr::F64(g), Arr::F64(x)) => run_elementwise(name, k, [g, x], out),
+        (Arr::F32(g), Arr::F32(x)) => run_with(name, k, [g, x], None, out),
+        (Arr::F64(g), Arr::F64(x)) => run_with(name, k, [g, x], None, out),
         _ => unreachable!(),
     }
 }

@@ -48,49 +48,33 @@ pub trait Real:
     fn is_nan(self) -> bool;
 }
 
-impl Real for f32 {
-    type Scalar = f32;
-    #[cfg(target_arch = "x86_64")]
-    type Avx2 = x86::Avx2F32;
-    #[cfg(target_arch = "x86_64")]
-    type Avx512 = x86::Avx512F32;
-    const NAME: &'static str = "float32";
-    const MANTISSA_DIGITS: u32 = f32::MANTISSA_DIGITS;
-    #[inline(always)]
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        self.is_nan()
-    }
+macro_rules! real {
+    ($t:ident, $name:expr, $avx2:ident, $avx512:ident) => {
+        impl Real for $t {
+            type Scalar = $t;
+            #[cfg(target_arch = "x86_64")]
+            type Avx2 = x86::$avx2;
+            #[cfg(target_arch = "x86_64")]
+            type Avx512 = x86::$avx512;
+            const NAME: &'static str = $name;
+            const MANTISSA_DIGITS: u32 = $t::MANTISSA_DIGITS;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                self.is_nan()
+            }
+        }
+    };
 }
-
-impl Real for f64 {
-    type Scalar = f64;
-    #[cfg(target_arch = "x86_64")]
-    type Avx2 = x86::Avx2F64;
-    #[cfg(target_arch = "x86_64")]
-    type Avx512 = x86::Avx512F64;
-    const NAME: &'static str = "float64";
-    const MANTISSA_DIGITS: u32 = f64::MANTISSA_DIGITS;
-    #[inline(always)]
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        self.is_nan()
-    }
-}
+real!(f32, "float32", Avx2F32, Avx512F32);
+real!(f64, "float64", Avx2F64, Avx512F64);
 
 /// `LANES` values of one [`Real`] type, with the few operations the kernels need.
 ///
