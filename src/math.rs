@@ -2,8 +2,8 @@
 //!
 //! Range reduction: `x = k ln2 + r` with `k = round(x / ln2)` and `|r| <= ln2 / 2`; with `ln2`
 //! rounded to the type, `x - k RN(ln2)` is exact under a fused multiply-add, and `k (ln2 -
-//! RN(ln2))` is carried separately. `expm1(r) = r + r^2 P(r)` with `P` the Taylor series, long
-//! enough that truncation costs under 2^-(digits+7). The result is kept as `2^k (1 + qh + ql)`
+//! RN(ln2))` is carried separately. `expm1(r) = r + r^2 P(r)` with `P` a near-minimax polynomial
+//! whose error is under 2^-(digits+6). The result is kept as `2^k (1 + qh + ql)`
 //! ([`exp_parts`]); sums and quotients built on it are pairs (error-free transformations), so
 //! results are rounded about once. `2^k` is applied in two steps so that results that overflow
 //! or fall into the subnormals are rounded once, at the end.
@@ -38,27 +38,12 @@ pub trait MathConsts {
     const LN2_R: f64;
     /// tanh(x) rounds to x below this (`x^2 / 3 < 2^-(digits+1)`).
     const TANH_TINY: f64;
-    /// Taylor coefficients 1/2!, 1/3!, ... of P.
+    /// Coefficients of P in `expm1(r) = r + r^2 P(r)`, `|r| <= ln2/2`.
     const EXPM1_P: &'static [f64];
     /// 2/3, 2/5, 2/7, ...: `log(1 + f) = 2 atanh(s) = 2s + s z (2/3 + 2z/5 + ...)`, `z = s^2`.
     const LOG_P: &'static [f64];
 }
 
-const INV_FACT: [f64; 13] = [
-    1.0 / 2.0,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-    1.0 / 40320.0,
-    1.0 / 362880.0,
-    1.0 / 3628800.0,
-    1.0 / 39916800.0,
-    1.0 / 479001600.0,
-    1.0 / 6227020800.0,
-    1.0 / 87178291200.0,
-];
 
 impl MathConsts for f32 {
     const ROUND_MAGIC: f64 = 12582912.0; // 1.5 * 2^23
@@ -73,7 +58,16 @@ impl MathConsts for f32 {
     const TANH_SAT: f64 = 9.1; // 2 * 9.1 / ln2 rounds to 26 = digits + 2
     const LN2_R: f64 = -1.904654299957768e-09;
     const TANH_TINY: f64 = 2.44140625e-4; // 2^-12
-    const EXPM1_P: &'static [f64] = INV_FACT.split_at(7).0; // to 1/8!
+    // Near-minimax on [-ln2/2, ln2/2] (Chebyshev interpolant, coefficients rounded to float32):
+    // |r^2 (P(r) - P_exact(r))| < 2^-30 e^r.
+    const EXPM1_P: &'static [f64] = &[
+        0.5,
+        0.1666666716337204,
+        0.041666463017463684,
+        0.00833331048488617,
+        0.001393366721458733,
+        0.00019891010015271604,
+    ];
     const LOG_P: &'static [f64] = &[2.0 / 3.0, 2.0 / 5.0, 2.0 / 7.0, 2.0 / 9.0, 2.0 / 11.0];
 }
 
@@ -90,8 +84,20 @@ impl MathConsts for f64 {
     const TANH_SAT: f64 = 19.1; // 2 * 19.1 / ln2 rounds to 55 = digits + 2
     const LN2_R: f64 = 2.3190468138462996e-17;
     const TANH_TINY: f64 = 7.450580596923828e-9; // 2^-27
-    // To 1/13!: the next term, r^14/14! <= 4.2e-18, is below 0.05 ulp.
-    const EXPM1_P: &'static [f64] = INV_FACT.split_at(12).0;
+    // Near-minimax on [-ln2/2, ln2/2]: |r^2 (P(r) - P_exact(r))| < 2^-61 e^r.
+    const EXPM1_P: &'static [f64] = &[
+        0.5,
+        0.1666666666666667,
+        0.04166666666666667,
+        0.008333333333326124,
+        0.0013888888888883742,
+        0.00019841269874858612,
+        2.4801587325574868e-05,
+        2.7557255352032673e-06,
+        2.7557273608709007e-07,
+        2.51052370507603e-08,
+        2.0914701283103285e-09,
+    ];
     const LOG_P: &'static [f64] = &[
         2.0 / 3.0,
         2.0 / 5.0,
