@@ -230,6 +230,24 @@ CASES = [
          min_ndim=1, same_shape=False),
 ]
 CASE_IDS = [c.id for c in CASES]
+
+# Error budgets in ULP (default 4). float32 results are measured against the float64 reference,
+# whose own error is negligible at that precision, so the smooth functions' 1-ulp budget is
+# checked directly; float64's budget is checked against extended precision in test_accuracy64.
+# Piecewise-linear functions are one rounding of their formula in both dtypes.
+F32_BUDGET = {name: 1.0 for name in ("sigmoid", "sigmoid_derivative", "tanh", "tanh_derivative", "elu",
+                                     "elu_derivative", "elu_backward-x")}
+EXACT_BUDGET = {name: 0.5 for name in ("relu", "relu_derivative", "relu_backward", "leaky_relu",
+                                       "leaky_relu_derivative", "leaky_relu_backward", "prelu", "prelu_derivative",
+                                       "maxout", "maxout-axis0", "maxout_backward", "maxout_backward-axis0")}
+
+
+def budget(case, dtype):
+    if case.id in EXACT_BUDGET:
+        return EXACT_BUDGET[case.id]
+    if np.dtype(dtype) == np.float32:
+        return F32_BUDGET.get(case.id, 4.0)
+    return 4.0
 BACKWARD = [c for c in CASES if c.name.endswith("_backward")]
 
 
@@ -240,9 +258,9 @@ def check_result(case, got, data, params, dtype):
     ref = case.call(reference, data, params)
     names = dict(zip(("x",) if len(data) == 1 else ("grad_output", "operand"), data))
     if case.name != "prelu_backward":
-        return assert_close_ulp(got, ref, dtype, inputs=names, zero_sign=case.zero_sign)
+        return assert_close_ulp(got, ref, dtype, budget(case, dtype), inputs=names, zero_sign=case.zero_sign)
     assert isinstance(got, tuple) and len(got) == 2, type(got)
-    assert_close_ulp(got[0], ref[0], dtype, inputs=names)
+    assert_close_ulp(got[0], ref[0], dtype, 0.5, inputs=names)
     g, x = (np.asarray(d, dtype=np.float64) for d in data)
     gw, rw = np.asarray(got[1]), np.asarray(ref[1], dtype=np.float64)
     assert gw.dtype == dtype and gw.shape == np.shape(params["weight"]) == rw.shape

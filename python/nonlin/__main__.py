@@ -1,4 +1,4 @@
-"""Command line: ``python -m nonlin check [--n N] [--seed S]`` and
+"""Command line: ``python -m nonlin check [--n N] [--seed S] [--compare | --f64 [--only F ...]]`` and
 ``python -m nonlin bench [--quick] [--json PATH] [--plot PATH] [--only F ...]``."""
 
 import argparse
@@ -12,6 +12,9 @@ def main(argv=None) -> int:
     check.add_argument("--n", type=int, default=1_000_000, help="elements per array (default 1e6)")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--compare", action="store_true", help="max ULP of nonlin, NumPy and PyTorch on the same inputs")
+    check.add_argument("--f64", action="store_true",
+                       help="float64 smooth functions against extended precision, --n inputs per function")
+    check.add_argument("--only", nargs="+", metavar="FUNCTION", help="with --f64: only these functions")
     bench = sub.add_parser("bench", help="nonlin against NumPy, PyTorch, JAX and numexpr (those installed)")
     bench.add_argument("--quick", action="store_true", help="small sizes, short timings (seconds)")
     bench.add_argument("--json", metavar="PATH", help="write the figures as JSON")
@@ -25,6 +28,8 @@ def main(argv=None) -> int:
     if args.command == "check":
         from . import check as _check
 
+        if args.f64:
+            return _check.main_accuracy64(args.n, args.seed, args.only)
         if args.compare:
             return _check.main_compare(2 * args.n, args.seed)
         return _check.main(args.n, args.seed)

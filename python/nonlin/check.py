@@ -217,3 +217,145 @@ def main_compare(n: int = 2_000_000, seed: int = 0) -> int:
     for r in rows:
         print(f"{r['function']:<22}{r['dtype']:<9}{r['nonlin']:>10.2f}{fmt(r.get('numpy'))}{fmt(r.get('torch'))}")
     return 0
+
+
+# ----------------------------------------------------------------------------- float64 accuracy
+# float64 results are measured against the same formulas evaluated in np.longdouble, which has a
+# 64-bit significand on x86-64 (113 bits on aarch64 Linux): its own error is below 0.01 float64
+# ULP, which `precise_agrees_with_mpmath` checks on a sample.
+ALPHA64 = 1.3  # elu's alpha: not 1, so the products with alpha are exercised
+
+
+def extended_precision() -> bool:
+    return np.finfo(np.longdouble).nmant >= 63
+
+
+def _precise_forms() -> Dict[str, Tuple[Callable, Callable, List[float]]]:
+    """name: (nonlin call on float64 x, longdouble formula, points where the function saturates or
+    changes regime, sampled densely)."""
+    import nonlin
+
+    L = np.longdouble
+
+    def one_plus_sq(e):
+        return (1 + e) * (1 + e)
+
+    def sig(x):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    a = L(ALPHA64)
+    def g(x):  # a deterministic gradient in [-1.7, 1.7] (NaN for non-finite x)
+        with np.errstate(all="ignore"):
+            return np.cos(x.astype(np.float64) * 3.0) * 1.7
+
+    return {
+        "sigmoid": (nonlin.sigmoid, sig, [0.0, 36.7, 709.0, 745.0]),
+        "sigmoid_derivative": (nonlin.sigmoid_derivative,
+                               lambda x: np.exp(-np.abs(x)) / one_plus_sq(np.exp(-np.abs(x))), [0.0, 709.0, 745.0]),
+        "tanh": (nonlin.tanh, np.tanh, [0.0, 1e-8, 0.55, 19.1]),
+        "tanh_derivative": (nonlin.tanh_derivative,
+                            lambda x: 4 * np.exp(-2 * np.abs(x)) / one_plus_sq(np.exp(-2 * np.abs(x))),
+                            [0.0, 354.0, 373.0]),
+        "elu": (lambda x: nonlin.elu(x, alpha=ALPHA64), lambda x: np.where(x > 0, x, a * np.expm1(x)),
+                [0.0, -1e-8, -37.0]),
+        "elu_derivative": (lambda x: nonlin.elu_derivative(x, alpha=ALPHA64),
+                           lambda x: np.where(x > 0, 1, a * np.exp(x)), [0.0, -708.0, -745.0]),
+        "elu_backward": (lambda x: nonlin.elu_backward(g(x), x=x, alpha=ALPHA64),
+                         lambda x: np.where(x > 0, g(x).astype(L), g(x).astype(L) * a * np.exp(x)),
+                         [0.0, -708.0, -745.0]),
+    }
+
+
+def samples64(n: int, points: List[float], rng: np.random.Generator) -> np.ndarray:
+    """float64 inputs: 40% uniform in bit pattern over all finite values, 20% near 0 (|x| from
+    1e-300 to 1), 20% uniform in [-750, 750] (the range of exp), 20% within 5% of +-each point."""
+    k = n // 5
+    bits = rng.integers(0, 2**63 - 2**52, 2 * k, dtype=np.uint64)  # below the exponent of inf
+    wide = bits.view(np.float64) * rng.choice([-1.0, 1.0], 2 * k)
+    near0 = rng.choice([-1.0, 1.0], k) * 10.0 ** rng.uniform(-300, 0, k)
+    tails = rng.uniform(-750, 750, k)
+    p = np.asarray(points, dtype=np.float64)[rng.integers(0, len(points), n - 4 * k)]
+    dense = rng.choice([-1.0, 1.0], p.size) * (p + np.maximum(np.abs(p), 1e-3) * rng.uniform(-0.05, 0.05, p.size))
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 2.2250738585072014e-308, 1.0, -1.0])
+    return np.concatenate([special, wide, near0, tails, dense])
+
+
+def ulp_errors64(got: np.ndarray, precise: np.ndarray) -> np.ndarray:
+    """|got - precise| in float64 ULPs at precise rounded to float64 (NaN must meet NaN, inf the
+    same inf)."""
+    L = np.longdouble
+    with np.errstate(all="ignore"):
+        r = precise.astype(np.float64)
+        ulp = np.maximum(np.spacing(np.abs(r)), 5e-324).astype(L)
+        err = (np.abs(got.astype(L) - precise) / ulp).astype(np.float64)
+    nan_r, nan_g = np.isnan(precise), np.isnan(got)
+    err = np.where(nan_r | nan_g, np.where(nan_r & nan_g, 0.0, np.inf), err)
+    return np.where(np.isinf(r) & ~nan_g, np.where(got == r, 0.0, np.inf), err)
+
+
+def accuracy64(n: int = 1_000_000, seed: int = 0, only=None, chunk: int = 1_000_000) -> List[Dict[str, object]]:
+    """Max ULP of each smooth float64 function over `n` samples (see `samples64`)."""
+    rows = []
+    for name, (ours, precise, points) in _precise_forms().items():
+        if only and name not in only:
+            continue
+        rng = np.random.default_rng(seed)
+        worst, at, count, not_rounded = 0.0, 0.0, 0, 0
+        for start in range(0, n, chunk):
+            x = samples64(min(chunk, n - start), points, rng)
+            got = np.asarray(ours(x))
+            with np.errstate(all="ignore"):
+                want = precise(x.astype(np.longdouble))
+            err = ulp_errors64(got, want)
+            i = int(np.argmax(err))
+            if err[i] > worst:
+                worst, at = float(err[i]), float(x[i])
+            count += x.size
+            with np.errstate(all="ignore"):
+                not_rounded += int(np.sum((got != want.astype(np.float64)) & ~(np.isnan(got) & np.isnan(want))))
+        rows.append({"function": name, "n": count, "max_ulp": worst, "at": at,
+                     "not_rounded": not_rounded / count})
+    return rows
+
+
+def precise_agrees_with_mpmath(name: str, x: np.ndarray) -> float:
+    """Largest distance, in float64 ULPs, between the longdouble formula and mpmath at 60 digits
+    on the inputs `x` (finite values)."""
+    import mpmath
+
+    mpmath.mp.dps = 60
+    exact = {
+        "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v)),
+        "sigmoid_derivative": lambda v: mpmath.exp(-v) / (1 + mpmath.exp(-v)) ** 2,
+        "tanh": mpmath.tanh,
+        "tanh_derivative": lambda v: 1 / mpmath.cosh(v) ** 2,
+        "elu": lambda v: v if v > 0 else mpmath.mpf(ALPHA64) * mpmath.expm1(v),
+        "elu_derivative": lambda v: 1 if v > 0 else mpmath.mpf(ALPHA64) * mpmath.exp(v),
+    }[name]
+    _, precise, _ = _precise_forms()[name]
+    with np.errstate(all="ignore"):
+        ld = precise(x.astype(np.longdouble))
+    worst = 0.0
+    for v, p in zip(x, ld):
+        e = exact(mpmath.mpf(float(v)))
+        ulp = max(float(np.spacing(abs(float(e)))), 5e-324)
+        m, ex = np.frexp(p)  # p = m 2^ex exactly, m * 2^64 an integer
+        pm = mpmath.ldexp(mpmath.mpf(int(np.ldexp(m, 64))), int(ex) - 64)
+        worst = max(worst, float(abs(pm - e) / ulp))
+    return worst
+
+
+def main_accuracy64(n: int, seed: int = 0, only=None) -> int:
+    if not extended_precision():
+        print("np.longdouble has no extra precision on this platform: float64 accuracy not measured")
+        return 0
+    print(f"float64 against longdouble formulas, {n:,} inputs per function (see nonlin.check.samples64)\n")
+    print(f"{'function':<22}{'inputs':>12}{'max ULP':>9}{'at x':>26}{'not rounded':>13}")
+    bad = 0
+    for r in accuracy64(n, seed, only):
+        over = r["max_ulp"] > 1.0
+        bad += over
+        print(f"{r['function']:<22}{r['n']:>12,}{r['max_ulp']:>9.3f}{r['at']:>26.17g}{100 * r['not_rounded']:>12.4f}%"
+              + ("  OVER 1 ULP" if over else ""))
+    return 1 if bad else 0
