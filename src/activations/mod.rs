@@ -9,8 +9,10 @@
 
 pub mod elu;
 pub mod maxout;
+pub mod glu;
 pub mod relu;
 pub mod sigmoid;
+pub mod softmax;
 pub mod tanh;
 
 use crate::simd::{Real, Vector};
