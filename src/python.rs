@@ -879,11 +879,7 @@ use crate::activations::softmax::{Op, softmax_raw};
 
 /// `(axis, outer, len, inner)` of a function along `axis`; a 0-d array counts as shape (1,), as
 /// PyTorch takes dim 0 or -1 for it.
-fn axis_dims(
-    name: &str,
-    shape: &[usize],
-    axis: isize,
-) -> PyResult<(usize, usize, usize, usize)> {
+fn axis_dims(name: &str, shape: &[usize], axis: isize) -> PyResult<(usize, usize, usize, usize)> {
     let nd = shape.len().max(1) as isize;
     if axis < -nd || axis >= nd {
         return Err(PyValueError::new_err(format!(
@@ -924,9 +920,8 @@ fn softmax_generic<'py, T: Element + Real>(
         SendPtr(b.data()),
         SendPtr(dest.write.data()),
     );
-    a.py().detach(|| unsafe {
-        softmax_raw(op, ap.get(), bp.get(), op_.get(), outer, len, inner)
-    });
+    a.py()
+        .detach(|| unsafe { softmax_raw(op, ap.get(), bp.get(), op_.get(), outer, len, inner) });
     dest.finish()
 }
 
@@ -1022,12 +1017,7 @@ fn log_softmax_backward<'py>(
 
 /// `(axis, half)` of glu's split: the axis must exist and have even length.
 /// `also` is added to the messages (glu_backward: grad_output's shape).
-fn glu_halves(
-    name: &str,
-    shape: &[usize],
-    axis: isize,
-    also: &str,
-) -> PyResult<(usize, usize)> {
+fn glu_halves(name: &str, shape: &[usize], axis: isize, also: &str) -> PyResult<(usize, usize)> {
     if shape.is_empty() {
         return Err(PyValueError::new_err(format!(
             "{name}: x must have at least one axis (glu halves one){also}"
@@ -1143,7 +1133,7 @@ fn glu_backward<'py>(
 }
 
 fn rrelu_check(name: &str, lower: f64, upper: f64) -> PyResult<()> {
-    if !(lower <= upper) || !lower.is_finite() || !upper.is_finite() {
+    if !lower.is_finite() || !upper.is_finite() || lower > upper {
         return Err(PyValueError::new_err(format!(
             "{name}: lower = {lower} and upper = {upper} must be finite with lower <= upper"
         )));

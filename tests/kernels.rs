@@ -823,7 +823,11 @@ fn softmax_naive(x: &[f64], len: usize, inner: usize, log: bool) -> Vec<f64> {
             let (mut s, mut c) = (0.0f64, 0.0f64);
             for v in (0..len).map(e) {
                 let t = s + v;
-                c += if s.abs() >= v.abs() { (s - t) + v } else { (v - t) + s };
+                c += if s.abs() >= v.abs() {
+                    (s - t) + v
+                } else {
+                    (v - t) + s
+                };
                 s = t;
             }
             let s = s + c;
@@ -838,7 +842,9 @@ fn softmax_naive(x: &[f64], len: usize, inner: usize, log: bool) -> Vec<f64> {
 
 fn check_softmax<T: Real>(len: usize, inner: usize, outer: usize) {
     let mut rng = Rng(len as u64 * 31 + inner as u64);
-    let x: Vec<T> = (0..outer * len * inner).map(|_| T::from_f64(rng.range(-20.0, 20.0))).collect();
+    let x: Vec<T> = (0..outer * len * inner)
+        .map(|_| T::from_f64(rng.range(-20.0, 20.0)))
+        .collect();
     let x64: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
     for (op, log) in [(Op::Softmax, false), (Op::LogSoftmax, true)] {
         let mut y = vec![T::default(); x.len()];
@@ -848,9 +854,21 @@ fn check_softmax<T: Real>(len: usize, inner: usize, outer: usize) {
         let worst = y
             .iter()
             .zip(&want)
-            .map(|(g, w)| if log { (g.to_f64() - w).abs() / (w.abs().max(1.0) * 2f64.powi(1 - T::MANTISSA_DIGITS as i32)) } else { ulps(*g, *w) })
+            .map(|(g, w)| {
+                if log {
+                    (g.to_f64() - w).abs()
+                        / (w.abs().max(1.0) * 2f64.powi(1 - T::MANTISSA_DIGITS as i32))
+                } else {
+                    ulps(*g, *w)
+                }
+            })
             .fold(0.0, f64::max);
-        assert!(worst <= 4.0, "{:?} {} len {len} inner {inner}: {worst} ulp", op, T::NAME);
+        assert!(
+            worst <= 4.0,
+            "{:?} {} len {len} inner {inner}: {worst} ulp",
+            op,
+            T::NAME
+        );
         // same bits for every thread count
         for threads in [1, 3] {
             let mut z = vec![T::default(); x.len()];
@@ -861,19 +879,29 @@ fn check_softmax<T: Real>(len: usize, inner: usize, outer: usize) {
     // backward against the naive vector-Jacobian products
     let mut y = vec![T::default(); x.len()];
     softmax_forward(Op::Softmax, &x, len, inner, &mut y);
-    let g: Vec<T> = (0..x.len()).map(|_| T::from_f64(rng.range(-1.0, 1.0))).collect();
+    let g: Vec<T> = (0..x.len())
+        .map(|_| T::from_f64(rng.range(-1.0, 1.0)))
+        .collect();
     let mut out = vec![T::default(); x.len()];
     softmax_backward(Op::SoftmaxBackward, &g, &y, len, inner, &mut out);
     for o in 0..outer {
         for j in 0..inner {
             let at = |k: usize| o * len * inner + k * inner + j;
-            let dot: f64 = (0..len).map(|k| g[at(k)].to_f64() * y[at(k)].to_f64()).sum();
-            let mag: f64 = (0..len).map(|k| (g[at(k)].to_f64() * y[at(k)].to_f64()).abs()).sum();
+            let dot: f64 = (0..len)
+                .map(|k| g[at(k)].to_f64() * y[at(k)].to_f64())
+                .sum();
+            let mag: f64 = (0..len)
+                .map(|k| (g[at(k)].to_f64() * y[at(k)].to_f64()).abs())
+                .sum();
             for k in 0..len {
                 let (gk, yk) = (g[at(k)].to_f64(), y[at(k)].to_f64());
                 let want = yk * (gk - dot);
-                let tol = 8.0 * yk.abs() * (gk.abs() + mag) * 2f64.powi(1 - T::MANTISSA_DIGITS as i32);
-                assert!((out[at(k)].to_f64() - want).abs() <= tol + 1e-300, "softmax_backward");
+                let tol =
+                    8.0 * yk.abs() * (gk.abs() + mag) * 2f64.powi(1 - T::MANTISSA_DIGITS as i32);
+                assert!(
+                    (out[at(k)].to_f64() - want).abs() <= tol + 1e-300,
+                    "softmax_backward"
+                );
             }
         }
     }
@@ -881,7 +909,14 @@ fn check_softmax<T: Real>(len: usize, inner: usize, outer: usize) {
 
 #[test]
 fn softmax_against_naive() {
-    for (len, inner, outer) in [(1, 1, 5), (7, 1, 3), (300, 1, 4), (17, 5, 3), (40, 33, 2), (CHUNK * 2 + 5, 1, 2)] {
+    for (len, inner, outer) in [
+        (1, 1, 5),
+        (7, 1, 3),
+        (300, 1, 4),
+        (17, 5, 3),
+        (40, 33, 2),
+        (CHUNK * 2 + 5, 1, 2),
+    ] {
         check_softmax::<f32>(len, inner, outer);
         check_softmax::<f64>(len, inner, outer);
     }
@@ -899,7 +934,12 @@ fn softmax_rows_of_infinities_and_nan() {
     for (x, want) in rows {
         let mut y = vec![0.0; x.len()];
         softmax_forward(Op::Softmax, x, x.len(), 1, &mut y);
-        assert!(y.iter().zip(want).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())), "{x:?} -> {y:?}");
+        assert!(
+            y.iter()
+                .zip(want)
+                .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())),
+            "{x:?} -> {y:?}"
+        );
     }
 }
 
@@ -907,16 +947,28 @@ fn softmax_rows_of_infinities_and_nan() {
 fn glu_kernels_against_formula() {
     let mut rng = Rng(5);
     for _ in 0..2000 {
-        let (g, a, b) = (rng.range(-3.0, 3.0), rng.range(-5.0, 5.0), rng.range(-60.0, 60.0));
+        let (g, a, b) = (
+            rng.range(-3.0, 3.0),
+            rng.range(-5.0, 5.0),
+            rng.range(-60.0, 60.0),
+        );
         let s = sigmoid_ref(b);
         let got = f64s(&Glu, [a, b]);
         assert!(ulps(got, a * s) <= 3.0, "glu({a}, {b})");
         assert!(ulps(f64s(&GluBackwardA, [g, b]), g * s) <= 3.0);
-        assert!(ulps(f64s3(&GluBackwardB, [g, a, b]), g * a * sigmoid_derivative_ref(b)) <= 4.0);
+        assert!(
+            ulps(
+                f64s3(&GluBackwardB, [g, a, b]),
+                g * a * sigmoid_derivative_ref(b)
+            ) <= 4.0
+        );
     }
     // the tail: a large, sigmoid(b) far below the float64 normal range
     let got = f64s(&Glu, [1e300, -1000.0]);
-    assert!(ulps(got, 1e300 * (-500f64).exp() * (-500f64).exp()) <= 2.0, "{got}");
+    assert!(
+        ulps(got, 1e300 * (-500f64).exp() * (-500f64).exp()) <= 2.0,
+        "{got}"
+    );
     assert_eq!(f64s(&Glu, [f64::INFINITY, -800.0]), f64::INFINITY);
 }
 

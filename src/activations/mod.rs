@@ -8,8 +8,8 @@
 //! (either sign) takes the other branch, and NaN in x gives NaN.
 
 pub mod elu;
-pub mod maxout;
 pub mod glu;
+pub mod maxout;
 pub mod relu;
 pub mod sigmoid;
 pub mod softmax;

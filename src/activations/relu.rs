@@ -347,7 +347,10 @@ impl<T: Real> Job<T> for NoiseJob<T> {
         while i < self.range.1 {
             // Indices with the same high half.
             let hi = (i as u64) >> 32;
-            let end = self.range.1.min((((hi + 1) << 32).min(usize::MAX as u64)) as usize);
+            let end = self
+                .range
+                .1
+                .min((((hi + 1) << 32).min(usize::MAX as u64)) as usize);
             let k = splitmix64(s ^ hi);
             let (k1, k2) = (k as u32, (k >> 32) as u32);
             let out = unsafe { std::slice::from_raw_parts_mut(self.out.0.add(i), end - i) };

@@ -149,7 +149,14 @@ impl Acc {
             return (self.hi, 0.0);
         }
         let s = self.hi + self.lo;
-        (s, if s.is_finite() { (self.hi - s) + self.lo } else { 0.0 })
+        (
+            s,
+            if s.is_finite() {
+                (self.hi - s) + self.lo
+            } else {
+                0.0
+            },
+        )
     }
     fn value(self) -> f64 {
         self.parts().0
@@ -280,7 +287,12 @@ unsafe fn st<V: Vector>(v: V, p: *mut V::Elem, at: usize, n: usize) {
 
 /// Adds the first `n` lanes of each `v[k]` to `acc[k][lane]` and zeroes `v`.
 #[inline(always)]
-fn flush<V: Vector, const K: usize>(v: &mut [V; K], acc: &mut [[Acc; 64]; K], lane0: usize, n: usize) {
+fn flush<V: Vector, const K: usize>(
+    v: &mut [V; K],
+    acc: &mut [[Acc; 64]; K],
+    lane0: usize,
+    n: usize,
+) {
     for k in 0..K {
         let mut buf = [V::Elem::default(); 64];
         unsafe { v[k].store(buf.as_mut_ptr()) };
@@ -374,24 +386,36 @@ unsafe fn chunk_stats<T: Real, V: Vector<Elem = T>>(op: Op, p: Ptrs<T>, n: usize
                 let m = row_max::<T, V>(a, n);
                 let mv = V::splat(m);
                 let ninf = T::from_f64(f64::NEG_INFINITY);
-                let s = row_sums::<V, 2>(n, |at| {
-                    let e = exp_shifted(ld::<V>(a, at, n, ninf), mv);
-                    if op == Op::Softmax {
-                        st(e, out, at, n);
-                    }
-                    split_one(e)
-                });
+                let s = row_sums::<V, 2>(
+                    n,
+                    #[inline(always)]
+                    |at| {
+                        let e = exp_shifted(ld::<V>(a, at, n, ninf), mv);
+                        if op == Op::Softmax {
+                            st(e, out, at, n);
+                        }
+                        split_one(e)
+                    },
+                );
                 Stats { m: m.to_f64(), s }
             }
             Op::SoftmaxBackward => {
-                let [s] = row_sums::<V, 1>(n, |at| [ld::<V>(a, at, n, zero) * ld::<V>(b, at, n, zero)]);
+                let [s] = row_sums::<V, 1>(
+                    n,
+                    #[inline(always)]
+                    |at| [ld::<V>(a, at, n, zero) * ld::<V>(b, at, n, zero)],
+                );
                 Stats {
                     m: 0.0,
                     s: [s, Acc::default()],
                 }
             }
             Op::LogSoftmaxBackward => {
-                let [s] = row_sums::<V, 1>(n, |at| [ld::<V>(a, at, n, zero)]);
+                let [s] = row_sums::<V, 1>(
+                    n,
+                    #[inline(always)]
+                    |at| [ld::<V>(a, at, n, zero)],
+                );
                 Stats {
                     m: 0.0,
                     s: [s, Acc::default()],
@@ -454,40 +478,63 @@ unsafe fn col_sums<V: Vector, F: FnMut(usize) -> [V; 2]>(
 /// A strip of `nv <= V::LANES` columns (stride `inner`) over `len` rows: phases 1 and 2 with one
 /// column per lane; sums flushed every 16 rows.
 #[inline(always)]
-unsafe fn strip<T: Real, V: Vector<Elem = T>>(op: Op, p: Ptrs<T>, len: usize, inner: usize, nv: usize) {
+unsafe fn strip<T: Real, V: Vector<Elem = T>>(
+    op: Op,
+    p: Ptrs<T>,
+    len: usize,
+    inner: usize,
+    nv: usize,
+) {
     let (a, b, out) = (p.a.0 as *const T, p.b.0 as *const T, p.out.0);
     let zero = T::default();
     let ninf = T::from_f64(f64::NEG_INFINITY);
-    let row = |k: usize| k * inner;
     unsafe {
         let (m, lanes) = match op {
             Op::Softmax | Op::LogSoftmax => {
                 let mut m = V::splat(ninf);
                 for k in 0..len {
-                    let v = ld::<V>(a.add(row(k)), 0, nv, ninf);
+                    let v = ld::<V>(a.add(k * inner), 0, nv, ninf);
                     m = V::select(v.gt(m), v, m);
                 }
                 let lo = V::splat(lowest::<T>());
                 let m = V::select(m.lt(lo), lo, m);
-                let lanes = col_sums::<V, _>(len, nv, |k| {
-                    let e = exp_shifted(ld::<V>(a.add(row(k)), 0, nv, ninf), m);
-                    if op == Op::Softmax {
-                        st(e, out.add(row(k)), 0, nv);
-                    }
-                    split_one(e)
-                });
+                let lanes = col_sums::<V, _>(
+                    len,
+                    nv,
+                    #[inline(always)]
+                    |k| {
+                        let e = exp_shifted(ld::<V>(a.add(k * inner), 0, nv, ninf), m);
+                        if op == Op::Softmax {
+                            st(e, out.add(k * inner), 0, nv);
+                        }
+                        split_one(e)
+                    },
+                );
                 (m, lanes)
             }
             Op::SoftmaxBackward => (
                 V::splat(zero),
-                col_sums::<V, _>(len, nv, |k| {
-                    let (g, y) = (ld::<V>(a.add(row(k)), 0, nv, zero), ld::<V>(b.add(row(k)), 0, nv, zero));
-                    [g * y, V::splat(zero)]
-                }),
+                col_sums::<V, _>(
+                    len,
+                    nv,
+                    #[inline(always)]
+                    |k| {
+                        let (g, y) = (
+                            ld::<V>(a.add(k * inner), 0, nv, zero),
+                            ld::<V>(b.add(k * inner), 0, nv, zero),
+                        );
+                        [g * y, V::splat(zero)]
+                    },
+                ),
             ),
             Op::LogSoftmaxBackward => (
                 V::splat(zero),
-                col_sums::<V, _>(len, nv, |k| [ld::<V>(a.add(row(k)), 0, nv, zero), V::splat(zero)]),
+                col_sums::<V, _>(
+                    len,
+                    nv,
+                    #[inline(always)]
+                    |k| [ld::<V>(a.add(k * inner), 0, nv, zero), V::splat(zero)],
+                ),
             ),
         };
         // Per-column parameters.
@@ -506,7 +553,7 @@ unsafe fn strip<T: Real, V: Vector<Elem = T>>(op: Op, p: Ptrs<T>, len: usize, in
         }
         let q: [V; 3] = std::array::from_fn(|j| V::load(qb[j].as_ptr()));
         for k in 0..len {
-            let (ak, bk, ok) = (a.add(row(k)), b.add(row(k)), out.add(row(k)));
+            let (ak, bk, ok) = (a.add(k * inner), b.add(k * inner), out.add(k * inner));
             let v = match op {
                 Op::Softmax => SoftmaxScale.eval([ld::<V>(ok, 0, nv, zero), q[0], q[1]]),
                 Op::LogSoftmax => LogSoftmaxOut.eval([ld::<V>(ak, 0, nv, zero), q[0], q[1], q[2]]),
@@ -615,14 +662,7 @@ pub unsafe fn softmax_raw<T: Real>(
         b: SendPtr(b as *mut T),
         out: SendPtr(out),
     };
-    let job = |p: Ptrs<T>, task: Task, stats: &[Stats]| {
-        dispatch(SoftmaxJob {
-            op,
-            p,
-            task,
-            stats,
-        })
-    };
+    let job = |p: Ptrs<T>, task: Task, stats: &[Stats]| dispatch(SoftmaxJob { op, p, task, stats });
     let cost = op.cost();
     if inner > 1 {
         let items = outer * inner.div_ceil(COLS);
@@ -653,21 +693,54 @@ pub unsafe fn softmax_raw<T: Real>(
 /// Safe form of [`softmax_raw`] for the forward ops: `x.len() == out.len() == outer * len *
 /// inner` with `outer = x.len() / (len * inner)`.
 pub fn softmax_forward<T: Real>(op: Op, x: &[T], len: usize, inner: usize, out: &mut [T]) {
-    assert!(matches!(op, Op::Softmax | Op::LogSoftmax), "softmax_forward: a forward op");
+    assert!(
+        matches!(op, Op::Softmax | Op::LogSoftmax),
+        "softmax_forward: a forward op"
+    );
     assert_eq!(x.len(), out.len(), "softmax_forward: length mismatch");
     let outer = x.len() / (len * inner).max(1);
     assert_eq!(outer * len * inner, x.len(), "softmax_forward: bad shape");
-    unsafe { softmax_raw(op, x.as_ptr(), x.as_ptr(), out.as_mut_ptr(), outer, len, inner) }
+    unsafe {
+        softmax_raw(
+            op,
+            x.as_ptr(),
+            x.as_ptr(),
+            out.as_mut_ptr(),
+            outer,
+            len,
+            inner,
+        )
+    }
 }
 
 /// Safe form of [`softmax_raw`] for the backward ops, from `g` and the saved output `y`.
-pub fn softmax_backward<T: Real>(op: Op, g: &[T], y: &[T], len: usize, inner: usize, out: &mut [T]) {
+pub fn softmax_backward<T: Real>(
+    op: Op,
+    g: &[T],
+    y: &[T],
+    len: usize,
+    inner: usize,
+    out: &mut [T],
+) {
     assert!(
         matches!(op, Op::SoftmaxBackward | Op::LogSoftmaxBackward),
         "softmax_backward: a backward op"
     );
-    assert!(g.len() == y.len() && y.len() == out.len(), "softmax_backward: length mismatch");
+    assert!(
+        g.len() == y.len() && y.len() == out.len(),
+        "softmax_backward: length mismatch"
+    );
     let outer = y.len() / (len * inner).max(1);
     assert_eq!(outer * len * inner, y.len(), "softmax_backward: bad shape");
-    unsafe { softmax_raw(op, g.as_ptr(), y.as_ptr(), out.as_mut_ptr(), outer, len, inner) }
+    unsafe {
+        softmax_raw(
+            op,
+            g.as_ptr(),
+            y.as_ptr(),
+            out.as_mut_ptr(),
+            outer,
+            len,
+            inner,
+        )
+    }
 }
