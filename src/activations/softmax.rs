@@ -9,10 +9,11 @@
 //!
 //! `x - max` is rounded, and `exp` turns its rounding error into a relative error as large as
 //! `|x - max| eps` (64 ulp at `x - max = -100` in float32): the error is recovered exactly
-//! (TwoSum) and put back as `e (1 + err)`. Sums are taken in 16 virtual lanes over blocks of 256
-//! elements (element `i` of a row to lane `i % 16`; columns: every 16 rows), each lane flushed
-//! into a compensated float64 sum, so results are bit-identical for every SIMD level and thread
-//! count, and the sum's error is a small fraction of an ulp.
+//! (TwoSum) and put back as `e (1 + err)`. Rows are summed in 64 virtual lanes (element `i` to
+//! lane `i % 64`) over blocks of 1024 elements, each block's lanes added pairwise in float64
+//! into a compensated float64 sum; columns in one lane each, flushed every 16 rows. So results
+//! are bit-identical for every SIMD level and thread count, and the sums' errors are about an
+//! ulp at most.
 //!
 //! The sum is kept as `count + rest`, with `count` the number of terms `e = 1` (the maxima) and
 //! `rest` the others, so that log-softmax takes `log1p((count - 1) + rest)`: the maximum of a row
@@ -27,8 +28,11 @@ use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
 pub const CHUNK: usize = 1 << 13;
-/// Elements per block of the 16 virtual lanes.
-const BLOCK: usize = 256;
+/// Virtual lanes of the row sums (element `i` of a row goes to lane `i % VLANES`).
+const VLANES: usize = 64;
+/// Elements per block of the row sums: each lane's running sum (16 terms) is flushed into its
+/// compensated float64 sum at the end of a block.
+const BLOCK: usize = 1024;
 /// Columns per task when `inner > 1` (results do not depend on it).
 const COLS: usize = 64;
 
@@ -305,15 +309,17 @@ fn flush<V: Vector, const K: usize>(
 
 /// Sums `K` terms per element over a row of `n`: `term(at)` gives the terms of the `V::LANES`
 /// elements at `at` (padded past `n` so that they add 0). Element `i` goes to virtual lane
-/// `i % 16`; the lanes are flushed into compensated float64 sums every block.
+/// `i % 64` (64 independent running sums in T, whatever the level); at the end of each block of
+/// [`BLOCK`] elements the lanes are added pairwise in float64 and the block's total goes into a
+/// compensated float64 sum.
 #[inline(always)]
 unsafe fn row_sums<V: Vector, const K: usize>(
     n: usize,
     mut term: impl FnMut(usize) -> [V; K],
 ) -> [Acc; K] {
-    let per = 16 / V::LANES;
-    let mut lanes = [[Acc::default(); 64]; K];
-    let mut acc = [[V::splat(V::Elem::default()); K]; 16];
+    let per = VLANES / V::LANES;
+    let mut total = [Acc::default(); K];
+    let mut acc = [[V::splat(V::Elem::default()); K]; VLANES];
     let mut i = 0;
     while i < n {
         let end = (i + BLOCK).min(n);
@@ -324,30 +330,42 @@ unsafe fn row_sums<V: Vector, const K: usize>(
                     acc[k] = acc[k] + t[k];
                 }
             }
-            i += 16;
+            i += VLANES;
         }
-        for (a, acc) in acc[..per].iter_mut().enumerate() {
-            flush(acc, &mut lanes, a * V::LANES, V::LANES);
+        for (k, total) in total.iter_mut().enumerate() {
+            let mut buf = [V::Elem::default(); VLANES];
+            for (a, acc) in acc[..per].iter_mut().enumerate() {
+                unsafe { acc[k].store(buf.as_mut_ptr().add(a * V::LANES)) };
+                acc[k] = V::splat(V::Elem::default());
+            }
+            let mut v: [f64; VLANES] = buf.map(|b| b.to_f64());
+            let mut w = VLANES;
+            while w > 1 {
+                w /= 2;
+                for j in 0..w {
+                    v[j] += v[j + w];
+                }
+            }
+            total.add(v[0]);
         }
     }
-    std::array::from_fn(|k| {
-        let mut total = Acc::default();
-        lanes[k][..16].iter().for_each(|a| total.merge(*a));
-        total
-    })
+    total
 }
 
-/// The maximum of `n` elements at `x` (NaN ignored), at least [`lowest`].
+/// The maximum of `n` elements at `x` (NaN ignored), at least [`lowest`]; two independent
+/// running maxima.
 #[inline(always)]
 unsafe fn row_max<T: Real, V: Vector<Elem = T>>(x: *const T, n: usize) -> T {
     let ninf = T::from_f64(f64::NEG_INFINITY);
-    let mut m = V::splat(ninf);
+    let (mut m0, mut m1) = (V::splat(ninf), V::splat(ninf));
     let mut at = 0;
     while at < n {
-        let v = unsafe { ld::<V>(x, at, n, ninf) };
-        m = V::select(v.gt(m), v, m);
-        at += V::LANES;
+        let (v0, v1) = unsafe { (ld::<V>(x, at, n, ninf), ld::<V>(x, at + V::LANES, n, ninf)) };
+        m0 = V::select(v0.gt(m0), v0, m0);
+        m1 = V::select(v1.gt(m1), v1, m1);
+        at += 2 * V::LANES;
     }
+    let m = V::select(m1.gt(m0), m1, m0);
     let mut buf = [ninf; 64];
     unsafe { m.store(buf.as_mut_ptr()) };
     buf[..V::LANES]
