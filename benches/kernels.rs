@@ -78,7 +78,61 @@ fn shaped<T: Real>(c: &mut Criterion) {
     }
 }
 
+/// softmax / log_softmax (and their backward) on rows of 1000 and on one row of n; glu on rows of
+/// 1000; rrelu's slopes.
+fn axis<T: Real>(c: &mut Criterion) {
+    use nonlin::activations::glu::Glu;
+    use nonlin::activations::softmax::{Op, softmax_backward, softmax_forward};
+    use nonlin::strided::{View, elementwise};
+    for (name, op) in [
+        ("softmax", Op::Softmax),
+        ("log_softmax", Op::LogSoftmax),
+        ("softmax_backward", Op::SoftmaxBackward),
+        ("log_softmax_backward", Op::LogSoftmaxBackward),
+    ] {
+        for rows_of in ["rows1000", "row"] {
+            let mut g = c.benchmark_group(format!("{name}_{rows_of}/{}", T::NAME));
+            for n in SIZES {
+                let len = if rows_of == "row" { n } else { 1000 };
+                let (x, gr, mut y) = (data::<T>(n, 1), data::<T>(n, 2), vec![T::default(); n]);
+                let mut s = vec![T::default(); n];
+                softmax_forward(Op::Softmax, &x, len, 1, &mut s);
+                g.throughput(Throughput::Elements(n as u64));
+                g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                    b.iter(|| match op {
+                        Op::Softmax | Op::LogSoftmax => softmax_forward(op, &x, len, 1, &mut y),
+                        _ => softmax_backward(op, &gr, &s, len, 1, &mut y),
+                    })
+                });
+            }
+        }
+    }
+    let mut g = c.benchmark_group(format!("glu/{}", T::NAME));
+    for n in SIZES {
+        let (x, mut y) = (data::<T>(n, 1), vec![T::default(); n / 2]);
+        let shape = [n / 1000, 500];
+        let views = [0, 500].map(|o| View {
+            ptr: x[o..].as_ptr(),
+            strides: &[1000, 1],
+        });
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| unsafe { elementwise(&Glu, &shape, views, y.as_mut_ptr(), &[500, 1]) })
+        });
+    }
+    drop(g);
+    let mut g = c.benchmark_group(format!("rrelu_noise/{}", T::NAME));
+    for n in SIZES {
+        let mut r = vec![T::default(); n];
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| rrelu_noise(7, 0.125, 1.0 / 3.0, &mut r))
+        });
+    }
+}
+
 fn all<T: Real>(c: &mut Criterion) {
+    axis::<T>(c);
     unary::<T, _>(c, "sigmoid", &Sigmoid);
     unary::<T, _>(c, "sigmoid_derivative", &SigmoidDerivative);
     binary::<T, _>(c, "sigmoid_backward", &SigmoidBackward);

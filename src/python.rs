@@ -871,6 +871,453 @@ fn _runtime() -> (&'static str, usize) {
     (crate::level().name(), crate::parallel::num_threads())
 }
 
+// ----------------------------------------------------------------- softmax, log_softmax, glu, rrelu
+
+use crate::activations::glu::{Glu, GluBackwardA, GluBackwardB};
+use crate::activations::relu::{PreluBackward, rrelu_noise};
+use crate::activations::softmax::{Op, softmax_raw};
+
+/// `(axis, outer, len, inner)` of a function along `axis`; a 0-d array counts as shape (1,), as
+/// PyTorch takes dim 0 or -1 for it.
+fn axis_dims(name: &str, shape: &[usize], axis: isize) -> PyResult<(usize, usize, usize, usize)> {
+    let nd = shape.len().max(1) as isize;
+    if axis < -nd || axis >= nd {
+        return Err(PyValueError::new_err(format!(
+            "{name}: axis {axis} is out of range for shape {}",
+            shape_str(shape)
+        )));
+    }
+    if shape.is_empty() {
+        return Ok((0, 1, 1, 1));
+    }
+    let a = axis.rem_euclid(nd) as usize;
+    Ok((
+        a,
+        shape[..a].iter().product(),
+        shape[a],
+        shape[a + 1..].iter().product(),
+    ))
+}
+
+fn softmax_generic<'py, T: Element + Real>(
+    op: Op,
+    name: &str,
+    a: Bound<'py, PyArrayDyn<T>>,
+    b: Option<Bound<'py, PyArrayDyn<T>>>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let shape = a.shape().to_vec();
+    let (_, outer, len, inner) = axis_dims(name, &shape, axis)?;
+    let a = contiguous(a)?;
+    let b = match b {
+        Some(b) => contiguous(b)?,
+        None => a.clone(),
+    };
+    let dest = Dest::new(name, out, &shape, &[&a, &b], true, false, false)?;
+    let (ap, bp, op_) = (
+        SendPtr(a.data()),
+        SendPtr(b.data()),
+        SendPtr(dest.write.data()),
+    );
+    a.py()
+        .detach(|| unsafe { softmax_raw(op, ap.get(), bp.get(), op_.get(), outer, len, inner) });
+    dest.finish()
+}
+
+fn softmax_forward<'py>(
+    op: Op,
+    name: &str,
+    x: &Bound<'py, PyAny>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match extract(name, x)? {
+        Arr::F32(a) => softmax_generic(op, name, a, None, axis, out),
+        Arr::F64(a) => softmax_generic(op, name, a, None, axis, out),
+    }
+}
+
+fn softmax_grad<'py>(
+    op: Op,
+    name: &str,
+    g: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let [g, y] = extract_all(name, [g, y])?;
+    check_same_shape(name, g.untyped(), y.untyped(), "output")?;
+    match (g, y) {
+        (Arr::F32(g), Arr::F32(y)) => softmax_generic(op, name, g, Some(y), axis, out),
+        (Arr::F64(g), Arr::F64(y)) => softmax_generic(op, name, g, Some(y), axis, out),
+        _ => unreachable!(),
+    }
+}
+
+/// softmax(x, axis=-1): exp(x - max) / sum(exp(x - max)) along axis (torch.nn.functional.softmax).
+///
+/// Numerically stable (max-subtracted), with the rounding error of x - max put back, and the sum
+/// taken in a fixed order with compensation: within a few ulp, bit-identical for any thread
+/// count and SIMD level. A 0-d x is one element (1.0). A row with NaN or +inf, or all -inf,
+/// gives NaN (as PyTorch).
+#[pyfunction]
+#[pyo3(signature = (x, axis = -1, *, out = None))]
+fn softmax<'py>(
+    x: &Bound<'py, PyAny>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    softmax_forward(Op::Softmax, "softmax", x, axis, out)
+}
+
+/// log_softmax(x, axis=-1): x - max - log(sum(exp(x - max))) along axis
+/// (torch.nn.functional.log_softmax).
+///
+/// Very negative outputs keep full relative accuracy; near 0 the error is within a few ulp of
+/// log(sum). The maximum of a row whose other entries are far below gets -sum(exp(x - max))
+/// computed as log1p of the other terms, not 0 (PyTorch gives 0 there).
+#[pyfunction]
+#[pyo3(signature = (x, axis = -1, *, out = None))]
+fn log_softmax<'py>(
+    x: &Bound<'py, PyAny>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    softmax_forward(Op::LogSoftmax, "log_softmax", x, axis, out)
+}
+
+/// Vector-Jacobian product of softmax from its saved output y (ATen's _softmax_backward_data):
+/// y * (grad_output - sum(grad_output * y)) along axis, the sum in a fixed order.
+#[pyfunction]
+#[pyo3(signature = (grad_output, output, axis = -1, *, out = None))]
+fn softmax_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    output: &Bound<'py, PyAny>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "softmax_backward";
+    softmax_grad(Op::SoftmaxBackward, name, grad_output, output, axis, out)
+}
+
+/// Vector-Jacobian product of log_softmax from its saved output y (ATen's
+/// _log_softmax_backward_data): grad_output - exp(y) * sum(grad_output) along axis.
+#[pyfunction]
+#[pyo3(signature = (grad_output, output, axis = -1, *, out = None))]
+fn log_softmax_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    output: &Bound<'py, PyAny>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "log_softmax_backward";
+    softmax_grad(Op::LogSoftmaxBackward, name, grad_output, output, axis, out)
+}
+
+/// `(axis, half)` of glu's split: the axis must exist and have even length.
+/// `also` is added to the messages (glu_backward: grad_output's shape).
+fn glu_halves(name: &str, shape: &[usize], axis: isize, also: &str) -> PyResult<(usize, usize)> {
+    if shape.is_empty() {
+        return Err(PyValueError::new_err(format!(
+            "{name}: x must have at least one axis (glu halves one){also}"
+        )));
+    }
+    let (a, _, len, _) = axis_dims(name, shape, axis)?;
+    if len % 2 != 0 {
+        return Err(PyValueError::new_err(format!(
+            "{name}: axis {axis} of shape {} has odd length {len}; glu splits it in halves{also}",
+            shape_str(shape)
+        )));
+    }
+    Ok((a, len / 2))
+}
+
+fn glu_generic<'py, T: Element + Real>(
+    g: Option<Bound<'py, PyArrayDyn<T>>>,
+    x: Bound<'py, PyArrayDyn<T>>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = if g.is_some() { "glu_backward" } else { "glu" };
+    let x = readable(x)?;
+    let also = match &g {
+        Some(g) => format!(" (grad_output has shape {})", shape_str(g.shape())),
+        None => String::new(),
+    };
+    let (a, half) = glu_halves(name, x.shape(), axis, &also)?;
+    let mut hshape = x.shape().to_vec();
+    hshape[a] = half;
+    let xs = elem_strides(&x);
+    let pa = SendPtr(x.data());
+    let pb = SendPtr(x.data().wrapping_offset(half as isize * xs[a]));
+    let fortran = x.is_fortran_contiguous() && !x.is_c_contiguous();
+    match g {
+        None => {
+            let dest = Dest::new(name, out, &hshape, &[&x], false, true, fortran)?;
+            let (op_, os) = (SendPtr(dest.write.data()), elem_strides(&dest.write));
+            x.py().detach(|| unsafe {
+                let views = [pa, pb].map(|p| View {
+                    ptr: p.get() as *const T,
+                    strides: &xs,
+                });
+                elementwise(&Glu, &hshape, views, op_.get(), &os)
+            });
+            dest.finish()
+        }
+        Some(g) => {
+            if g.shape() != hshape {
+                return Err(PyValueError::new_err(format!(
+                    "{name}: grad_output has shape {} but glu's output has shape {} (x has shape {})",
+                    shape_str(g.shape()),
+                    shape_str(&hshape),
+                    shape_str(x.shape())
+                )));
+            }
+            let g = readable(g)?;
+            let gs = elem_strides(&g);
+            let pg = SendPtr(g.data());
+            let shape = x.shape().to_vec();
+            let dest = Dest::new(name, out, &shape, &[&g, &x], false, true, fortran)?;
+            let os = elem_strides(&dest.write);
+            let oa = SendPtr(dest.write.data());
+            let ob = SendPtr(dest.write.data().wrapping_offset(half as isize * os[a]));
+            x.py().detach(|| unsafe {
+                let gv = View {
+                    ptr: pg.get() as *const T,
+                    strides: &gs,
+                };
+                let [av, bv] = [pa, pb].map(|p| View {
+                    ptr: p.get() as *const T,
+                    strides: &xs,
+                });
+                elementwise(&GluBackwardA, &hshape, [gv, bv], oa.get(), &os);
+                elementwise(&GluBackwardB, &hshape, [gv, av, bv], ob.get(), &os);
+            });
+            dest.finish()
+        }
+    }
+}
+
+/// glu(x, axis=-1) = a * sigmoid(b), with a and b the first and second halves of x along axis
+/// (torch.nn.functional.glu; `dim` is called axis here). The axis must have even length.
+#[pyfunction]
+#[pyo3(signature = (x, axis = -1, *, out = None))]
+fn glu<'py>(
+    x: &Bound<'py, PyAny>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match extract("glu", x)? {
+        Arr::F32(x) => glu_generic(None, x, axis, out),
+        Arr::F64(x) => glu_generic(None, x, axis, out),
+    }
+}
+
+/// Vector-Jacobian product of glu (ATen's glu_backward(grad_output, self, dim)): the gradient
+/// for x, in x's shape: [grad_output * sigmoid(b), grad_output * a * sigmoid'(b)], with
+/// sigmoid'(b) = sigmoid(b) sigmoid(-b) accurate in both tails (not sigmoid (1 - sigmoid)).
+#[pyfunction]
+#[pyo3(signature = (grad_output, x, axis = -1, *, out = None))]
+fn glu_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    axis: isize,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match extract_all("glu_backward", [grad_output, x])? {
+        [Arr::F32(g), Arr::F32(x)] => glu_generic(Some(g), x, axis, out),
+        [Arr::F64(g), Arr::F64(x)] => glu_generic(Some(g), x, axis, out),
+        _ => unreachable!(),
+    }
+}
+
+fn rrelu_check(name: &str, lower: f64, upper: f64) -> PyResult<()> {
+    if !lower.is_finite() || !upper.is_finite() || lower > upper {
+        return Err(PyValueError::new_err(format!(
+            "{name}: lower = {lower} and upper = {upper} must be finite with lower <= upper"
+        )));
+    }
+    Ok(())
+}
+
+/// rrelu's noise (slopes) as an array of T of x's shape.
+fn rrelu_slopes<'py, T: Element + Real>(
+    name: &str,
+    noise: &Bound<'py, PyAny>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    let arr = extract(name, noise)?;
+    if arr.untyped().shape() != shape {
+        return Err(PyValueError::new_err(format!(
+            "{name}: noise has shape {} but x has shape {}",
+            shape_str(arr.untyped().shape()),
+            shape_str(shape)
+        )));
+    }
+    let any = match arr {
+        Arr::F32(a) => a.into_any(),
+        Arr::F64(a) => a.into_any(),
+    };
+    match any.cast::<PyArrayDyn<T>>() {
+        Ok(a) => Ok(a.clone()),
+        Err(_) => Ok(any.call_method1("astype", (T::NAME,))?.cast_into()?),
+    }
+}
+
+fn rrelu_train<'py, T: Element + Real>(
+    x: Bound<'py, PyArrayDyn<T>>,
+    lower: f64,
+    upper: f64,
+    seed: u64,
+    noise: Option<&Bound<'py, PyAny>>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
+    let x = readable(x)?;
+    let shape = x.shape().to_vec();
+    let nd = Dest::new("rrelu", noise, &shape, &[&x], true, true, false)?;
+    let (l, u) = (T::from_f64(lower).to_f64(), T::from_f64(upper).to_f64());
+    let (np_, n) = (SendPtr(nd.write.data()), x.len());
+    if n > 0 {
+        py.detach(|| unsafe {
+            rrelu_noise::<T>(seed, l, u, std::slice::from_raw_parts_mut(np_.get(), n))
+        });
+    }
+    let slopes = nd.write.clone();
+    let y = run_with("rrelu", &Prelu, [x, slopes], None, out)?;
+    Ok(PyTuple::new(py, [y, nd.finish()?])?.into_any())
+}
+
+/// A seed from the operating system's randomness.
+fn fresh_seed(py: Python<'_>) -> PyResult<u64> {
+    let b: Vec<u8> = py.import("os")?.call_method1("urandom", (8,))?.extract()?;
+    Ok(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+}
+
+/// rrelu(x, lower=1/8, upper=1/3, training=False, seed=None, *, noise=None, out=None)
+/// (torch.nn.functional.rrelu, ATen's rrelu_with_noise).
+///
+/// Eval (training=False): leaky_relu with slope (lower + upper) / 2; returns y.
+/// Training: every element gets a slope r uniform in [lower, upper] (rounded to x's dtype) and
+/// y = x if x > 0 else r * x; returns (y, noise), noise being the slopes of every element (an
+/// array of x's shape), written into noise= if given (as ATen's rrelu_with_noise fills its
+/// noise). The slopes come from a counter-based generator: slope i is a hash of (seed, i), i the
+/// element's index in C order, so the same seed gives the same slopes for any thread count, SIMD
+/// level or memory layout. seed=None draws a fresh seed from os.urandom. Pass noise to
+/// rrelu_backward for the gradient. (ATen's noise holds 1 where x > 0; both forms give the same
+/// gradient.)
+#[pyfunction]
+#[pyo3(signature = (x, lower = 0.125, upper = 1.0 / 3.0, training = false, seed = None, *, noise = None, out = None))]
+#[allow(clippy::too_many_arguments)]
+fn rrelu<'py>(
+    x: &Bound<'py, PyAny>,
+    lower: f64,
+    upper: f64,
+    training: bool,
+    seed: Option<u64>,
+    noise: Option<&Bound<'py, PyAny>>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "rrelu";
+    rrelu_check(name, lower, upper)?;
+    if !training {
+        if noise.is_some() {
+            return Err(PyValueError::new_err(format!(
+                "{name}: noise= is only written with training=True"
+            )));
+        }
+        let slope = (lower + upper) / 2.0;
+        return unary(name, &LeakyRelu { slope }, x, out);
+    }
+    let seed = match seed {
+        Some(s) => s,
+        None => fresh_seed(x.py())?,
+    };
+    match extract(name, x)? {
+        Arr::F32(a) => rrelu_train(a, lower, upper, seed, noise, out),
+        Arr::F64(a) => rrelu_train(a, lower, upper, seed, noise, out),
+    }
+}
+
+/// rrelu'(x): 1 for x > 0, else the element's slope from noise (training) or (lower + upper) / 2
+/// (eval, noise=None); NaN for NaN. noise is cast to x's dtype.
+#[pyfunction]
+#[pyo3(signature = (x, lower = 0.125, upper = 1.0 / 3.0, noise = None, *, out = None))]
+fn rrelu_derivative<'py>(
+    x: &Bound<'py, PyAny>,
+    lower: f64,
+    upper: f64,
+    noise: Option<&Bound<'py, PyAny>>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "rrelu_derivative";
+    rrelu_check(name, lower, upper)?;
+    let Some(noise) = noise else {
+        let slope = (lower + upper) / 2.0;
+        return unary(name, &LeakyReluDerivative { slope }, x, out);
+    };
+    match extract(name, x)? {
+        Arr::F32(x) => {
+            let r = rrelu_slopes::<f32>(name, noise, x.shape())?;
+            run_with(name, &PreluDerivative, [x, r], None, out)
+        }
+        Arr::F64(x) => {
+            let r = rrelu_slopes::<f64>(name, noise, x.shape())?;
+            run_with(name, &PreluDerivative, [x, r], None, out)
+        }
+    }
+}
+
+/// Vector-Jacobian product of rrelu (ATen's rrelu_with_noise_backward): grad_output where x > 0,
+/// else grad_output times the element's slope from noise (training: the noise rrelu returned)
+/// or (lower + upper) / 2 (eval, noise=None); NaN where x is NaN. noise is cast to the result's
+/// dtype (that of grad_output and x), as prelu's weight.
+#[pyfunction]
+#[pyo3(signature = (grad_output, x, noise = None, lower = 0.125, upper = 1.0 / 3.0, *, out = None))]
+fn rrelu_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    noise: Option<&Bound<'py, PyAny>>,
+    lower: f64,
+    upper: f64,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "rrelu_backward";
+    rrelu_check(name, lower, upper)?;
+    let Some(noise) = noise else {
+        let slope = (lower + upper) / 2.0;
+        return binary(name, &LeakyReluBackward { slope }, grad_output, x, "x", out);
+    };
+    let [g, x] = extract_all(name, [grad_output, x])?;
+    check_same_shape(name, g.untyped(), x.untyped(), "x")?;
+    match (g, x) {
+        (Arr::F32(g), Arr::F32(x)) => {
+            let r = rrelu_slopes::<f32>(name, noise, x.shape())?;
+            run_with(name, &PreluBackward, [g, x, r], None, out)
+        }
+        (Arr::F64(g), Arr::F64(x)) => {
+            let r = rrelu_slopes::<f64>(name, noise, x.shape())?;
+            run_with(name, &PreluBackward, [g, x, r], None, out)
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Registers the functions of this block.
+fn add_axis_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(softmax, m)?)?;
+    m.add_function(wrap_pyfunction!(softmax_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(log_softmax, m)?)?;
+    m.add_function(wrap_pyfunction!(log_softmax_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(glu, m)?)?;
+    m.add_function(wrap_pyfunction!(glu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(rrelu, m)?)?;
+    m.add_function(wrap_pyfunction!(rrelu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(rrelu_backward, m)?)?;
+    Ok(())
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -901,5 +1348,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_buffer_cache, m)?)?;
     m.add_function(wrap_pyfunction!(_vector_math, m)?)?;
     m.add_function(wrap_pyfunction!(_simd_levels, m)?)?;
+    add_axis_functions(m)?;
     Ok(())
 }

@@ -257,6 +257,8 @@ def check_result(case, got, data, params, dtype):
     params = {k: float(np.asarray(v, dtype=dtype)) if isinstance(v, float) else v for k, v in params.items()}
     ref = case.call(reference, data, params)
     names = dict(zip(("x",) if len(data) == 1 else ("grad_output", "operand"), data))
+    if case.name in AXIS_CHECKS:
+        return AXIS_CHECKS[case.name](got, ref, data, params, dtype)
     if case.name != "prelu_backward":
         return assert_close_ulp(got, ref, dtype, budget(case, dtype), inputs=names, zero_sign=case.zero_sign)
     assert isinstance(got, tuple) and len(got) == 2, type(got)
@@ -278,3 +280,142 @@ def check_result(case, got, data, params, dtype):
     assert not bad.any(), f"grad_weight {gw!r} vs reference {rw!r}, bound {bound!r}"
     exact = ~finite_terms & no_overflow
     assert_close_ulp(gw[exact], rw[exact], dtype)
+
+
+# ----------------------------------------------------------------------------- axis-wise and random functions
+def _even_axis(x, axis):
+    """x cut to an even length along axis (glu halves it)."""
+    ax = axis % x.ndim
+    return x[(slice(None),) * ax + (slice(0, x.shape[ax] - x.shape[ax] % 2),)]
+
+
+def glu_data(x, g, p):
+    return (_even_axis(x, p["axis"]),)
+
+
+def glu_backward_data(x, g, p):
+    """(grad_output of glu's output shape, x cut to an even length)."""
+    x = _even_axis(x, p["axis"])
+    ax = p["axis"] % x.ndim
+    return g[tuple(slice(0, n // 2 if a == ax else n) for a, n in enumerate(x.shape))], x
+
+
+def rrelu_noise(x):
+    """Slopes for the training-mode cases: deterministic in x's shape, in [0.1, 0.3]."""
+    x = np.asarray(x)
+    r = np.random.default_rng(x.size).uniform(0.1, 0.3, x.shape)
+    return r.astype(x.dtype) if x.dtype in FLOAT_DTYPES else r
+
+
+def _rows(a, params):
+    """a with the function's axis moved last (0-d: shape (1,))."""
+    a = np.asarray(a, dtype=np.float64)
+    a = a.reshape(1) if a.ndim == 0 else a
+    return np.moveaxis(a, params.get("axis", -1) % a.ndim, -1)
+
+
+def _check_bound(got, ref, bound, skip, dtype):
+    """Within 4 ulp of ref, or within the absolute bound, except where skip."""
+    dtype = np.dtype(dtype)
+    got = np.asarray(got)
+    assert got.dtype == dtype and got.shape == np.shape(ref), (got.dtype, got.shape, np.shape(ref))
+    with np.errstate(all="ignore"):
+        ok = ulp_errors(got, ref, dtype) <= 4
+        ok |= np.abs(got.astype(np.float64) - ref) <= bound
+    bad = ~ok & ~skip
+    if bad.any():
+        i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        pytest.fail(f"{int(bad.sum())}/{bad.size} off; first at {i}: got {got[i]!r}, reference {ref[i]!r},"
+                    f" bound {np.broadcast_to(bound, bad.shape)[i]!r}")
+
+
+def check_log_softmax(got, ref, data, params, dtype):
+    """4 ulp of the result or of log(sum(exp(x - max))) (= -max of the row), whichever is larger:
+    near 0 the result cannot be known better than that sum's logarithm."""
+    ref = np.asarray(ref, dtype=np.float64)
+    if ref.size == 0:
+        return assert_close_ulp(got, ref, dtype)
+    with np.errstate(all="ignore"):
+        lse = -np.max(_rows(ref, params), axis=-1, keepdims=True)
+        lse = np.moveaxis(np.broadcast_to(lse, _rows(ref, params).shape), -1, params.get("axis", -1) % max(ref.ndim, 1))
+        bound = 4 * np.spacing(np.abs(lse).astype(dtype)).astype(np.float64).reshape(ref.shape)
+    _check_bound(got, ref, np.where(np.isfinite(bound), bound, 0.0), np.zeros(ref.shape, bool), dtype)
+
+
+def _backward_check(terms_fn):
+    """Checks a softmax-family backward: 4 ulp, or 8 eps (dtype) times the magnitude of the
+    terms (cancellation in g - sum); rows whose sums could overflow dtype are not checked."""
+    def check(got, ref, data, params, dtype):
+        ref = np.asarray(ref, dtype=np.float64)
+        if ref.size == 0:
+            return assert_close_ulp(got, ref, dtype)
+        g, y = (_rows(d, params) for d in data)
+        with np.errstate(all="ignore"):
+            scale, total = terms_fn(g, y)
+            big = ~(total < np.finfo(dtype).max / 8) | ~np.isfinite(g).all(-1, keepdims=True) | \
+                ~np.isfinite(y).all(-1, keepdims=True)
+            bound = 8 * float(np.finfo(dtype).eps) * scale + 4 * float(np.finfo(dtype).smallest_subnormal)
+            skip = np.broadcast_to(big, g.shape)
+            ax = params.get("axis", -1) % max(ref.ndim, 1)
+            bound, skip = (np.moveaxis(v, -1, ax).reshape(ref.shape) for v in (bound, skip))
+        _check_bound(got, ref, np.where(np.isnan(bound), 0.0, bound), skip, dtype)
+    return check
+
+
+def _softmax_terms(g, y):
+    s = np.sum(np.abs(g * y), axis=-1, keepdims=True)
+    return np.abs(y) * (np.abs(g) + s), s
+
+
+def _log_softmax_terms(g, y):
+    s = np.sum(np.abs(g), axis=-1, keepdims=True)
+    return np.abs(g) + np.exp(y) * s, s
+
+
+def check_glu_backward(got, ref, data, params, dtype):
+    """4 ulp (float64: 6, the float64 reference of g a sigmoid'(b) being itself off by up to
+    about 2.5), except where a sigmoid'(b) is below the normal range and |g| > 1: the product
+    a sigmoid'(b) is rounded there before g multiplies it."""
+    g, x = (np.asarray(d, dtype=np.float64) for d in data)
+    ax = params["axis"] % x.ndim
+    a, b = np.split(x, 2, axis=ax)
+    with np.errstate(all="ignore"):
+        t = np.abs(reference._mul_sigmoid_derivative(a, b))
+        skip = (t < np.finfo(dtype).tiny) & (np.abs(g) > 1)
+    skip = np.concatenate([np.zeros_like(skip), skip], axis=ax)
+    ref = np.asarray(ref, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        bound = 6 * np.spacing(np.abs(ref)) if np.dtype(dtype) == np.float64 else 0.0
+    _check_bound(got, ref, bound, skip, dtype)
+
+
+AXIS_CHECKS = {
+    "glu_backward": check_glu_backward,
+    "log_softmax": check_log_softmax,
+    "softmax_backward": _backward_check(_softmax_terms),
+    "log_softmax_backward": _backward_check(_log_softmax_terms),
+}
+
+RRELU = {"lower": 0.1, "upper": 0.3}
+CASES += [
+    Case("softmax", _x, lambda x: {"axis": -1}),
+    Case("softmax-axis0", _x, lambda x: {"axis": 0}),
+    Case("log_softmax", _x, lambda x: {"axis": -1}),
+    Case("log_softmax-axis0", _x, lambda x: {"axis": 0}),
+    Case("softmax_backward", lambda x, g, p: (g, saved_output("softmax", x, **p)), lambda x: {"axis": -1}),
+    Case("softmax_backward-axis0", lambda x, g, p: (g, saved_output("softmax", x, **p)), lambda x: {"axis": 0}),
+    Case("log_softmax_backward", lambda x, g, p: (g, saved_output("log_softmax", x, **p)), lambda x: {"axis": -1}),
+    Case("log_softmax_backward-axis0", lambda x, g, p: (g, saved_output("log_softmax", x, **p)),
+         lambda x: {"axis": 0}),
+    Case("glu", glu_data, lambda x: {"axis": -1}, min_ndim=1, same_shape=False),
+    Case("glu-axis0", glu_data, lambda x: {"axis": 0}, min_ndim=1, same_shape=False),
+    Case("glu_backward", glu_backward_data, lambda x: {"axis": -1}, min_ndim=1, same_shape=False),
+    Case("glu_backward-axis0", glu_backward_data, lambda x: {"axis": 0}, min_ndim=1, same_shape=False),
+    Case("rrelu", _x, lambda x: RRELU, zero_sign=True),
+    Case("rrelu_derivative", _x, lambda x: RRELU),
+    Case("rrelu_derivative-noise", lambda x, g, p: (x, rrelu_noise(x)), lambda x: RRELU, data_kw=("noise",)),
+    Case("rrelu_backward", _gx, lambda x: RRELU),
+    Case("rrelu_backward-noise", lambda x, g, p: (g, x, rrelu_noise(x)), lambda x: RRELU),
+]
+CASE_IDS = [c.id for c in CASES]
+BACKWARD = [c for c in CASES if c.name.endswith("_backward")]

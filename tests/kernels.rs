@@ -793,3 +793,209 @@ fn large_arrays_thread_independent() {
     );
     assert!(same_bits(&one.1, &two.1) && same_bits(&one.3, &two.3) && same_bits(&one.4, &two.4));
 }
+
+// ---------------------------------------------------------------- softmax, log_softmax, glu, rrelu
+
+use nonlin::activations::glu::{Glu, GluBackwardA, GluBackwardB};
+use nonlin::activations::relu::rrelu_noise;
+use nonlin::activations::softmax::{CHUNK, Op, softmax_backward, softmax_forward};
+
+/// `a - b` as `(s, err)` with `s + err` exact (TwoSum).
+fn two_diff(a: f64, b: f64) -> (f64, f64) {
+    let s = a - b;
+    let bb = s - a;
+    (s, (a - (s - bb)) - (b + bb))
+}
+
+/// Naive float64 softmax / log_softmax of the rows of `(outer, len, inner)` along `len`, with
+/// the rounding error of `x - m` put back (it is exact for f32 inputs, not for f64 ones).
+fn softmax_naive(x: &[f64], len: usize, inner: usize, log: bool) -> Vec<f64> {
+    let mut y = vec![0.0; x.len()];
+    for o in 0..x.len() / (len * inner) {
+        for j in 0..inner {
+            let at = |k: usize| o * len * inner + k * inner + j;
+            let m = (0..len).map(|k| x[at(k)]).fold(f64::NEG_INFINITY, f64::max);
+            let e = |k: usize| {
+                let (d, err) = two_diff(x[at(k)], m);
+                d.exp() * (1.0 + err)
+            };
+            // Neumaier's compensated sum (a plain one is off by up to len/2 ulp in f64)
+            let (mut s, mut c) = (0.0f64, 0.0f64);
+            for v in (0..len).map(e) {
+                let t = s + v;
+                c += if s.abs() >= v.abs() {
+                    (s - t) + v
+                } else {
+                    (v - t) + s
+                };
+                s = t;
+            }
+            let s = s + c;
+            for k in 0..len {
+                let (d, err) = two_diff(x[at(k)], m);
+                y[at(k)] = if log { (d - s.ln()) + err } else { e(k) / s };
+            }
+        }
+    }
+    y
+}
+
+fn check_softmax<T: Real>(len: usize, inner: usize, outer: usize) {
+    let mut rng = Rng(len as u64 * 31 + inner as u64);
+    let x: Vec<T> = (0..outer * len * inner)
+        .map(|_| T::from_f64(rng.range(-20.0, 20.0)))
+        .collect();
+    let x64: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
+    for (op, log) in [(Op::Softmax, false), (Op::LogSoftmax, true)] {
+        let mut y = vec![T::default(); x.len()];
+        softmax_forward(op, &x, len, inner, &mut y);
+        let want = softmax_naive(&x64, len, inner, log);
+        // log: near 0, in ulps of log(sum) (at least 1)
+        let worst = y
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| {
+                if log {
+                    (g.to_f64() - w).abs()
+                        / (w.abs().max(1.0) * 2f64.powi(1 - T::MANTISSA_DIGITS as i32))
+                } else {
+                    ulps(*g, *w)
+                }
+            })
+            .fold(0.0, f64::max);
+        assert!(
+            worst <= 4.0,
+            "{:?} {} len {len} inner {inner}: {worst} ulp",
+            op,
+            T::NAME
+        );
+        // same bits for every thread count
+        for threads in [1, 3] {
+            let mut z = vec![T::default(); x.len()];
+            with_threads(threads, || softmax_forward(op, &x, len, inner, &mut z));
+            assert!(same_bits(&y, &z), "{op:?} {threads} threads");
+        }
+    }
+    // backward against the naive vector-Jacobian products
+    let mut y = vec![T::default(); x.len()];
+    softmax_forward(Op::Softmax, &x, len, inner, &mut y);
+    let g: Vec<T> = (0..x.len())
+        .map(|_| T::from_f64(rng.range(-1.0, 1.0)))
+        .collect();
+    let mut out = vec![T::default(); x.len()];
+    softmax_backward(Op::SoftmaxBackward, &g, &y, len, inner, &mut out);
+    for o in 0..outer {
+        for j in 0..inner {
+            let at = |k: usize| o * len * inner + k * inner + j;
+            let dot: f64 = (0..len)
+                .map(|k| g[at(k)].to_f64() * y[at(k)].to_f64())
+                .sum();
+            let mag: f64 = (0..len)
+                .map(|k| (g[at(k)].to_f64() * y[at(k)].to_f64()).abs())
+                .sum();
+            for k in 0..len {
+                let (gk, yk) = (g[at(k)].to_f64(), y[at(k)].to_f64());
+                let want = yk * (gk - dot);
+                let tol =
+                    8.0 * yk.abs() * (gk.abs() + mag) * 2f64.powi(1 - T::MANTISSA_DIGITS as i32);
+                assert!(
+                    (out[at(k)].to_f64() - want).abs() <= tol + 1e-300,
+                    "softmax_backward"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn softmax_against_naive() {
+    for (len, inner, outer) in [
+        (1, 1, 5),
+        (7, 1, 3),
+        (300, 1, 4),
+        (17, 5, 3),
+        (40, 33, 2),
+        (CHUNK * 2 + 5, 1, 2),
+    ] {
+        check_softmax::<f32>(len, inner, outer);
+        check_softmax::<f64>(len, inner, outer);
+    }
+}
+
+#[test]
+fn softmax_rows_of_infinities_and_nan() {
+    let inf = f64::INFINITY;
+    let rows: [(&[f64], &[f64]); 4] = [
+        (&[-inf, 0.0, -inf], &[0.0, 1.0, 0.0]),
+        (&[inf, 0.0], &[f64::NAN, f64::NAN]),
+        (&[-inf, -inf], &[f64::NAN, f64::NAN]),
+        (&[f64::NAN, 1.0], &[f64::NAN, f64::NAN]),
+    ];
+    for (x, want) in rows {
+        let mut y = vec![0.0; x.len()];
+        softmax_forward(Op::Softmax, x, x.len(), 1, &mut y);
+        assert!(
+            y.iter()
+                .zip(want)
+                .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())),
+            "{x:?} -> {y:?}"
+        );
+    }
+}
+
+#[test]
+fn glu_kernels_against_formula() {
+    let mut rng = Rng(5);
+    for _ in 0..2000 {
+        let (g, a, b) = (
+            rng.range(-3.0, 3.0),
+            rng.range(-5.0, 5.0),
+            rng.range(-60.0, 60.0),
+        );
+        let s = sigmoid_ref(b);
+        let got = f64s(&Glu, [a, b]);
+        assert!(ulps(got, a * s) <= 3.0, "glu({a}, {b})");
+        assert!(ulps(f64s(&GluBackwardA, [g, b]), g * s) <= 3.0);
+        assert!(
+            ulps(
+                f64s3(&GluBackwardB, [g, a, b]),
+                g * a * sigmoid_derivative_ref(b)
+            ) <= 4.0
+        );
+    }
+    // the tail: a large, sigmoid(b) far below the float64 normal range
+    let got = f64s(&Glu, [1e300, -1000.0]);
+    assert!(
+        ulps(got, 1e300 * (-500f64).exp() * (-500f64).exp()) <= 2.0,
+        "{got}"
+    );
+    assert_eq!(f64s(&Glu, [f64::INFINITY, -800.0]), f64::INFINITY);
+}
+
+fn f64s<K: Kernel<f64, 2>>(k: &K, [a, b]: [f64; 2]) -> f64 {
+    let mut out = [0.0];
+    apply2(k, &[a], &[b], &mut out);
+    out[0]
+}
+
+fn f64s3<K: Kernel<f64, 3>>(k: &K, args: [f64; 3]) -> f64 {
+    k.eval::<f64>(args)
+}
+
+#[test]
+fn rrelu_noise_range_and_determinism() {
+    let n = 100_003;
+    let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+    rrelu_noise(42, 0.125, 1.0 / 3.0, &mut a);
+    with_threads(3, || rrelu_noise(42, 0.125, 1.0 / 3.0, &mut b));
+    assert!(same_bits(&a, &b));
+    assert!(a.iter().all(|&r| (0.125..=1.0f32 / 3.0).contains(&r)));
+    let mean = a.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
+    assert!((mean - (0.125 + 1.0 / 3.0) / 2.0).abs() < 2e-3, "{mean}");
+    // a piece of the stream is the same piece of a longer one
+    let mut c = vec![0f64; 10];
+    let mut d = vec![0f64; 1000];
+    rrelu_noise(7, 0.1, 0.3, &mut c);
+    rrelu_noise(7, 0.1, 0.3, &mut d);
+    assert!(same_bits(&c, &d[..10]));
+}

@@ -82,6 +82,8 @@ def test_bad_out(case, kind):
     data, params = valid(case, dtype=dtype)
     result = case.call(nonlin, data, params)
     out = make_out(np.asarray(result[0] if isinstance(result, tuple) else result))
+    if np.shape(out) == np.shape(result[0] if isinstance(result, tuple) else result):
+        pytest.skip("the result's shape is its own reverse")  # glu: (3, 4, 6) -> (3, 4, 3)
     checked = [*data] + ([out] if isinstance(out, np.ndarray) else [])
     raises_unchanged(exc, lambda: case.call(nonlin, data, params, out=out), checked)
     if isinstance(out, list):

@@ -5,6 +5,7 @@ values, error handling and a few hypothesis properties.
 """
 
 import importlib.util
+import math
 import pathlib
 
 import mpmath
@@ -280,3 +281,64 @@ def test_piecewise_identities(x):
     check(R.prelu(x, 0.3), R.leaky_relu(x, 0.3))
     y = R.elu(x)
     assert (y >= np.maximum(x, -1.0)).all() and (y <= np.maximum(x, 0.0)).all()
+
+
+# ----------------------------------------------------------------------------- softmax, glu, rrelu
+def jacobian_fd(f, x, h=1e-6):
+    """Central-difference Jacobian of f at the 1-d x."""
+    cols = []
+    for j in range(x.size):
+        d = np.zeros_like(x)
+        d[j] = h
+        cols.append((f(x + d) - f(x - d)) / (2 * h))
+    return np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("fwd, bwd", [(R.softmax, R.softmax_backward), (R.log_softmax, R.log_softmax_backward)],
+                         ids=["softmax", "log_softmax"])
+def test_softmax_backward_matches_finite_differences(fwd, bwd):
+    x, g = rng.uniform(-3, 3, 7), rng.normal(size=7)
+    jac = jacobian_fd(fwd, x)
+    np.testing.assert_allclose(bwd(g, fwd(x)), g @ jac, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_along_axes(axis):
+    x = rng.uniform(-5, 5, (3, 4))
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    np.testing.assert_allclose(R.softmax(x, axis), e / e.sum(axis=axis, keepdims=True), rtol=1e-14)
+    np.testing.assert_allclose(R.log_softmax(x, axis), np.log(e / e.sum(axis=axis, keepdims=True)), rtol=1e-13)
+
+
+def test_softmax_mpmath():
+    x = [0.0, -1e-3, -20.0, -700.0, 3.5]
+    with mpmath.workdps(50):
+        ex = [mpmath.exp(mpmath.mpf(v)) for v in x]
+        s = sum(ex)
+        want = [float(e / s) for e in ex]
+        lwant = [float(mpmath.log(e / s)) for e in ex]
+    np.testing.assert_allclose(R.softmax(np.array(x)), want, rtol=4e-16)
+    np.testing.assert_allclose(R.log_softmax(np.array(x)), lwant, rtol=4e-16)
+    # the maximum of a row whose other entry is far below: -e^-40, not 0
+    assert R.log_softmax(np.array([0.0, -40.0]))[0] == pytest.approx(-math.exp(-40), rel=1e-15)
+
+
+def test_glu_backward_matches_finite_differences():
+    x, g = rng.uniform(-4, 4, 6), rng.normal(size=3)
+    jac = jacobian_fd(R.glu, x)
+    np.testing.assert_allclose(R.glu_backward(g, x), g @ jac, rtol=1e-6, atol=1e-9)
+    assert R.glu(np.array([1e300, -800.0]))[0] == pytest.approx(1e300 * math.exp(-800), rel=1e-13)
+
+
+def test_rrelu_reference():
+    x = rng.uniform(-3, 3, 50)
+    x = np.where(np.abs(x) < 1e-2, 0.5, x)
+    y, r = R.rrelu(x, 0.1, 0.3, training=True, seed=7)
+    assert np.all((r >= 0.1) & (r <= 0.3))
+    np.testing.assert_array_equal(y, np.where(x > 0, x, r * x))
+    np.testing.assert_allclose(R.rrelu_derivative(x, 0.1, 0.3, noise=r), central_diff(lambda t: np.where(t > 0, t, r * t), x),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(R.rrelu_backward(np.ones(50), x, r), R.rrelu_derivative(x, noise=r))
+    np.testing.assert_array_equal(R.rrelu(x, 0.1, 0.3), R.leaky_relu(x, 0.2))
+    with pytest.raises(ValueError):
+        R.rrelu(x, 0.3, 0.1)

@@ -32,6 +32,17 @@ from ._core import (
     tanh_backward,
     tanh_derivative,
 )
+from ._core import (  # axis-wise and random activations
+    glu,
+    glu_backward,
+    log_softmax,
+    log_softmax_backward,
+    rrelu,
+    rrelu_backward,
+    rrelu_derivative,
+    softmax,
+    softmax_backward,
+)
 
 __all__ = [
     "elu",
@@ -56,6 +67,16 @@ __all__ = [
     "tanh",
     "tanh_backward",
     "tanh_derivative",
+    # axis-wise and random activations
+    "glu",
+    "glu_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "rrelu",
+    "rrelu_backward",
+    "rrelu_derivative",
+    "softmax",
+    "softmax_backward",
 ]
 
 

@@ -61,3 +61,37 @@ def maxout(x: _ArrayLike, pieces: int, axis: int = -1, *, out: _Out = None) -> _
 def maxout_backward(
     grad_output: _ArrayLike, x: _ArrayLike, pieces: int, axis: int = -1, *, out: _Out = None
 ) -> _Result: ...
+
+# Axis-wise and random activations.
+def softmax(x: _ArrayLike, axis: int = -1, *, out: _Out = None) -> _Result: ...
+def softmax_backward(grad_output: _ArrayLike, output: _ArrayLike, axis: int = -1, *, out: _Out = None) -> _Result: ...
+def log_softmax(x: _ArrayLike, axis: int = -1, *, out: _Out = None) -> _Result: ...
+def log_softmax_backward(
+    grad_output: _ArrayLike, output: _ArrayLike, axis: int = -1, *, out: _Out = None
+) -> _Result: ...
+
+def glu(x: _ArrayLike, axis: int = -1, *, out: _Out = None) -> _Result: ...
+def glu_backward(grad_output: _ArrayLike, x: _ArrayLike, axis: int = -1, *, out: _Out = None) -> _Result: ...
+
+def rrelu(
+    x: _ArrayLike,
+    lower: float = 0.125,
+    upper: float = 1.0 / 3.0,
+    training: bool = False,
+    seed: Optional[int] = None,
+    *,
+    noise: _Out = None,
+    out: _Out = None,
+) -> Union[_Result, Tuple[_Result, _Result]]: ...
+def rrelu_derivative(
+    x: _ArrayLike, lower: float = 0.125, upper: float = 1.0 / 3.0, noise: Optional[_ArrayLike] = None, *, out: _Out = None
+) -> _Result: ...
+def rrelu_backward(
+    grad_output: _ArrayLike,
+    x: _ArrayLike,
+    noise: Optional[_ArrayLike] = None,
+    lower: float = 0.125,
+    upper: float = 1.0 / 3.0,
+    *,
+    out: _Out = None,
+) -> _Result: ...

@@ -345,3 +345,168 @@ def main(quick: bool = False, json_path: Optional[str] = None, plot_path: Option
     if plot_path:
         plot(rows, plot_path)
     return 0
+
+
+# ----------------------------------------------------------------------------- axis-wise and random functions
+# softmax, log_softmax and glu work on rows of ROW elements (n // ROW rows); "NAME:row" runs them on one row
+# of n elements. rrelu is timed in training mode (random slopes, returned), as F.rrelu(training=True).
+AXIS_FORWARD = ["softmax", "log_softmax", "glu", "rrelu"]
+FORWARD += AXIS_FORWARD
+BACKWARD += [f + "_backward" for f in AXIS_FORWARD]
+ROW, RRELU_LU = 1000, (1 / 8, 1 / 3)
+_plain_inputs, _plain_nonlin, _plain_numpy, _plain_torch, _plain_jax, _plain_numexpr = (
+    _inputs, _nonlin, _numpy, _torch, _jax, _numexpr)
+
+
+def _axis_base(name: str) -> str:
+    return name.split(":")[0].replace("_backward", "")
+
+
+def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:  # noqa: F811
+    base = _axis_base(name)
+    if base not in AXIS_FORWARD:
+        return _plain_inputs(name, n, dtype)
+    rng = np.random.default_rng(0)
+    shape = (1, n) if name.endswith(":row") or n < ROW else (n // ROW, ROW)
+    x = rng.uniform(-8, 8, shape).astype(dtype)
+    g = rng.uniform(-1, 1, shape).astype(dtype)
+    d = {"x": x, "g": g, "w": np.ones(1, dtype)}
+    if base in ("softmax", "log_softmax"):
+        d["y"] = getattr(nonlin, base)(x)
+    if name.startswith("glu_backward"):
+        d["g"] = np.ascontiguousarray(g[:, : shape[1] // 2])
+    if base == "rrelu":
+        d["noise"] = nonlin.rrelu(x, *RRELU_LU, training=True, seed=0)[1]
+    return d
+
+
+def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], object]:  # noqa: F811
+    base = _axis_base(name)
+    if base not in AXIS_FORWARD:
+        return _plain_nonlin(name, d, out)
+    x, g = d["x"], d["g"]
+    fname = name.split(":")[0]
+    f = getattr(nonlin, fname)
+    kw: dict = {}
+    if base in ("softmax", "log_softmax"):
+        args = (g, d["y"]) if fname.endswith("_backward") else (x,)
+    elif base == "glu":
+        args = (g, x) if fname.endswith("_backward") else (x,)
+    elif fname == "rrelu":
+        args, kw = (x, *RRELU_LU), {"training": True, "seed": 0}
+    else:
+        args = (g, x, d["noise"], *RRELU_LU)
+    if out:
+        shape = (x.shape[0], x.shape[1] // 2) if fname == "glu" else x.shape
+        kw["out"] = np.empty(shape, x.dtype)
+    return lambda: f(*args, **kw)
+
+
+def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:  # noqa: F811
+    base = _axis_base(name)
+    if base not in AXIS_FORWARD:
+        return _plain_numpy(name, d)
+    x, g, y = d["x"], d["g"], d.get("y")
+    o = np.empty_like(x)
+    try:
+        from scipy.special import expit, log_softmax as sp_log_softmax, softmax as sp_softmax
+    except ImportError:
+        expit = sp_softmax = sp_log_softmax = None
+
+    def softmax():
+        np.subtract(x, x.max(axis=-1, keepdims=True), out=o)
+        np.exp(o, out=o)
+        return np.divide(o, o.sum(axis=-1, keepdims=True), out=o)
+
+    def log_softmax():
+        m = x.max(axis=-1, keepdims=True)
+        np.subtract(x, m, out=o)
+        s = np.log(np.exp(o).sum(axis=-1, keepdims=True))
+        return np.subtract(o, s, out=o)
+
+    def glu_parts():
+        h = x.shape[1] // 2
+        a, b = x[:, :h], x[:, h:]
+        return a, b, (expit(b) if expit is not None else 1 / (1 + np.exp(-b)))
+
+    def glu_backward():
+        a, b, s = glu_parts()
+        return np.concatenate([g * s, g * a * s * (1 - s)], axis=1)
+
+    def rrelu():
+        r = np.random.default_rng(0).uniform(*RRELU_LU, x.shape).astype(x.dtype)
+        return np.where(x > 0, x, r * x), r
+
+    table = {
+        "softmax": softmax if sp_softmax is None else softmax,
+        "log_softmax": log_softmax,
+        "softmax_backward": lambda: np.multiply(y, g - (g * y).sum(axis=-1, keepdims=True), out=o),
+        "log_softmax_backward": lambda: np.subtract(g, np.exp(y) * g.sum(axis=-1, keepdims=True), out=o),
+        "glu": lambda: (lambda a, b, s: a * s)(*glu_parts()),
+        "glu_backward": glu_backward,
+        "rrelu": rrelu,
+        "rrelu_backward": lambda: np.where(x > 0, g, d["noise"] * g),
+    }
+    return table.get(name.split(":")[0])
+
+
+def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callable[[], object]]:  # noqa: F811
+    base = _axis_base(name)
+    if base not in AXIS_FORWARD:
+        return _plain_torch(name, d, threads)
+    try:
+        import torch
+        import torch.nn.functional as F
+    except Exception:
+        return None
+    torch.set_num_threads(threads)
+    x, g = torch.from_numpy(d["x"]), torch.from_numpy(d["g"])
+    y = torch.from_numpy(d["y"]) if "y" in d else None
+    noise = torch.from_numpy(d["noise"]) if "noise" in d else None
+    aten = torch.ops.aten
+    table = {
+        "softmax": lambda: F.softmax(x, dim=-1),
+        "log_softmax": lambda: F.log_softmax(x, dim=-1),
+        "softmax_backward": lambda: aten._softmax_backward_data(g, y, -1, x.dtype),
+        "log_softmax_backward": lambda: aten._log_softmax_backward_data(g, y, -1, x.dtype),
+        "glu": lambda: F.glu(x, dim=-1),
+        "glu_backward": lambda: aten.glu_backward(g, x, -1),
+        "rrelu": lambda: F.rrelu(x, *RRELU_LU, training=True),
+        "rrelu_backward": lambda: aten.rrelu_with_noise_backward(g, x, noise, *RRELU_LU, True, False),
+    }
+    return table.get(name.split(":")[0])
+
+
+def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:  # noqa: F811
+    base = _axis_base(name)
+    if base not in AXIS_FORWARD:
+        return _plain_jax(name, d)
+    if base == "rrelu":
+        return None
+    try:
+        import jax
+        import jax.numpy as jnp
+    except Exception:
+        return None
+    if d["x"].dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)
+    x, g = jnp.asarray(d["x"]), jnp.asarray(d["g"])
+    y = jnp.asarray(d["y"]) if "y" in d else None
+    fwd = {"softmax": jax.nn.softmax, "log_softmax": jax.nn.log_softmax, "glu": jax.nn.glu}
+    fname = name.split(":")[0]
+    if fname in fwd:
+        f = jax.jit(fwd[fname])
+        return lambda: f(x).block_until_ready()
+    if base == "glu":
+        vjp = jax.jit(lambda xx, gg: jax.vjp(jax.nn.glu, xx)[1](gg)[0])
+        return lambda: vjp(x, g).block_until_ready()
+    form = {  # from the saved output, as the others
+        "softmax": lambda gg, yy: yy * (gg - (gg * yy).sum(axis=-1, keepdims=True)),
+        "log_softmax": lambda gg, yy: gg - jnp.exp(yy) * gg.sum(axis=-1, keepdims=True),
+    }[base]
+    f = jax.jit(form)
+    return lambda: f(g, y).block_until_ready()
+
+
+def _numexpr(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:  # noqa: F811
+    return None if _axis_base(name) in AXIS_FORWARD else _plain_numexpr(name, d)

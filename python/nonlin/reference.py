@@ -11,6 +11,7 @@ only for x > 0; x <= 0 (including -0) takes the other branch; NaN gives NaN.
 It never imports nonlin._core.
 """
 
+import math
 import operator
 
 import numpy as np
@@ -291,3 +292,216 @@ def maxout_backward(grad_output, x, pieces, axis=-1):
     np.put_along_axis(grad_groups, first, np.moveaxis(g, axis, -1)[..., None], axis=-1)
     grad_moved = grad_groups.reshape(groups.shape[:-2] + (x.shape[axis],))
     return np.moveaxis(grad_moved, -1, axis)
+
+
+# ----------------------------------------------------------------------------- softmax, log_softmax
+
+def _axis(name, x, axis):
+    """x (0-d counts as shape (1,), as PyTorch takes dim 0 or -1 for it) and the axis, checked."""
+    axis = operator.index(axis)
+    xs = x.reshape(1) if x.ndim == 0 else x
+    if not -xs.ndim <= axis < xs.ndim:
+        raise ValueError(f"{name}: axis {axis} out of range for x of shape {x.shape}")
+    return xs, axis % xs.ndim
+
+
+def _shifted(x, m):
+    """x - m as s + err exactly (TwoSum); err = 0 where s is not finite."""
+    s = x - m
+    bb = s - x
+    err = (x - (s - bb)) - (m + bb)
+    return s, np.where(np.isnan(err), 0.0, err)
+
+
+def _fsum(a, axis):
+    """Correctly rounded sums along axis (math.fsum), kept as an axis of length 1: the kernels'
+    compensated sums are more accurate than np.sum's."""
+    return np.expand_dims(np.apply_along_axis(math.fsum, axis, a), axis)
+
+
+def _exp_parts(name, x, axis):
+    """(x, axis, m, s, err, e): m the max along axis (at least the lowest finite float, so
+    that -inf entries give e = 0 and a row of -inf gives 0 / 0), x - m = s + err exactly, and
+    e = exp(x - m) = exp(s) (1 + err) (exp alone would turn the rounding of x - m into a
+    relative error of |x - m| eps)."""
+    xs, axis = _axis(name, _f64(x), axis)
+    m = np.maximum(np.max(xs, axis=axis, keepdims=True), -np.finfo(np.float64).max)
+    s, err = _shifted(xs, m)
+    ex = np.exp(s)
+    return xs, axis, m, s, err, ex + ex * err
+
+
+def softmax(x, axis=-1):
+    """exp(x - max) / sum(exp(x - max)) along axis. A 0-d x is one element (1.0). A row with NaN
+    or +inf, or of -inf only, gives NaN (as PyTorch)."""
+    x = _f64(x)
+    if x.size == 0:
+        _axis("softmax", x, axis)
+        return x.copy()
+    with np.errstate(**_QUIET):
+        xs, axis, m, s, err, e = _exp_parts("softmax", x, axis)
+        return (e / _fsum(e, axis)).reshape(x.shape)
+
+
+def log_softmax(x, axis=-1):
+    """(x - max) - log(sum(exp(x - max))) along axis. The sum is 1 (the maximum) + the rest, so
+    log(sum) = log1p(rest): the maximum of a row whose other entries are far below gets
+    -sum(rest), not 0. -inf gives -inf; NaN rows as softmax."""
+    x = _f64(x)
+    if x.size == 0:
+        _axis("log_softmax", x, axis)
+        return x.copy()
+    with np.errstate(**_QUIET):
+        xs, axis, m, s, err, e = _exp_parts("log_softmax", x, axis)
+        ones = e >= 1  # the maxima (e == 1)
+        rest = _fsum(np.where(ones, 0.0, e), axis)
+        lse = np.log1p((np.sum(ones, axis=axis, keepdims=True) - 1) + rest)
+        return ((s - lse) + err).reshape(x.shape)
+
+
+def softmax_backward(grad_output, output, axis=-1):
+    """y * (g - sum(g * y)) along axis, from the saved output y (ATen's _softmax_backward_data)."""
+    g, y = _f64(grad_output), _f64(output)
+    _check_same_shape("softmax_backward", g, y, "output")
+    gs, axis = _axis("softmax_backward", g, axis)
+    ys = y.reshape(gs.shape)
+    with np.errstate(**_QUIET):
+        return (ys * (gs - np.sum(gs * ys, axis=axis, keepdims=True))).reshape(y.shape)
+
+
+def log_softmax_backward(grad_output, output, axis=-1):
+    """g - exp(y) * sum(g) along axis, from the saved output y (ATen's
+    _log_softmax_backward_data)."""
+    g, y = _f64(grad_output), _f64(output)
+    _check_same_shape("log_softmax_backward", g, y, "output")
+    gs, axis = _axis("log_softmax_backward", g, axis)
+    ys = y.reshape(gs.shape)
+    with np.errstate(**_QUIET):
+        return (gs - np.exp(ys) * np.sum(gs, axis=axis, keepdims=True)).reshape(y.shape)
+
+
+# ----------------------------------------------------------------------------- glu
+
+def _glu_halves(name, x, axis):
+    axis = operator.index(axis)
+    if x.ndim == 0:
+        raise ValueError(f"{name}: x must have at least 1 dimension, got shape ()")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{name}: axis {axis} out of range for x of shape {x.shape}")
+    axis %= x.ndim
+    if x.shape[axis] % 2:
+        raise ValueError(f"{name}: axis {axis} of x (shape {x.shape}) has odd length {x.shape[axis]}")
+    a, b = np.split(x, 2, axis=axis)
+    return a, b, axis
+
+
+def _mul_sigmoid(a, b):
+    """a * sigmoid(b) without sigmoid(b) underflowing: a / (1 + e) times e (e = exp(-|b|),
+    applied last by _mul_exp) for b < 0."""
+    e = np.exp(-np.abs(b))
+    with np.errstate(**_QUIET):
+        return np.where(b >= 0, a / (1 + e), _mul_exp(a / (1 + e), 1.0, -np.abs(b)))
+
+
+def _mul_sigmoid_derivative(a, b):
+    """a * sigmoid'(b) = a / (1 + e)**2 times e (e = exp(-|b|), applied last)."""
+    e = np.exp(-np.abs(b))
+    with np.errstate(**_QUIET):
+        return _mul_exp(a / _one_plus_squared(e), 1.0, -np.abs(b))
+
+
+def glu(x, axis=-1):
+    """a * sigmoid(b), a and b the first and second halves of x along axis (a large and b very
+    negative: full precision, and inf * sigmoid(finite b) = inf)."""
+    a, b, _ = _glu_halves("glu", _f64(x), axis)
+    return _mul_sigmoid(a, b)
+
+
+def glu_backward(grad_output, x, axis=-1):
+    """The gradient for x (x's shape): [g * sigmoid(b), g * a * sigmoid'(b)] along axis, with
+    sigmoid'(b) = sigmoid(b) sigmoid(-b) accurate in the tails."""
+    g, x = _f64(grad_output), _f64(x)
+    a, b, axis = _glu_halves("glu_backward", x, axis)
+    if g.shape != a.shape:
+        raise ValueError(f"glu_backward: grad_output shape {g.shape} does not match glu's output shape {a.shape}")
+    with np.errstate(**_QUIET):
+        return np.concatenate([_mul_sigmoid(g, b), g * _mul_sigmoid_derivative(a, b)], axis=axis)
+
+
+# ----------------------------------------------------------------------------- rrelu
+
+_M64 = (1 << 64) - 1
+
+
+def _splitmix64(z):
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _mix32(x):
+    """lowbias32 (C. Wellons) on uint32 arrays (multiplication wraps mod 2**32)."""
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x7FEB352D)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x846CA68B)
+    return x ^ (x >> np.uint32(16))
+
+
+def rrelu_noise(shape, lower, upper, seed, dtype=np.float64):
+    """The slopes of rrelu in training: element i (C order) gets
+    min(lower + (upper - lower) u_i, upper) rounded to dtype (lower and upper rounded to dtype
+    first), with u_i uniform in [0, 1) from a hash of (seed, i):
+    k = splitmix64(splitmix64(seed) ^ (i >> 32)), h1 = mix32((i mod 2^32) ^ k_lo),
+    h2 = mix32(h1 ^ k_hi), u = (h1 >> 5) 2^-27 + (h2 >> 6) 2^-53."""
+    dtype = np.dtype(dtype)
+    lower, upper = (float(dtype.type(v)) for v in (lower, upper))
+    n = int(np.prod(shape, dtype=np.int64))
+    out = np.empty(n, dtype=np.float64)
+    s = _splitmix64(int(seed) & _M64)
+    for start in range(0, n, 1 << 32):
+        k = _splitmix64(s ^ (start >> 32))
+        lo = np.arange(min(n - start, 1 << 32), dtype=np.uint64).astype(np.uint32)
+        with np.errstate(over="ignore"):
+            h1 = _mix32(lo ^ np.uint32(k & 0xFFFFFFFF))
+            h2 = _mix32(h1 ^ np.uint32(k >> 32))
+        u = (h1 >> np.uint32(5)) * 2.0 ** -27 + (h2 >> np.uint32(6)) * 2.0 ** -53
+        out[start:start + lo.size] = np.minimum(lower + (upper - lower) * u, upper)
+    return out.astype(dtype).reshape(shape)
+
+
+def _rrelu_check(name, lower, upper):
+    if not (np.isfinite(lower) and np.isfinite(upper) and lower <= upper):
+        raise ValueError(f"{name}: need finite lower <= upper, got lower={lower}, upper={upper}")
+
+
+def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, seed=None, noise=None):
+    """Eval: leaky_relu(x, (lower + upper) / 2). Training: (prelu(x, r), r) with r the slopes
+    from rrelu_noise (seed required here; the dtype of the slopes is x's if it is float32)."""
+    _rrelu_check("rrelu", lower, upper)
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2)
+    x_in = np.asarray(x)
+    dtype = x_in.dtype if x_in.dtype == np.float32 else np.float64
+    r = rrelu_noise(x_in.shape, lower, upper, seed, dtype)
+    x = _f64(x)
+    return _piecewise(x, x, _f64(r) * x), r
+
+
+def rrelu_derivative(x, lower=1.0 / 8, upper=1.0 / 3, noise=None):
+    """1 if x > 0 else the slope: noise (training) or (lower + upper) / 2 (eval)."""
+    _rrelu_check("rrelu_derivative", lower, upper)
+    x = _f64(x)
+    slope = (lower + upper) / 2 if noise is None else _f64(noise)
+    return _piecewise(x, 1.0, slope * np.ones_like(x))
+
+
+def rrelu_backward(grad_output, x, noise=None, lower=1.0 / 8, upper=1.0 / 3):
+    """g if x > 0 else g * slope, the slope from noise (training) or (lower + upper) / 2."""
+    _rrelu_check("rrelu_backward", lower, upper)
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("rrelu_backward", g, x, "x")
+    slope = (lower + upper) / 2 if noise is None else _f64(noise)
+    with np.errstate(**_QUIET):
+        return _piecewise(x, g, slope * g)

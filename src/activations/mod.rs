@@ -8,9 +8,11 @@
 //! (either sign) takes the other branch, and NaN in x gives NaN.
 
 pub mod elu;
+pub mod glu;
 pub mod maxout;
 pub mod relu;
 pub mod sigmoid;
+pub mod softmax;
 pub mod tanh;
 
 use crate::simd::{Real, Vector};

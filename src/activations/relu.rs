@@ -5,7 +5,7 @@
 //! by stride 0 ([`weight_strides`]); its backward fuses the weight gradient into the same pass.
 
 use super::{c, piecewise};
-use crate::parallel::{GRAIN, SendPtr, map_ranges};
+use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_reduce_with, map_with};
 
 /// `relu(x) = max(0, x)`: `x` for `x > 0`, `+0` otherwise (so `relu(-0) = +0`); NaN gives NaN.
@@ -281,5 +281,89 @@ impl<T: Real> Job<T> for PreluBackwardJob<'_, T> {
             }
         }
         sums
+    }
+}
+
+/// RReLU's slopes (Xu et al. 2015, `torch.nn.functional.rrelu` in training): one slope per
+/// element, uniform in `[lower, upper]`, from a counter-based generator. Slope `i` (the element's
+/// index in C order) is a hash of `(seed, i)`, so it does not depend on threads, SIMD level or the
+/// array's strides, and any part of the stream can be computed on its own:
+///
+/// - `k = splitmix64(splitmix64(seed) ^ (i >> 32))`, `k1` and `k2` its low and high halves;
+/// - `h1 = mix32((i mod 2^32) ^ k1)`, `h2 = mix32(h1 ^ k2)` (`mix32`: C. Wellons' lowbias32);
+/// - `u = (h1 >> 5) 2^-27 + (h2 >> 6) 2^-53`, uniform on the multiples of `2^-53` in `[0, 1)`;
+/// - slope = `min(lower + (upper - lower) u, upper)` in float64, then rounded to T.
+///
+/// With the slopes as PReLU's weight operand, rrelu is [`Prelu`], its derivative
+/// [`PreluDerivative`] and its backward [`PreluBackward`].
+pub fn rrelu_noise<T: Real>(seed: u64, lower: f64, upper: f64, out: &mut [T]) {
+    let p = SendPtr(out.as_mut_ptr());
+    let n = out.len();
+    for_ranges(n, GRAIN, 2, |a, b| {
+        dispatch(NoiseJob {
+            seed,
+            lower,
+            upper,
+            out: p,
+            range: (a, b),
+        })
+    });
+}
+
+/// `splitmix64`'s output function (Steele, Lea and Flood 2014) applied to `z + golden`.
+pub fn splitmix64(z: u64) -> u64 {
+    let mut z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// lowbias32 (C. Wellons): a bijective 32-bit hash with low bias.
+#[inline(always)]
+fn mix32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+struct NoiseJob<T> {
+    seed: u64,
+    lower: f64,
+    upper: f64,
+    out: SendPtr<T>,
+    range: (usize, usize),
+}
+
+impl<T: Real> Job<T> for NoiseJob<T> {
+    type Output = ();
+    /// Plain scalar code, compiled inside the level's target features, where it vectorizes.
+    #[inline(always)]
+    fn run<V: Vector<Elem = T>>(self) {
+        let (lower, width) = (self.lower, self.upper - self.lower);
+        let (s, upper) = (splitmix64(self.seed), self.upper);
+        let mut i = self.range.0;
+        while i < self.range.1 {
+            // Indices with the same high half.
+            let hi = (i as u64) >> 32;
+            let end = self
+                .range
+                .1
+                .min((((hi + 1) << 32).min(usize::MAX as u64)) as usize);
+            let k = splitmix64(s ^ hi);
+            let (k1, k2) = (k as u32, (k >> 32) as u32);
+            let out = unsafe { std::slice::from_raw_parts_mut(self.out.0.add(i), end - i) };
+            let mut l = i as u32;
+            for o in out.iter_mut() {
+                let h1 = mix32(l ^ k1);
+                let h2 = mix32(h1 ^ k2);
+                let u = ((h1 >> 5) as i32 as f64) * (1.0 / (1u64 << 27) as f64)
+                    + ((h2 >> 6) as i32 as f64) * (1.0 / (1u64 << 53) as f64);
+                *o = T::from_f64((lower + width * u).min(upper));
+                l = l.wrapping_add(1);
+            }
+            i = end;
+        }
     }
 }
