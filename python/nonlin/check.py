@@ -190,28 +190,35 @@ def _others(name: str, x: np.ndarray):
 
 def compare(n: int = 2_000_000, seed: int = 0) -> List[Dict[str, object]]:
     """Max ULP of nonlin, NumPy and PyTorch (if installed) on the same inputs, spread over
-    [-30, 30], against the float64 reference."""
+    [-30, 30]: float32 against the float64 reference, float64 against extended precision."""
     import nonlin
 
     rows = []
     rng = np.random.default_rng(seed)
+    precise = _precise_forms(alpha=1.0) if extended_precision() else {}
     for dtype in (np.float32, np.float64):
         x = rng.uniform(-30, 30, n).astype(dtype)
         for name in ("sigmoid", "sigmoid_derivative", "tanh", "tanh_derivative", "elu", "elu_derivative"):
-            with np.errstate(all="ignore"):
-                want = getattr(reference, name)(x)
-            row = {"function": name, "dtype": np.dtype(dtype).name,
-                   "nonlin": float(ulp_errors(getattr(nonlin, name)(x), want, dtype).max())}
+            if dtype == np.float64 and name in precise:  # float64 against extended precision
+                with np.errstate(all="ignore"):
+                    want = precise[name][1](x.astype(np.longdouble))
+                errs = lambda got: float(ulp_errors64(np.asarray(got, dtype=np.float64), want).max())
+            else:
+                with np.errstate(all="ignore"):
+                    want = getattr(reference, name)(x)
+                errs = lambda got: float(ulp_errors(got, want, dtype).max())
+            row = {"function": name, "dtype": np.dtype(dtype).name, "nonlin": errs(getattr(nonlin, name)(x))}
             for lib, got in _others(name, x).items():
-                row[lib] = float(ulp_errors(got, want, dtype).max())
+                row[lib] = errs(got)
             rows.append(row)
     return rows
 
 
 def main_compare(n: int = 2_000_000, seed: int = 0) -> int:
     rows = compare(n, seed)
-    print(f"max ULP against nonlin.reference on {n:,} inputs uniform in [-30, 30] (derivatives of NumPy and")
-    print("PyTorch as their autograd computes them: from the saved output)\n")
+    print(f"max ULP on {n:,} inputs uniform in [-30, 30], float32 against nonlin.reference, float64 against")
+    print("extended precision (derivatives of NumPy and PyTorch as their autograd computes them: from the")
+    print("saved output)\n")
     print(f"{'function':<22}{'dtype':<9}{'nonlin':>10}{'numpy':>12}{'torch':>12}")
     fmt = lambda v: f"{'-':>12}" if v is None else f"{v:>12.3g}"
     for r in rows:
@@ -230,12 +237,13 @@ def extended_precision() -> bool:
     return np.finfo(np.longdouble).nmant >= 63
 
 
-def _precise_forms() -> Dict[str, Tuple[Callable, Callable, List[float]]]:
+def _precise_forms(alpha: float = ALPHA64) -> Dict[str, Tuple[Callable, Callable, List[float]]]:
     """name: (nonlin call on float64 x, longdouble formula, points where the function saturates or
     changes regime, sampled densely)."""
     import nonlin
 
     L = np.longdouble
+    ALPHA = alpha
 
     def one_plus_sq(e):
         return (1 + e) * (1 + e)
@@ -244,7 +252,7 @@ def _precise_forms() -> Dict[str, Tuple[Callable, Callable, List[float]]]:
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
-    a = L(ALPHA64)
+    a = L(ALPHA)
     def g(x):  # a deterministic gradient in [-1.7, 1.7] (NaN for non-finite x)
         with np.errstate(all="ignore"):
             return np.cos(x.astype(np.float64) * 3.0) * 1.7
@@ -257,11 +265,11 @@ def _precise_forms() -> Dict[str, Tuple[Callable, Callable, List[float]]]:
         "tanh_derivative": (nonlin.tanh_derivative,
                             lambda x: 4 * np.exp(-2 * np.abs(x)) / one_plus_sq(np.exp(-2 * np.abs(x))),
                             [0.0, 354.0, 373.0]),
-        "elu": (lambda x: nonlin.elu(x, alpha=ALPHA64), lambda x: np.where(x > 0, x, a * np.expm1(x)),
+        "elu": (lambda x: nonlin.elu(x, alpha=ALPHA), lambda x: np.where(x > 0, x, a * np.expm1(x)),
                 [0.0, -1e-8, -37.0]),
-        "elu_derivative": (lambda x: nonlin.elu_derivative(x, alpha=ALPHA64),
+        "elu_derivative": (lambda x: nonlin.elu_derivative(x, alpha=ALPHA),
                            lambda x: np.where(x > 0, 1, a * np.exp(x)), [0.0, -708.0, -745.0]),
-        "elu_backward": (lambda x: nonlin.elu_backward(g(x), x=x, alpha=ALPHA64),
+        "elu_backward": (lambda x: nonlin.elu_backward(g(x), x=x, alpha=ALPHA),
                          lambda x: np.where(x > 0, g(x).astype(L), g(x).astype(L) * a * np.exp(x)),
                          [0.0, -708.0, -745.0]),
     }
