@@ -169,14 +169,20 @@ pub fn exp_nonpositive_scaled<V: Vector>(x: V, s: i32) -> V {
     ((h + l) * (k + c(m)).pow2i()) * c(2f64.powi(s - m as i32))
 }
 
-/// `a * b * e^x`, rounded once, without a subnormal `e^x` on the way. With `e^x = 2^k (h + l)`,
-/// `k = k1 + 2 k2` and `k2 = ceil(k / 3)`, it computes `((b (h + l) 2^k1) a) 2^k2 2^k2` with
-/// `b (h + l)` as an exact pair: one rounding, then scalings that only round where the result is
-/// subnormal. For `x <= 0`, `2^k1 <= 1`, so nothing overflows for `|a b| < MAX / 2`. `x` below
-/// `EXP_MUL_LO` counts as `EXP_MUL_LO` (the result is then 0 for finite `a`, `b`), and `x = -inf`
-/// gives `(a * 0) * b`.
+/// `a * b * e^x`, rounded once: [`exp_mul_pair`] with `b` exact.
 #[inline(always)]
 pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
+    exp_mul_pair(x, a, b, c(0.0))
+}
+
+/// `a * (bh + bl) * e^x`, rounded once, without a subnormal `e^x` on the way. With `e^x = 2^k
+/// (h + l)`, `k = k1 + 2 k2` and `k2 = ceil(k / 3)`, it computes `(((h + l) (bh + bl) 2^k1) a)
+/// 2^k2 2^k2` with `(h + l) (bh + bl)` as a pair: one rounding, then scalings that only round
+/// where the result is subnormal. For `x <= 0`, `2^k1 <= 1`, so nothing overflows for
+/// `|a (bh + bl)| < MAX / 2`. `x` below `EXP_MUL_LO` counts as `EXP_MUL_LO` (the result is then 0
+/// for finite `a`, `b`), and `x = -inf` gives `(a * 0) * bh`.
+#[inline(always)]
+pub fn exp_mul_pair<V: Vector>(x: V, a: V, bh: V, bl: V) -> V {
     let xc = clamp(x, V::Elem::EXP_MUL_LO, V::Elem::EXP_HI);
     let (k, h, l) = exp_pair(xc);
     let magic = c::<V>(V::Elem::ROUND_MAGIC);
@@ -184,14 +190,23 @@ pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
     let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
     let k1 = k - (k2 + k2);
     let (s1, s2) = (k1.pow2i(), k2.pow2i());
-    // (h + l) b as a pair, scaled by 2^k1 (exact), times a: rounded once.
-    let bh = h * b;
-    let bl = l.mul_add(b, h.mul_add(b, -bh));
-    // The correction term only for finite a (inf a would give inf - inf).
-    let a_fin = V::select(a.abs().lt(c(f64::INFINITY)), a, c(0.0));
-    let v = ((bh * s1).mul_add(a, (bl * s1) * a_fin) * s2) * s2;
+    let ph = h * bh;
+    let pl = l.mul_add(bh, h.mul_add(bl, h.mul_add(bh, -ph)));
+    // The correction term only where finite (an infinite a or b would make it NaN).
+    let corr = (pl * s1) * a;
+    let corr = V::select(corr.abs().lt(c(f64::INFINITY)), corr, c(0.0));
+    let v = ((ph * s1).mul_add(a, corr) * s2) * s2;
     // A zero result has the sign of a b (the pair's two zero terms may differ in sign).
-    V::select(x.le(c(f64::NEG_INFINITY)), (a * c(0.0)) * b, v.copysign(a * b))
+    V::select(x.le(c(f64::NEG_INFINITY)), (a * c(0.0)) * bh, v.copysign(a * bh))
+}
+
+/// `1 / (dh + dl)` as an unevaluated pair `(q, r)`, `q + r` within about 2^-(2 digits - 2)
+/// relative, for a normalized pair.
+#[inline(always)]
+pub fn recip_pair<V: Vector>(dh: V, dl: V) -> (V, V) {
+    let q = c::<V>(1.0) / dh;
+    let rem = (-q).mul_add(dh, c(1.0)) + (-q) * dl;
+    (q, rem * q)
 }
 
 /// log(1 + x), accurate near 0 (the sign of zero is kept): `1 + x = 2^e m` with `m` in

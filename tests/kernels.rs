@@ -960,7 +960,10 @@ fn glu_kernels_against_formula() {
             ulps(
                 f64s3(&GluBackwardB, [g, a, b]),
                 g * a * sigmoid_derivative_ref(b)
-            ) <= 4.0
+            ) <= 6.0, // the plain reference has five roundings; the kernel one
+            "glu_backward_b({g}, {a}, {b}) = {} vs {}",
+            f64s3(&GluBackwardB, [g, a, b]),
+            g * a * sigmoid_derivative_ref(b)
         );
     }
     // the tail: a large, sigmoid(b) far below the float64 normal range
