@@ -288,8 +288,10 @@ def saturation(seed: int = 0, n: int = 1200, epochs: int = 20, width: int = 64, 
         for s in scales:
             a1.plot(range(1, depth + 1), res[s]["per_layer"], "o-", label=f"s = {s}")
             a2.semilogy(range(1, depth + 2), res[s]["norms"], "o-", label=f"s = {s}")
-        a1.set(xlabel="hidden layer", ylabel="saturated fraction", ylim=(-0.02, 1.02), title="|σ'| < 0.01")
-        a2.set(xlabel="layer", ylabel="‖∇W‖", title="gradient norm per layer")
+        a1.set(xlabel="hidden layer", ylabel="saturated fraction", ylim=(-0.02, 1.02), title="|σ'| < 0.01",
+               xticks=range(1, depth + 1))
+        a2.set(xlabel="layer (last: output)", ylabel="‖∇W‖", title="gradient norm per layer at init",
+               xticks=range(1, depth + 2))
         a1.legend(), a2.legend()
         figure = _save(fig, out, "2_saturation.png")
     return Result(2, "Saturation", claims, [summary, per_layer], figure, data=res)
@@ -350,7 +352,7 @@ def zero_centring(seed: int = 0, n: int = 600, width: int = 64, examples: int = 
 
 # ---------------------------------------------------------------- 4. dead units
 
-def dead_units(seed: int = 0, n: int = 1200, epochs: int = 5, width: int = 64, seeds: int = 3,
+def dead_units(seed: int = 0, n: int = 1200, epochs: int = 5, width: int = 64, seeds: int = 5,
                lrs: Sequence[float] = (0.01, 0.1, 0.3, 0.6, 1.0), out: Optional[str] = None) -> Result:
     rng = np.random.default_rng(seed)
     xt, yt, xv, yv = _split(*blobs(n, rng), rng)
@@ -413,7 +415,7 @@ def dead_units(seed: int = 0, n: int = 1200, epochs: int = 5, width: int = 64, s
 CONVERGENCE = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "prelu", "maxout")
 
 
-def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: int = 3, width: int = 64,
+def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: int = 5, width: int = 64,
                 lr: float = 0.05, acts: Sequence[str] = CONVERGENCE, data=None, out: Optional[str] = None) -> Result:
     if data is None:
         data = digits()
@@ -424,7 +426,7 @@ def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: in
     steps_per_epoch = math.ceil(len(xt) / 32)
     every = max(1, steps_per_epoch // 4)
     table = Table(["activation", f"epochs to {target:.0%} test accuracy (median)", "per seed"], [],
-                  f"{len(xt)} training / {len(xv)} test images, 2 hidden layers of {width}, SGD lr {lr} momentum 0.9, "
+                  f"{len(xt)} training / {len(xv)} test images, 2 hidden layers of {width} (Xavier init for all), SGD lr {lr} momentum 0.9, "
                   f"batch 32, test accuracy every quarter epoch until it reaches {target:.0%}, {seeds} seeds")
     res, curves = {}, {}
     for act in acts:
@@ -536,7 +538,7 @@ def constructions(seed: int = 0, n: int = 100_000, out: Optional[str] = None) ->
         xs = np.linspace(-3, 3, 301)
         a2.plot(xs, np.maximum(xs, 0), label="max(x, 0) = ReLU", lw=3, alpha=0.5)
         a2.plot(xs, np.maximum(xs, 0.01 * xs), "--", label="max(x, 0.01x) = Leaky ReLU")
-        a2.plot(xs, np.maximum(0.5 * xs - 0.5, np.maximum(-xs, 2 * xs - 3)), label="3 other pieces")
+        a2.plot(xs, np.maximum(0.5 * xs - 0.5, np.maximum(-xs, 2 * xs - 3)), label="3 pieces: any convex function")
         a2.set(title="Maxout units")
         a2.legend(fontsize=8)
         figure = _save(fig, out, "6_constructions.png")
