@@ -90,7 +90,8 @@ def test_activation_derivative_is_the_elementwise_derivative():
     for name in ("sigmoid", "tanh", "elu", "leaky_relu"):
         layer = nn.Activation(name)
         layer.forward(x)
-        np.testing.assert_allclose(layer.derivative(), getattr(nl, name + "_derivative")(x), rtol=1e-9, atol=1e-12)  # from the saved output: close, not exact
+        # From the saved output (y(1 - y) for sigmoid): close to the derivative from x, not exact.
+        np.testing.assert_allclose(layer.derivative(), getattr(nl, name + "_derivative")(x), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("init", ["xavier", "he", "normal"])

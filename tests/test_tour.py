@@ -9,7 +9,7 @@ import pytest
 from nonlin import nn, tour
 
 try:
-    import matplotlib  # noqa: F401
+    import matplotlib  # noqa: F401  (figures are checked only when it is installed)
 
     HAVE_MPL = True
 except ImportError:

@@ -21,9 +21,6 @@ import nonlin as nl
 from . import diagnostics as dg
 from . import nn
 
-LECTURE = "Deep Learning lecture notes on activation functions (after Karpathy's CS231n notes)"
-
-
 @dataclass
 class Table:
     header: Sequence[str]
@@ -249,7 +246,8 @@ def saturation(seed: int = 0, n: int = 1200, epochs: int = 20, width: int = 64, 
     xt, yt, xv, yv = _split(*blobs(n, rng), rng)
     per_layer = Table(["init N(0, s²), s", "layer", "saturated |σ'|<0.01", "‖∇W‖", "‖∇W‖/‖W‖"], [],
                       "at initialization, one full-batch gradient")
-    summary = Table(["init s", "saturated (all layers)", "‖∇W₁‖/‖∇W_top‖", f"test accuracy after {epochs} epochs"], [])
+    summary = Table(["init s", "saturated (all layers)", "‖∇W₁‖/‖∇W_top‖",
+                     f"test accuracy after {epochs} epochs"], [])
     res = {}
     for s in scales:
         rng = np.random.default_rng(seed + 1)
@@ -275,7 +273,8 @@ def saturation(seed: int = 0, n: int = 1200, epochs: int = 20, width: int = 64, 
               f"{res[large]['saturated']:.0%} (s={large})",
               res[large]["saturated"] > res[small]["saturated"] + 0.5),
         Claim("Then the gradients vanish and training stalls.",
-              f"test accuracy after {epochs} epochs: {res[mid]['accuracy']:.0%} (s={mid}) vs {res[large]['accuracy']:.0%} "
+              f"test accuracy after {epochs} epochs: {res[mid]['accuracy']:.0%} (s={mid}) vs "
+              f"{res[large]['accuracy']:.0%} "
               f"(s={large}); ‖∇W‖/‖W‖ of hidden layer 2: {res[mid]['relative'][1]:.2g} vs "
               f"{res[large]['relative'][1]:.2g}. The absolute norms do not shrink: the large weights amplify "
               f"what passes the few unsaturated units",
@@ -431,7 +430,8 @@ def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: in
     steps_per_epoch = math.ceil(len(xt) / 32)
     every = max(1, steps_per_epoch // 4)
     table = Table(["activation", f"epochs to {target:.0%} test accuracy (median)", "per seed"], [],
-                  f"{len(xt)} training / {len(xv)} test images, 2 hidden layers of {width} (Xavier init for all), SGD lr {lr} momentum 0.9, "
+                  f"{len(xt)} training / {len(xv)} test images, 2 hidden layers of {width} (Xavier init for all), "
+                  f"SGD lr {lr} momentum 0.9, "
                   f"batch 32, test accuracy every quarter epoch until it reaches {target:.0%}, {seeds} seeds")
     res, curves = {}, {}
     for act in acts:
@@ -477,7 +477,8 @@ def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: in
         for act, trace in curves.items():
             ax.plot(*zip(*trace), label=act)
         ax.axhline(target, color="gray", lw=0.8, ls="--")
-        ax.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1), title=f"digits, seed {seed + 1}, until {target:.0%}")
+        ax.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1),
+               title=f"digits, seed {seed + 1}, until {target:.0%}")
         ax.legend()
         figure = _save(fig, out, "5_convergence.png")
     return Result(5, "Convergence", claims, [table], figure, data=res)
@@ -625,6 +626,11 @@ def cost(n: int = 1_000_000, budget: float = 0.05, names: Optional[Sequence[str]
 
 # ---------------------------------------------------------------- 8. gallery
 
+def _sides(r: dict) -> str:
+    return ("left and right" if r["sat_left"] and r["sat_right"] else "left" if r["sat_left"]
+            else "right" if r["sat_right"] else "none")
+
+
 def gallery(out: Optional[str] = None) -> Result:
     names = list(nn.ELEMENTWISE) + (["prelu"] if hasattr(nl, "prelu") else [])
     x = np.linspace(-6, 6, 1201)
@@ -647,8 +653,8 @@ def gallery(out: Optional[str] = None) -> Result:
     claims = [
         Claim("sigmoid and tanh saturate (both sides); ReLU does not saturate in the positive region; "
               "Leaky ReLU does not saturate.",
-              "saturating sides: " + ", ".join(f"{k} {'L' if res[k]['sat_left'] else ''}{'R' if res[k]['sat_right'] else ''}"
-                                               .rstrip() for k in ("sigmoid", "tanh", "relu", "leaky_relu") if k in res),
+              "saturating sides: " + ", ".join(f"{k} {_sides(res[k])}"
+                                               for k in ("sigmoid", "tanh", "relu", "leaky_relu")),
               res["sigmoid"]["sat_left"] and res["sigmoid"]["sat_right"] and res["tanh"]["sat_left"]
               and res["tanh"]["sat_right"] and not res["relu"]["sat_right"] and not res["leaky_relu"]["sat_left"]),
         Claim("sigmoid is not zero-centred; tanh is.",
@@ -698,14 +704,14 @@ EXPERIMENTS: List[Tuple[int, str, Callable[..., Result]]] = [
 
 def _has_sklearn() -> bool:
     try:
-        import sklearn.datasets  # noqa: F401
+        import sklearn.datasets  # noqa: F401  (experiment 5's data)
     except ImportError:
         return False
     return True
 
 
 def report(results: List[Result], seconds: float, notes: List[str]) -> str:
-    lines = [f"# The lecture, measured\n",
+    lines = ["# The lecture, measured\n",
              f"`python -m nonlin tour`: nonlin {nl.__version__}, {nl.info()['simd']}, {nl.info()['threads']} threads, "
              f"{seconds:.0f} s. Every number below comes from a run of the experiment it sits in.\n"]
     lines += [f"> {note}\n" for note in notes]
