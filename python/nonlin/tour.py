@@ -12,6 +12,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -639,11 +640,11 @@ def gallery(out: Optional[str] = None) -> Result:
                    "mean f(z), z~N(0,1)"], [], "saturates: |f'| < 0.01 at ∓6; the mean measures zero-centring")
     curves, res = {}, {}
     for name in names:
-        f = (lambda v: nl.prelu(v, 0.25)) if name == "prelu" else nn.Activation(name).forward
-        df = (lambda v: nl.prelu_derivative(v, 0.25)) if name == "prelu" else getattr(nl, name + "_derivative")
-        if name != "prelu":
-            p = nn.Activation(name).p
-            f, df = (lambda v, f0=getattr(nl, name), p=p: f0(v, **p)), (lambda v, d0=df, p=p: d0(v, **p))
+        if name == "prelu":
+            f, df = partial(nl.prelu, weight=0.25), partial(nl.prelu_derivative, weight=0.25)
+        else:  # the derivative takes the backward's parameters (threshold's has no value)
+            layer = nn.Activation(name)
+            f, df = partial(getattr(nl, name), **layer.p), partial(getattr(nl, name + "_derivative"), **layer.bp)
         y, dy = f(x), df(x)
         curves[name] = (y, dy)
         ends = df(np.array([-6.0, 0.0, 6.0]))
