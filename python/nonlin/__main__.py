@@ -1,5 +1,6 @@
 """Command line: ``python -m nonlin check [--n N] [--seed S] [--compare | --f64 [--only F ...]]`` and
-``python -m nonlin bench [--quick] [--json PATH] [--plot PATH] [--only F ...]``."""
+``python -m nonlin bench [--quick] [--json PATH] [--plot PATH] [--only F ...]`` and
+``python -m nonlin tour [--out DIR] [--only N ...] [--seed S]``."""
 
 import argparse
 import sys
@@ -20,7 +21,15 @@ def main(argv=None) -> int:
     bench.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     bench.add_argument("--plot", metavar="PATH", help="write a PNG (needs matplotlib)")
     bench.add_argument("--only", nargs="+", metavar="FUNCTION", help="only these functions")
+    tour = sub.add_parser("tour", help="the lecture's claims about activations, measured: tables, figures, report.md")
+    tour.add_argument("--out", default="nonlin-tour", metavar="DIR", help="where report.md and the PNGs go")
+    tour.add_argument("--only", nargs="+", type=int, choices=range(1, 9), metavar="N", help="only experiments N (1-8)")
+    tour.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "tour":
+        from . import tour as _tour
+
+        return _tour.main(args.out, args.only, args.seed)
     if args.command == "bench":
         from . import bench as _bench
 
