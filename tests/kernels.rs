@@ -9,6 +9,7 @@ use nonlin::activations::relu::*;
 use nonlin::activations::sigmoid::{Sigmoid, SigmoidBackward, SigmoidDerivative};
 use nonlin::activations::tanh::{Tanh, TanhBackward, TanhDerivative};
 use nonlin::strided::{View, elementwise};
+use nonlin::simd::{Level, set_level};
 use nonlin::{Kernel, Real, apply, apply_inplace, apply2};
 
 // ---------------------------------------------------------------- helpers
@@ -255,6 +256,72 @@ impl<T: Real> Visit<T> for Accuracy {
             self.check(name, &[a, b], out[i], want(a, b));
         }
     }
+}
+
+// ---------------------------------------------------------------- SIMD levels
+
+/// Runs each kernel at every level the CPU has (AVX2 and AVX-512, or NEON) and compares the
+/// bits with the scalar level.
+struct Levels {
+    failures: Vec<String>,
+}
+
+impl Levels {
+    fn compare<T: Real>(&mut self, name: &str, run: &dyn Fn(&mut [T])) {
+        let levels: Vec<Level> = Level::all()
+            .iter()
+            .copied()
+            .filter(|&l| l <= Level::detect())
+            .collect();
+        let before = nonlin::level();
+        let n = inputs::<T>().len().max(pairs::<T>().len());
+        let mut want = vec![T::default(); n];
+        set_level(Level::Scalar);
+        run(&mut want);
+        for &l in &levels[1..] {
+            set_level(l);
+            let mut got = vec![T::default(); n];
+            run(&mut got);
+            // Any NaN matches any NaN (payloads and signs of NaN are not specified).
+            let differ = |i: usize| bits(got[i]) != bits(want[i]) && !(got[i].is_nan() && want[i].is_nan());
+            if let Some(i) = (0..n).find(|&i| differ(i)) {
+                self.failures.push(format!(
+                    "{name}<{}> at {}: element {i}: {:?} vs scalar {:?}",
+                    T::NAME,
+                    l.name(),
+                    got[i],
+                    want[i]
+                ));
+            }
+        }
+        set_level(before);
+    }
+}
+
+impl<T: Real> Visit<T> for Levels {
+    fn unary<K: Kernel<T, 1>>(&mut self, name: &str, k: K, _: F1) {
+        let x = inputs::<T>();
+        self.compare(name, &|out: &mut [T]| apply(&k, &x, &mut out[..x.len()]));
+    }
+    fn binary<K: Kernel<T, 2>>(&mut self, name: &str, k: K, _: F2, second: F1) {
+        let (a, b): (Vec<T>, Vec<T>) = pairs::<T>()
+            .into_iter()
+            .map(|(a, b)| (a, T::from_f64(second(b.to_f64()))))
+            .unzip();
+        self.compare(name, &|out: &mut [T]| apply2(&k, &a, &b, &mut out[..a.len()]));
+    }
+}
+
+/// Every elementwise kernel gives the same bits at every SIMD level as at the scalar level
+/// (other tests may run meanwhile at whatever level is set: all levels agree).
+#[test]
+fn every_level_matches_scalar_bit_for_bit() {
+    let mut v = Levels { failures: vec![] };
+    for (slope, alpha) in [(0.01, 1.0), (0.2, 1.3)] {
+        visit_all::<f32>(&mut v, slope, alpha);
+        visit_all::<f64>(&mut v, slope, alpha);
+    }
+    assert!(v.failures.is_empty(), "{}", v.failures.join("\n"));
 }
 
 fn sweep(skip_huge_elu_grad: bool) {

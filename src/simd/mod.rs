@@ -13,6 +13,8 @@ use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use std::sync::atomic::{AtomicU8, Ordering};
 
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
@@ -42,6 +44,8 @@ pub trait Real:
     type Avx2: Vector<Elem = Self>;
     #[cfg(target_arch = "x86_64")]
     type Avx512: Vector<Elem = Self>;
+    #[cfg(target_arch = "aarch64")]
+    type Neon: Vector<Elem = Self>;
     /// Converts a constant written in f64 (rounded to nearest).
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
@@ -49,13 +53,15 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ident, $name:expr, $avx2:ident, $avx512:ident) => {
+    ($t:ident, $name:expr, $avx2:ident, $avx512:ident, $neon:ident) => {
         impl Real for $t {
             type Scalar = $t;
             #[cfg(target_arch = "x86_64")]
             type Avx2 = x86::$avx2;
             #[cfg(target_arch = "x86_64")]
             type Avx512 = x86::$avx512;
+            #[cfg(target_arch = "aarch64")]
+            type Neon = neon::$neon;
             const NAME: &'static str = $name;
             const MANTISSA_DIGITS: u32 = $t::MANTISSA_DIGITS;
             #[inline(always)]
@@ -73,8 +79,8 @@ macro_rules! real {
         }
     };
 }
-real!(f32, "float32", Avx2F32, Avx512F32);
-real!(f64, "float64", Avx2F64, Avx512F64);
+real!(f32, "float32", Avx2F32, Avx512F32, NeonF32);
+real!(f64, "float64", Avx2F64, Avx512F64, NeonF64);
 
 /// `LANES` values of one [`Real`] type, with the few operations the kernels need.
 ///
@@ -226,6 +232,8 @@ pub enum Level {
     Avx2 = 1,
     #[cfg(target_arch = "x86_64")]
     Avx512 = 2,
+    #[cfg(target_arch = "aarch64")]
+    Neon = 1,
 }
 
 impl Level {
@@ -236,6 +244,8 @@ impl Level {
             Level::Avx2 => "avx2",
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => "avx512",
+            #[cfg(target_arch = "aarch64")]
+            Level::Neon => "neon",
         }
     }
 
@@ -247,6 +257,8 @@ impl Level {
             Level::Avx2,
             #[cfg(target_arch = "x86_64")]
             Level::Avx512,
+            #[cfg(target_arch = "aarch64")]
+            Level::Neon,
         ]
     }
 
@@ -265,6 +277,10 @@ impl Level {
                 return Level::Avx2;
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return Level::Neon;
+        }
         Level::Scalar
     }
 }
@@ -273,7 +289,7 @@ const UNSET: u8 = u8::MAX;
 static LEVEL: AtomicU8 = AtomicU8::new(UNSET);
 
 /// The level used by every call: the best the CPU runs, or a lower one named by the
-/// environment variable `NONLIN_SIMD` (scalar, avx2, avx512) or set with [`set_level`].
+/// environment variable `NONLIN_SIMD` (scalar, avx2, avx512, neon) or set with [`set_level`].
 pub fn level() -> Level {
     let l = LEVEL.load(Ordering::Relaxed);
     if l != UNSET {
@@ -303,6 +319,9 @@ pub fn dispatch<T: Real, J: Job<T>>(job: J) -> J::Output {
         Level::Avx2 => unsafe { run_avx2(job) },
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 => unsafe { run_avx512(job) },
+        // NEON is part of the aarch64 baseline: no target-feature wrapper is needed.
+        #[cfg(target_arch = "aarch64")]
+        Level::Neon => job.run::<T::Neon>(),
     }
 }
 
