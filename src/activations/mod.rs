@@ -8,9 +8,12 @@
 //! (either sign) takes the other branch, and NaN in x gives NaN.
 
 pub mod elu;
+pub mod gelu;
+pub mod hard;
 pub mod maxout;
 pub mod relu;
 pub mod sigmoid;
+pub mod smooth;
 pub mod tanh;
 
 use crate::simd::{Real, Vector};
@@ -25,3 +28,43 @@ pub(crate) fn c<V: Vector>(v: f64) -> V {
 pub(crate) fn piecewise<V: Vector>(x: V, pos: V, nonpos: V) -> V {
     V::select(x.gt(c(0.0)), pos, V::select(x.le(c(0.0)), nonpos, x))
 }
+
+/// Horner's scheme, coefficients from the constant term up.
+#[inline(always)]
+pub(crate) fn poly<V: Vector>(x: V, coeffs: &[f64]) -> V {
+    let mut acc = c::<V>(coeffs[coeffs.len() - 1]);
+    for &k in coeffs[..coeffs.len() - 1].iter().rev() {
+        acc = acc.mul_add(x, c(k));
+    }
+    acc
+}
+
+/// The float32 or the float64 table, by the element type.
+#[inline(always)]
+pub(crate) fn by_type<V: Vector>(f32s: &'static [f64], f64s: &'static [f64]) -> &'static [f64] {
+    if V::Elem::MANTISSA_DIGITS == 24 {
+        f32s
+    } else {
+        f64s
+    }
+}
+
+/// A constant `hi + lo` (given as two f64) as two values of the element type, `hi` rounded to it
+/// and `lo` the rest, so that `x - hi - lo` keeps the constant's full precision.
+#[inline(always)]
+pub(crate) fn split<V: Vector>(hi: f64, lo: f64) -> (V, V) {
+    let h = V::Elem::from_f64(hi);
+    (V::splat(h), c((hi - h.to_f64()) + lo))
+}
+
+/// `x - (hi + lo)` for a constant given as [`split`] parts: exact where `x` is within a factor 2
+/// of the constant (Sterbenz), then one rounding.
+#[inline(always)]
+pub(crate) fn minus<V: Vector>(x: V, (hi, lo): (V, V)) -> V {
+    (x - hi) - lo
+}
+
+/// Power of two used to keep `e^x` normal where a product with it would be subnormal:
+/// `exp_nonpositive_scaled(x, SCALE_BITS)` then a final `* 2^-SCALE_BITS`.
+pub(crate) const SCALE_BITS: i32 = 24;
+pub(crate) const UNSCALE: f64 = 1.0 / 16777216.0;
