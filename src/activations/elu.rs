@@ -106,7 +106,9 @@ impl<T: Real> Kernel<T, 2> for SeluBackwardFromOutput {
 fn div_alpha<V: Vector>(x: V, alpha: f64) -> (V, V) {
     let a = c::<V>(alpha);
     let q = x / a;
-    (q, (-q).mul_add(a, x) / a)
+    let r = (-q).mul_add(a, x) / a;
+    // e^(q + r) = e^q (1 + r) needs |r| << 1: beyond |q| = 1e3 the result is 0 or inf anyway.
+    (q, V::select(q.abs().lt(c(1e3)), r, c(0.0)))
 }
 
 /// `celu(x) = max(0, x) + min(0, alpha expm1(x / alpha))`, i.e. `x` for `x > 0` and

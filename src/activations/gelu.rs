@@ -8,7 +8,7 @@
 //! a root near `x = -0.752`; around it they are `t Q(t)`, `t = x - x0` exact and `Q` a Chebyshev
 //! interpolant (tools/activation_constants.py), so they keep full relative accuracy there.
 
-use super::{SCALE_BITS, UNSCALE, by_type, c, minus, poly, split};
+use super::{SCALE, SCALE_BITS, UNSCALE, by_type, c, minus, poly, scaled_derivative, split};
 use crate::math::{erfc, erfcx_tail, exp_nonpositive_scaled};
 use crate::simd::{Kernel, Real, Vector};
 
@@ -109,34 +109,28 @@ const GELU_Q_F64: [f64; 24] = [0.4314939923140469, 0.388284982990552, -0.0181996
 /// (positive terms); for `x < x0 - 1`: `e^(-x^2/2) (erfcx(s)/2 + x / sqrt(2 pi))` (the terms
 /// cancel by at most a factor `1 / (1 - 1/x^2)`), scaled for the subnormals.
 /// `gelu'(0) = 1/2`, `gelu'(inf) = 1`, `gelu'(-inf) = 0`.
-pub struct GeluDerivative;
-impl<T: Real> Kernel<T, 1> for GeluDerivative {
-    const COST: usize = 10;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (s, ds, use_tail, tail) = erfc_parts(x);
-        let gauss = scaled_gauss(x); // 2^SCALE_BITS e^(-x^2/2)
-        let xphi = (x * c(INV_SQRT_2PI)) * gauss;
-        let near = erfc_near(s, ds).mul_add(c(0.5), xphi * c(UNSCALE));
-        let far = tail.mul_add(c(0.5), xphi) * c(UNSCALE);
-        let t = minus(x, split(GELU_X0.0, GELU_X0.1));
-        let root = t * poly(t, by_type::<V>(&GELU_Q_F32, &GELU_Q_F64));
-        let y = V::select(use_tail, far, near);
-        let y = V::select(t.abs().lt(c(1.0)), root, y);
-        let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
-        V::select(x.ge(c(f64::INFINITY)), c(1.0), y)
-    }
+#[inline(always)]
+fn gelu_derivative_scaled<V: Vector>(x: V) -> V {
+    let (s, ds, use_tail, tail) = erfc_parts(x);
+    let gauss = scaled_gauss(x); // 2^SCALE_BITS e^(-x^2/2)
+    let xphi = (x * c(INV_SQRT_2PI)) * gauss;
+    let near = erfc_near(s, ds).mul_add(c(0.5 * SCALE), xphi);
+    let far = tail.mul_add(c(0.5), xphi);
+    let t = minus(x, split(GELU_X0.0, GELU_X0.1));
+    let root = (t * c(SCALE)) * poly(t, by_type::<V>(&GELU_Q_F32, &GELU_Q_F64));
+    let y = V::select(use_tail, far, near);
+    let y = V::select(t.abs().lt(c(1.0)), root, y);
+    let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
+    V::select(x.ge(c(f64::INFINITY)), c(SCALE), y)
 }
 
-/// `g * gelu'(x)`.
-pub struct GeluBackward;
-impl<T: Real> Kernel<T, 2> for GeluBackward {
-    const COST: usize = 10;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        g * GeluDerivative.eval([x])
-    }
-}
+scaled_derivative!(
+    GeluDerivative,
+    /// `g * gelu'(x)`, rounded once where it is subnormal.
+    GeluBackward,
+    gelu_derivative_scaled,
+    10
+);
 
 /// `z = 2 sqrt(2/pi) (x + 0.044715 x^3)` as `(z, zl)`: both terms have the sign of x, and each
 /// is carried in two parts, so `z + zl` is accurate to about `ulp(z)^2`; `zl` is 0 where `|z|`
@@ -194,37 +188,31 @@ const GELU_TANH_Q_F64: [f64; 20] = [1.9045991238220834, -0.6122388728897941, 0.0
 /// `|x - x0| < 0.75` it is `t Q(t / 0.75)`, `t = x - x0` exact. `sigmoid(z)` is scaled in the
 /// negative tail (where `F` is large), so subnormal results are rounded once.
 /// 1/2 at 0, 1 at inf, 0 at -inf.
-pub struct GeluTanhDerivative;
-impl<T: Real> Kernel<T, 1> for GeluTanhDerivative {
-    const COST: usize = 8;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (z, zl) = tanh_arg(x);
-        let (v, d) = scaled_sigmoid_parts(z);
-        let e = v * c(UNSCALE);
-        let pos = z.ge(c(0.0));
-        // sigmoid(-z) and sigmoid(z) scaled by 2^SCALE_BITS, corrected by zl to first order.
-        let sn = V::select(pos, e, c(1.0)) / d;
-        let s_scaled = V::select(pos, c(16777216.0), v) / d;
-        let s_scaled = s_scaled.mul_add(sn * zl, s_scaled);
-        let xc = clamp_1e3(x);
-        let dz = (c::<V>(3.0 * TWO_K_KAPPA.0) * xc).mul_add(xc, c(TWO_K.0));
-        let f = (xc * sn).mul_add(dz, c(1.0));
-        let t = minus(x, split(GELU_TANH_X0.0, GELU_TANH_X0.1));
-        let fr = t * poly(t * c(1.0 / 0.75), by_type::<V>(&GELU_TANH_Q_F32, &GELU_TANH_Q_F64));
-        let f = V::select(t.abs().lt(c(0.75)), fr, f);
-        let y = (s_scaled * f) * c(UNSCALE);
-        let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
-        V::select(x.ge(c(f64::INFINITY)), c(1.0), y)
-    }
+#[inline(always)]
+fn gelu_tanh_derivative_scaled<V: Vector>(x: V) -> V {
+    let (z, zl) = tanh_arg(x);
+    let (v, d) = scaled_sigmoid_parts(z);
+    let e = v * c(UNSCALE);
+    let pos = z.ge(c(0.0));
+    // sigmoid(-z) and sigmoid(z) scaled by 2^SCALE_BITS, corrected by zl to first order.
+    let sn = V::select(pos, e, c(1.0)) / d;
+    let s_scaled = V::select(pos, c(SCALE), v) / d;
+    let s_scaled = s_scaled.mul_add(sn * zl, s_scaled);
+    let xc = clamp_1e3(x);
+    let dz = (c::<V>(3.0 * TWO_K_KAPPA.0) * xc).mul_add(xc, c(TWO_K.0));
+    let f = (xc * sn).mul_add(dz, c(1.0));
+    let t = minus(x, split(GELU_TANH_X0.0, GELU_TANH_X0.1));
+    let fr = t * poly(t * c(1.0 / 0.75), by_type::<V>(&GELU_TANH_Q_F32, &GELU_TANH_Q_F64));
+    let f = V::select(t.abs().lt(c(0.75)), fr, f);
+    let y = s_scaled * f;
+    let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
+    V::select(x.ge(c(f64::INFINITY)), c(SCALE), y)
 }
 
-/// `g * gelu_tanh'(x)`.
-pub struct GeluTanhBackward;
-impl<T: Real> Kernel<T, 2> for GeluTanhBackward {
-    const COST: usize = 8;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        g * GeluTanhDerivative.eval([x])
-    }
-}
+scaled_derivative!(
+    GeluTanhDerivative,
+    /// `g * gelu_tanh'(x)`, rounded once where it is subnormal.
+    GeluTanhBackward,
+    gelu_tanh_derivative_scaled,
+    8
+);

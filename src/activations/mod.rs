@@ -68,3 +68,43 @@ pub(crate) fn minus<V: Vector>(x: V, (hi, lo): (V, V)) -> V {
 /// `exp_nonpositive_scaled(x, SCALE_BITS)` then a final `* 2^-SCALE_BITS`.
 pub(crate) const SCALE_BITS: i32 = 24;
 pub(crate) const UNSCALE: f64 = 1.0 / 16777216.0;
+pub(crate) const SCALE: f64 = 16777216.0;
+
+/// `g * d` from `s = 2^SCALE_BITS d` (a derivative kept scaled): `(g s) 2^-SCALE_BITS`, rounded
+/// once even where the result is subnormal; `g (s 2^-SCALE_BITS)` where `g s` would overflow.
+#[inline(always)]
+pub(crate) fn grad_scaled<V: Vector>(g: V, s: V) -> V {
+    let p = g * s;
+    V::select(
+        p.abs().lt(c(f64::INFINITY)),
+        p * c(UNSCALE),
+        g * (s * c(UNSCALE)),
+    )
+}
+
+/// The derivative and backward kernels of a derivative computed scaled by `2^SCALE_BITS`
+/// (`$scaled(x)`): the derivative is the scaled value times `2^-SCALE_BITS`, the backward
+/// [`grad_scaled`].
+macro_rules! scaled_derivative {
+    ($(#[$dd:meta])* $deriv:ident, $(#[$bd:meta])* $back:ident, $scaled:path, $cost:expr) => {
+        $(#[$dd])*
+        pub struct $deriv;
+        impl<T: Real> Kernel<T, 1> for $deriv {
+            const COST: usize = $cost;
+            #[inline(always)]
+            fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+                $scaled(x) * super::c(super::UNSCALE)
+            }
+        }
+        $(#[$bd])*
+        pub struct $back;
+        impl<T: Real> Kernel<T, 2> for $back {
+            const COST: usize = $cost;
+            #[inline(always)]
+            fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+                super::grad_scaled(g, $scaled(x))
+            }
+        }
+    };
+}
+pub(crate) use scaled_derivative;

@@ -7,7 +7,7 @@
 //! once. The derivatives of silu and mish have a root; around it they are written as
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
-use super::{SCALE_BITS, UNSCALE, c, minus, poly, split};
+use super::{SCALE, SCALE_BITS, UNSCALE, c, minus, poly, scaled_derivative, split};
 use crate::math::{exp_nonpositive, exp_nonpositive_scaled, expm1_nonpositive, log1p};
 use crate::simd::{Kernel, Real, Vector};
 
@@ -43,32 +43,27 @@ const SILU_E0: f64 = 0.2784645427610738;
 /// with `e = e^x`, `e (1 + x + e) / (1 + e)^2`, where the factor with the root `x0` is evaluated
 /// as `1 + x + e^x = t + e^x0 expm1(t)`, `t = x - x0` (exact: `1 + x0 + e^x0 = 0`; both terms
 /// have the sign of `t`). `silu'(0) = 1/2`, `silu'(+inf) = 1`, `silu'(-inf) = 0`.
-pub struct SiluDerivative;
-impl<T: Real> Kernel<T, 1> for SiluDerivative {
-    const COST: usize = 8;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (v, e, d) = scaled_exp(x);
-        let dd = e.mul_add(e + c(2.0), c(1.0)); // (1 + e)^2
-        let pos = x.mul_add(e, d) / dd;
-        let t = minus(x, split(SILU_X0.0, SILU_X0.1));
-        let q = c::<V>(SILU_E0).mul_add(expm1_nonpositive(t), t);
-        let neg = ((v * q) / dd) * c(UNSCALE);
-        let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
-        let pos = V::select(x.ge(c(f64::INFINITY)), c(1.0), pos);
-        V::select(x.gt(c(0.0)), pos, neg)
-    }
+/// (Computed scaled by `2^SCALE_BITS`; see [`scaled_derivative`].)
+#[inline(always)]
+fn silu_derivative_scaled<V: Vector>(x: V) -> V {
+    let (v, e, d) = scaled_exp(x);
+    let dd = e.mul_add(e + c(2.0), c(1.0)); // (1 + e)^2
+    let pos = (x.mul_add(e, d) / dd) * c(SCALE);
+    let t = minus(x, split(SILU_X0.0, SILU_X0.1));
+    let q = c::<V>(SILU_E0).mul_add(expm1_nonpositive(t), t);
+    let neg = (v * q) / dd;
+    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
+    let pos = V::select(x.ge(c(f64::INFINITY)), c(SCALE), pos);
+    V::select(x.gt(c(0.0)), pos, neg)
 }
 
-/// `g * silu'(x)`.
-pub struct SiluBackward;
-impl<T: Real> Kernel<T, 2> for SiluBackward {
-    const COST: usize = 8;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        g * SiluDerivative.eval([x])
-    }
-}
+scaled_derivative!(
+    SiluDerivative,
+    /// `g * silu'(x)`, rounded once where it is subnormal.
+    SiluBackward,
+    silu_derivative_scaled,
+    8
+);
 
 /// `mish(x) = x tanh(softplus(x))`, with `tanh(softplus(x)) = n / (n + 2)`, `n = e^x (e^x + 2)`:
 /// for `x > 0`, with `f = e^-x`, `x (1 + 2f) / (1 + 2f (1 + f))`; for `x <= 0`, with `e = e^x`
@@ -99,59 +94,58 @@ const MISH_E0: f64 = 0.3034825352815289;
 /// `q(x) - q(x0) = d B + 4t (1 + e0)` with `t = x - x0` (exact), `d = e - e0 = e0 expm1(t)` and
 /// `B = (e + e0)(e + 4) + e0^2 + 6 + 4x`, which keeps full relative accuracy at the root.
 /// `mish'(0) = 0.6`, `mish'(inf) = 1`, `mish'(-inf) = 0`.
-pub struct MishDerivative;
-impl<T: Real> Kernel<T, 1> for MishDerivative {
-    const COST: usize = 8;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (v, e, _) = scaled_exp(x);
-        let one = c::<V>(1.0);
-        // x > 0: e is f = e^-x.
-        let dd = (e + e).mul_add(e + one, one);
-        let num = e.mul_add(c(2.0), one) * dd + x * ((c::<V>(4.0) * (e * e)) * (e + one));
-        let pos = num / (dd * dd);
-        // x <= 0: e is e^x (and 0 below -1e3, where x is clamped to keep q finite).
-        let xn = V::select(x.lt(c(-1e3)), c(-1e3), x);
-        let t = minus(xn, split(MISH_X0.0, MISH_X0.1));
-        let e0 = c::<V>(MISH_E0);
-        let b = (e + e0).mul_add(e + c(4.0), c(MISH_E0 * MISH_E0 + 6.0)) + c::<V>(4.0) * xn;
-        let q = (e0 * expm1_nonpositive(t)).mul_add(b, c::<V>(4.0 * (1.0 + MISH_E0)) * t);
-        let n2 = e.mul_add(e + c(2.0), c(2.0));
-        let neg = ((v * q) / (n2 * n2)) * c(UNSCALE);
-        let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
-        let pos = V::select(x.ge(c(f64::INFINITY)), one, pos);
-        V::select(x.gt(c(0.0)), pos, neg)
-    }
+#[inline(always)]
+fn mish_derivative_scaled<V: Vector>(x: V) -> V {
+    let (v, e, _) = scaled_exp(x);
+    let one = c::<V>(1.0);
+    // x > 0: e is f = e^-x.
+    let dd = (e + e).mul_add(e + one, one);
+    let num = e.mul_add(c(2.0), one) * dd + x * ((c::<V>(4.0) * (e * e)) * (e + one));
+    let pos = (num / (dd * dd)) * c(SCALE);
+    // x <= 0: e is e^x (and 0 below -1e3, where x is clamped to keep q finite).
+    let xn = V::select(x.lt(c(-1e3)), c(-1e3), x);
+    let t = minus(xn, split(MISH_X0.0, MISH_X0.1));
+    let e0 = c::<V>(MISH_E0);
+    let b = (e + e0).mul_add(e + c(4.0), c(MISH_E0 * MISH_E0 + 6.0)) + c::<V>(4.0) * xn;
+    let q = (e0 * expm1_nonpositive(t)).mul_add(b, c::<V>(4.0 * (1.0 + MISH_E0)) * t);
+    // Below x = -2, B < 0 and the shifted form cancels a little; q directly, whose terms
+    // 4 + 4x and e (4x + 6) are then both negative, does not.
+    let four = c::<V>(4.0);
+    let direct = four.mul_add(xn, four) + e * (four.mul_add(xn, c(6.0)) + e * (e + four));
+    let q = V::select(xn.lt(c(-2.0)), direct, q);
+    let n2 = e.mul_add(e + c(2.0), c(2.0));
+    let neg = (v * q) / (n2 * n2);
+    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
+    let pos = V::select(x.ge(c(f64::INFINITY)), c(SCALE), pos);
+    V::select(x.gt(c(0.0)), pos, neg)
 }
 
-/// `g * mish'(x)`.
-pub struct MishBackward;
-impl<T: Real> Kernel<T, 2> for MishBackward {
-    const COST: usize = 8;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        g * MishDerivative.eval([x])
-    }
-}
+scaled_derivative!(
+    MishDerivative,
+    /// `g * mish'(x)`, rounded once where it is subnormal.
+    MishBackward,
+    mish_derivative_scaled,
+    8
+);
 
 /// `(sp, s, sn)` for `z + zl` (`zl` a small correction to `z`): `softplus(z + zl)`,
-/// `sigmoid(z + zl)` and `sigmoid(-(z + zl))`, each to first order in `zl`.
+/// `2^SCALE_BITS sigmoid(z + zl)` (scaled, so that a backward rounds a subnormal result once)
+/// and `sigmoid(-(z + zl))`, each to first order in `zl`.
 /// `softplus(z) = max(z, 0) + log1p(e^-|z|)`: no overflow, and `softplus(z) = e^z` in the
 /// negative tail (`log1p` of a tiny argument is that argument).
 #[inline(always)]
 fn softplus_parts<V: Vector>(z: V, zl: V) -> (V, V, V) {
-    let e = exp_nonpositive(-z.abs());
-    let d = e + c(1.0);
+    let (v, e, d) = scaled_exp(z);
     let pos = z.ge(c(0.0));
     let (s, sn) = (
-        V::select(pos, c(1.0), e) / d,
+        V::select(pos, c(SCALE), v) / d,
         V::select(pos, e, c(1.0)) / d,
     );
     let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
     let sp = V::select(z.gt(c(0.0)), z, c(0.0)) + log1p(e);
-    (s.mul_add(zl, sp), s.mul_add(sn * zl, s), sn.mul_add(-(s * zl), sn))
+    let sp = (s * c(UNSCALE)).mul_add(zl, sp);
+    (sp, s.mul_add(sn * zl, s), sn)
 }
-
 /// `beta x` as `(z, zl)`, the rounded product and its exact error.
 #[inline(always)]
 fn times_beta<V: Vector>(x: V, beta: f64) -> (V, V) {
@@ -190,7 +184,7 @@ impl<T: Real> Kernel<T, 1> for SoftplusDerivative {
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = times_beta(x, self.beta);
         let (_, s, _) = softplus_parts(z, zl);
-        let y = V::select(z.gt(c(self.threshold)), c(1.0), s);
+        let y = V::select(z.gt(c(self.threshold)), c(1.0), s * c(UNSCALE));
         V::select(x.is_nan(), x, y)
     }
 }
@@ -204,11 +198,10 @@ impl<T: Real> Kernel<T, 2> for SoftplusBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        g * SoftplusDerivative {
-            beta: self.beta,
-            threshold: self.threshold,
-        }
-        .eval([x])
+        let (z, zl) = times_beta(x, self.beta);
+        let (_, s, _) = softplus_parts(z, zl);
+        let y = V::select(z.gt(c(self.threshold)), g, super::grad_scaled(g, s));
+        V::select(x.is_nan(), x, y)
     }
 }
 
@@ -231,7 +224,7 @@ impl<T: Real> Kernel<T, 1> for LogsigmoidDerivative {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (_, s, _) = softplus_parts(-x, c(0.0));
-        V::select(x.is_nan(), x, s)
+        V::select(x.is_nan(), x, s * c(UNSCALE))
     }
 }
 
@@ -241,7 +234,8 @@ impl<T: Real> Kernel<T, 2> for LogsigmoidBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        g * LogsigmoidDerivative.eval([x])
+        let (_, s, _) = softplus_parts(-x, c(0.0));
+        V::select(x.is_nan(), x, super::grad_scaled(g, s))
     }
 }
 
@@ -291,7 +285,12 @@ pub struct SoftsignBackward;
 impl<T: Real> Kernel<T, 2> for SoftsignBackward {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        g * SoftsignDerivative.eval([x])
+        // (g r) (r + 2 r e): g enters before the square can underflow.
+        let (d, dl) = one_plus_abs(x);
+        let r = c::<V>(1.0) / d;
+        let e = (-r).mul_add(d, c(1.0)) - r * dl;
+        let y = (g * r) * (r + r).mul_add(e, r);
+        V::select(x.abs().ge(c(f64::INFINITY)), g * c(0.0), y)
     }
 }
 
@@ -325,16 +324,26 @@ impl<T: Real> Kernel<T, 1> for Tanhshrink {
     }
 }
 
-/// `tanhshrink'(x) = tanh(x)^2`, with `tanh|x| = -m / (2 + m)`, `m = expm1(-2|x|)`.
+/// `tanh(x)^2`: `(m / (2 + m))^2` with `m = expm1(-2|x|)` for `|x| <= 1`, and
+/// `1 - 4e / (1 + e)^2` with `e = e^-2|x|` above (no cancellation: `4e / (1 + e)^2 < 0.42`).
+#[inline(always)]
+fn tanh_squared<V: Vector>(x: V) -> V {
+    let a = x.abs();
+    let m = expm1_nonpositive(-(a + a));
+    let t = m / (m + c(2.0));
+    let e = exp_nonpositive(-(a + a));
+    let sech2 = (e * c(4.0)) / e.mul_add(e + c(2.0), c(1.0));
+    let y = V::select(a.gt(c(1.0)), c::<V>(1.0) - sech2, t * t);
+    V::select(x.is_nan(), x, y)
+}
+
+/// `tanhshrink'(x) = tanh(x)^2`.
 pub struct TanhshrinkDerivative;
 impl<T: Real> Kernel<T, 1> for TanhshrinkDerivative {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let a = x.abs();
-        let m = expm1_nonpositive(-(a + a));
-        let t = m / (m + c(2.0));
-        V::select(x.is_nan(), x, t * t)
+        tanh_squared(x)
     }
 }
 
@@ -344,6 +353,11 @@ impl<T: Real> Kernel<T, 2> for TanhshrinkBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        g * TanhshrinkDerivative.eval([x])
+        let t2 = tanh_squared(x);
+        // g enters before a tiny tanh^2 can underflow: g t t.
+        let a = x.abs();
+        let m = expm1_nonpositive(-(a + a));
+        let t = m / (m + c(2.0));
+        V::select(a.lt(c(1e-3)), (g * t) * t, g * t2)
     }
 }
