@@ -4,7 +4,8 @@
 //!                                              [--step N]   (N > 1: every Nth pattern)
 //!
 //! Prints per function the largest error in ULP, the input where it occurs, and the fraction of
-//! results that are not the correctly rounded value.
+//! results that are not the correctly rounded value; exits non-zero if a function exceeds its
+//! budget or gives a wrong class of result (NaN, infinity or sign of zero).
 
 use std::io::Write;
 use std::time::Instant;
@@ -39,8 +40,8 @@ fn main() {
         }
     );
     println!(
-        "{:<28}{:>10}{:>16}{:>14}{:>8}{:>9}",
-        "function", "max ULP", "at x", "not rounded", "wrong", "seconds"
+        "{:<28}{:>10}{:>8}{:>16}{:>14}{:>8}{:>9}",
+        "function", "max ULP", "budget", "at x", "not rounded", "wrong", "seconds"
     );
     let mut fail = false;
     for case in cases() {
@@ -61,16 +62,19 @@ fn main() {
             }
         });
         eprint!("\r{:40}\r", "");
+        let over = st.max_ulp > case.budget;
         println!(
-            "{:<28}{:>10.3}{:>16e}{:>13.4}%{:>8}{:>9.1}",
+            "{:<28}{:>10.3}{:>8}{:>16e}{:>13.4}%{:>8}{:>9.1}{}",
             case.name,
             st.max_ulp,
+            case.budget,
             st.worst,
             100.0 * st.not_rounded as f64 / st.count as f64,
             st.wrong,
-            t.elapsed().as_secs_f64()
+            t.elapsed().as_secs_f64(),
+            if over { "  OVER BUDGET" } else { "" }
         );
-        fail |= st.wrong > 0;
+        fail |= st.wrong > 0 || over;
     }
     std::process::exit(i32::from(fail));
 }

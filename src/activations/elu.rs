@@ -1,11 +1,11 @@
 //! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
 
 use super::{c, piecewise};
-use crate::math::{exp_mul, expm1, expm1_nonpositive};
+use crate::math::{exp_mul, expm1, expm1_nonpositive, expm1_pair};
 use crate::simd::{Kernel, Real, Vector};
 
-/// `elu(x)`; near 0- it uses expm1, so `elu(-1e-10) = -1e-10 alpha` to full precision;
-/// `elu(-0) = -0` for `alpha > 0`; `elu(-inf) = -alpha`.
+/// `elu(x)`, rounded once from `alpha` times expm1 as a pair, so `elu(-1e-10) = -1e-10 alpha` to
+/// full precision; `elu(-0) = -0` for `alpha > 0`; `elu(-inf) = -alpha`.
 pub struct Elu {
     pub alpha: f64,
 }
@@ -13,7 +13,12 @@ impl<T: Real> Kernel<T, 1> for Elu {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        piecewise(x, x, c::<V>(self.alpha) * expm1_nonpositive(x))
+        let alpha = c::<V>(self.alpha);
+        let (uh, ul) = expm1_pair(V::select(x.lt(c(T::EXPM1_LO)), c(T::EXPM1_LO), x));
+        // alpha (uh + ul), rounded once; alpha x near 0, where that is as good and keeps -0.
+        let y = alpha.mul_add(uh, alpha * ul);
+        let y = V::select(x.abs().lt(c(T::EXPM1_TINY)), alpha * x, y);
+        piecewise(x, x, y)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Hyperbolic tangent.
 
 use super::c;
-use crate::math::{exp_nonpositive_scaled, tanh};
+use crate::math::{div_pair, one_plus_exp_neg, scale_down, square_pair, tanh};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `tanh(x)`; `tanh(-0) = -0`.
@@ -14,19 +14,19 @@ impl<T: Real> Kernel<T, 1> for Tanh {
     }
 }
 
-/// `tanh'(x) = 1 - tanh(x)^2 = 4e / (1 + e (2 + e))` with `e = e^-2|x|`: no cancellation, so the tails
-/// keep full relative accuracy.
+/// `tanh'(x) = 1 - tanh(x)^2 = 4e / (1 + e)^2` with `e = e^-2|x|`: no cancellation, so the tails
+/// keep full relative accuracy; `e` and `(1 + e)^2` are pairs, so the result is rounded once.
 pub struct TanhDerivative;
 impl<T: Real> Kernel<T, 1> for TanhDerivative {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        // Above 1 - EXP_LO / 2, 4e rounds to 0 (4 < e^2).
         let a = x.abs();
-        // 4e rounded once (4e is normal where e alone would be subnormal), then e = 4e / 4.
-        let e4 = exp_nonpositive_scaled(-(a + a), 2);
-        let e = e4 * c(0.25);
-        // (1 + e)^2 = 1 + e (2 + e), rounded once by the fused multiply-add.
-        e4 / e.mul_add(e + c(2.0), c(1.0))
+        let lo = c::<V>(1.0 - 0.5 * V::Elem::EXP_LO);
+        let e = one_plus_exp_neg(V::select(a.gt(lo), lo, a) * c(2.0));
+        let (sh, sl) = square_pair(e.dh, e.dl);
+        scale_down(div_pair(e.h, e.l, sh, sl), e.pk * c(4.0))
     }
 }
 

@@ -361,8 +361,24 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
             unsafe { V::load(srcs[j].add(i)) }
         }
     };
+    let load_all = |i: usize| -> [V; N] { std::array::from_fn(|j| load(j, i)) };
     let full = n - n % V::LANES;
     let mut i = 0;
+    // Four vectors per step: their independent dependency chains interleave, which long
+    // kernels (exp, pairs, a division) need to keep the vector units busy.
+    while i + 4 * V::LANES <= full {
+        let l = V::LANES;
+        let (a, b) = (load_all(i), load_all(i + l));
+        let (c, d) = (load_all(i + 2 * l), load_all(i + 3 * l));
+        let (ya, yb, yc, yd) = (k.eval(a), k.eval(b), k.eval(c), k.eval(d));
+        unsafe {
+            ya.store(dst.add(i));
+            yb.store(dst.add(i + l));
+            yc.store(dst.add(i + 2 * l));
+            yd.store(dst.add(i + 3 * l));
+        }
+        i += 4 * l;
+    }
     while i < full {
         let args: [V; N] = std::array::from_fn(|j| load(j, i));
         unsafe { k.eval(args).store(dst.add(i)) };
