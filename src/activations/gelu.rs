@@ -4,12 +4,13 @@
 //! The exact form is `x/2 erfc(s)` with `s = -x / sqrt(2)`. The rounding of `s` matters in the
 //! negative tail (`erfc` there has relative slope `-2s`), so `s` is carried in two parts and the
 //! factor `e^(-s^2)` is computed from `x^2` itself (split exactly into two parts); `e^(-x^2/2)`
-//! is scaled by `2^SCALE_BITS` so that subnormal results are rounded once. Both derivatives have
+//! is carried as `2^k m` and the power of two applied last ([`mul_pow2`]), so that subnormal
+//! results are rounded once and a backward's gradient enters before the scaling. Both derivatives have
 //! a root near `x = -0.752`; around it they are `t Q(t)`, `t = x - x0` exact and `Q` a Chebyshev
 //! interpolant (tools/activation_constants.py), so they keep full relative accuracy there.
 
-use super::{SCALE, SCALE_BITS, UNSCALE, by_type, c, minus, poly, scaled_derivative, split};
-use crate::math::{erfc, erfcx_tail, exp_nonpositive_scaled};
+use super::{by_type, c, exp_split, minus, mul_pow2, poly, scaled_derivative, split};
+use crate::math::{erfc, erfcx_tail};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `1 / sqrt(2)`, `2 sqrt(2/pi)`, `2 sqrt(2/pi) 0.044715` and `1 / sqrt(2 pi)` as hi + lo.
@@ -44,27 +45,27 @@ fn clamp_1e3<V: Vector>(x: V) -> V {
     V::select(x.gt(c(1e3)), c(1e3), x)
 }
 
-/// `2^SCALE_BITS e^(-x^2 / 2)`, from `x^2 = hi + lo` exactly: `e^(-hi/2) (1 - lo/2)`.
+/// `e^(-x^2 / 2) = 2^k m` as `(k, m)`, from `x^2 = hi + lo` exactly: `e^(-hi/2) (1 - lo/2)`.
 #[inline(always)]
-fn scaled_gauss<V: Vector>(x: V) -> V {
+fn gauss<V: Vector>(x: V) -> (V, V) {
     let x = clamp_1e3(x);
     let (hi, lo) = two_prod(x, x);
-    let e = exp_nonpositive_scaled(hi * c(-0.5), SCALE_BITS);
-    (-e).mul_add(lo * c(0.5), e)
+    let (k, e) = exp_split(hi * c(-0.5));
+    (k, (-e).mul_add(lo * c(0.5), e))
 }
 
-/// The pieces of the exact form: `(s, ds, use_tail, tail)` with `s + ds = -x / sqrt(2)`, and,
-/// for `s >= 0.5`, `tail = 2^SCALE_BITS erfc(s + ds) = 2^SCALE_BITS e^(-x^2/2) erfcx(s + ds)`.
+/// The pieces of the exact form: `(s, ds, use_tail, tail, k)` with `s + ds = -x / sqrt(2)`,
+/// and, for `s >= 0.5`, `erfc(s + ds) = e^(-x^2/2) erfcx(s + ds) = tail 2^k`.
 #[inline(always)]
-fn erfc_parts<V: Vector>(x: V) -> (V, V, V::Mask, V) {
+fn erfc_parts<V: Vector>(x: V) -> (V, V, V::Mask, V, V) {
     let (s, ds) = times_const(-x, FRAC_1_SQRT2);
     let use_tail = s.ge(c(0.5));
     let st = V::select(use_tail, s, c(1.0));
     // d log erfcx / ds = 2s - M(s), M(s) = 2 / (sqrt(pi) erfcx(s)) ~ 2s + (2/sqrt(pi)) / (1 + s).
     let slope = -(c::<V>(TWO_SQRT_PI) / (st + c(1.0)));
     let g = erfcx_tail(st);
-    let tail = scaled_gauss(x) * g.mul_add(slope * ds, g);
-    (s, ds, use_tail, tail)
+    let (k, m) = gauss(x);
+    (s, ds, use_tail, m * g.mul_add(slope * ds, g), k)
 }
 
 /// `erfc(s + ds)` for `s < 0.5`, to first order in `ds`, with `M(s)` approximated closely
@@ -89,9 +90,9 @@ impl<T: Real> Kernel<T, 1> for Gelu {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let h = x * c(0.5);
-        let (s, ds, use_tail, tail) = erfc_parts(x);
+        let (s, ds, use_tail, tail, k) = erfc_parts(x);
         let near = h * erfc_near(s, ds);
-        let far = ((h * tail) * c(UNSCALE)).copysign(x);
+        let far = mul_pow2(h * tail, c(1.0), k).copysign(x);
         let far = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), far);
         V::select(use_tail, far, near)
     }
@@ -107,28 +108,32 @@ const GELU_Q_F64: [f64; 24] = [0.4314939923140469, 0.388284982990552, -0.0181996
 /// `gelu'(x) = Phi(x) + x phi(x)` (`phi` the normal density). Near its root `x0 = -0.7518`
 /// (`|x - x0| < 1`): `t Q(t)`, `t = x - x0`. Elsewhere for `x > 0`: `erfc(s)/2 + x phi(x)`
 /// (positive terms); for `x < x0 - 1`: `e^(-x^2/2) (erfcx(s)/2 + x / sqrt(2 pi))` (the terms
-/// cancel by at most a factor `1 / (1 - 1/x^2)`), scaled for the subnormals.
+/// cancel by at most a factor `1 / (1 - 1/x^2)`), as `y 2^k` for the subnormals.
 /// `gelu'(0) = 1/2`, `gelu'(inf) = 1`, `gelu'(-inf) = 0`.
 #[inline(always)]
-fn gelu_derivative_scaled<V: Vector>(x: V) -> V {
-    let (s, ds, use_tail, tail) = erfc_parts(x);
-    let gauss = scaled_gauss(x); // 2^SCALE_BITS e^(-x^2/2)
-    let xphi = (x * c(INV_SQRT_2PI)) * gauss;
-    let near = erfc_near(s, ds).mul_add(c(0.5 * SCALE), xphi);
+fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V) {
+    let (s, ds, use_tail, tail, k) = erfc_parts(x);
+    let (_, m) = gauss(x); // e^(-x^2/2) = 2^k m
+    let xphi = (x * c(INV_SQRT_2PI)) * m;
+    // x > -0.71 here, so k is small and the scaling exact.
+    let near = erfc_near(s, ds).mul_add(c(0.5), mul_pow2(xphi, c(1.0), k));
     let far = tail.mul_add(c(0.5), xphi);
     let t = minus(x, split(GELU_X0.0, GELU_X0.1));
-    let root = (t * c(SCALE)) * poly(t, by_type::<V>(&GELU_Q_F32, &GELU_Q_F64));
+    let root = t * poly(t, by_type::<V>(&GELU_Q_F32, &GELU_Q_F64));
     let y = V::select(use_tail, far, near);
-    let y = V::select(t.abs().lt(c(1.0)), root, y);
+    let k = V::select(use_tail, k, c(0.0));
+    let at_root = t.abs().lt(c(1.0));
+    let y = V::select(at_root, root, y);
+    let k = V::select(at_root, c(0.0), k);
     let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
-    V::select(x.ge(c(f64::INFINITY)), c(SCALE), y)
+    (V::select(x.ge(c(f64::INFINITY)), c(1.0), y), k)
 }
 
 scaled_derivative!(
     GeluDerivative,
     /// `g * gelu'(x)`, rounded once where it is subnormal.
     GeluBackward,
-    gelu_derivative_scaled,
+    gelu_derivative_parts,
     10
 );
 
@@ -149,11 +154,12 @@ fn tanh_arg<V: Vector>(x: V) -> (V, V) {
     (z, V::select(z.abs().lt(c(1e4)), zl, c(0.0)))
 }
 
-/// `(v, d)`: `v = 2^SCALE_BITS e^-|z|` and `d = 1 + e^-|z|`.
+/// `(k, m, e, d)`: `e = e^-|z| = 2^k m` and `d = 1 + e`.
 #[inline(always)]
-fn scaled_sigmoid_parts<V: Vector>(z: V) -> (V, V) {
-    let v = exp_nonpositive_scaled(-z.abs(), SCALE_BITS);
-    (v, v.mul_add(c(UNSCALE), c(1.0)))
+fn sigmoid_parts<V: Vector>(z: V) -> (V, V, V, V) {
+    let (k, m) = exp_split(-z.abs());
+    let e = mul_pow2(m, c(1.0), k);
+    (k, m, e, e + c(1.0))
 }
 
 /// PyTorch's tanh approximation `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, evaluated
@@ -166,11 +172,10 @@ impl<T: Real> Kernel<T, 1> for GeluTanh {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = tanh_arg(x);
-        let (v, d) = scaled_sigmoid_parts(z);
-        let e = v * c(UNSCALE);
+        let (k, m, e, d) = sigmoid_parts(z);
         // sigmoid(z + zl) = sigmoid(z) (1 + sigmoid(-z) zl)
         let pos = (x / d) * (e / d).mul_add(zl, c(1.0));
-        let neg = (((x * v) / d) * (c::<V>(1.0) / d).mul_add(zl, c(1.0))) * c(UNSCALE);
+        let neg = mul_pow2(((x * m) / d) * (c::<V>(1.0) / d).mul_add(zl, c(1.0)), c(1.0), k);
         let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
         V::select(z.ge(c(0.0)), pos, neg)
     }
@@ -186,17 +191,16 @@ const GELU_TANH_Q_F64: [f64; 20] = [1.9045991238220834, -0.6122388728897941, 0.0
 /// The derivative of the tanh form: `sigmoid(z) F`, `F = 1 + x sigmoid(-z) z'`,
 /// `z' = 2 sqrt(2/pi) (1 + 3 0.044715 x^2)`. `F` has a root `x0 = -0.7525`; for
 /// `|x - x0| < 0.75` it is `t Q(t / 0.75)`, `t = x - x0` exact. `sigmoid(z)` is scaled in the
-/// negative tail (where `F` is large), so subnormal results are rounded once.
+/// negative tail (where `F` is large) as `y 2^k`, so subnormal results are rounded once.
 /// 1/2 at 0, 1 at inf, 0 at -inf.
 #[inline(always)]
-fn gelu_tanh_derivative_scaled<V: Vector>(x: V) -> V {
+fn gelu_tanh_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let (z, zl) = tanh_arg(x);
-    let (v, d) = scaled_sigmoid_parts(z);
-    let e = v * c(UNSCALE);
+    let (k, m, e, d) = sigmoid_parts(z);
     let pos = z.ge(c(0.0));
-    // sigmoid(-z) and sigmoid(z) scaled by 2^SCALE_BITS, corrected by zl to first order.
+    // sigmoid(-z), and sigmoid(z) without its 2^k, corrected by zl to first order.
     let sn = V::select(pos, e, c(1.0)) / d;
-    let s_scaled = V::select(pos, c(SCALE), v) / d;
+    let s_scaled = V::select(pos, c(1.0), m) / d;
     let s_scaled = s_scaled.mul_add(sn * zl, s_scaled);
     let xc = clamp_1e3(x);
     let dz = (c::<V>(3.0 * TWO_K_KAPPA.0) * xc).mul_add(xc, c(TWO_K.0));
@@ -206,13 +210,14 @@ fn gelu_tanh_derivative_scaled<V: Vector>(x: V) -> V {
     let f = V::select(t.abs().lt(c(0.75)), fr, f);
     let y = s_scaled * f;
     let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
-    V::select(x.ge(c(f64::INFINITY)), c(SCALE), y)
+    let y = V::select(x.ge(c(f64::INFINITY)), c(1.0), y);
+    (y, V::select(pos, c(0.0), k))
 }
 
 scaled_derivative!(
     GeluTanhDerivative,
     /// `g * gelu_tanh'(x)`, rounded once where it is subnormal.
     GeluTanhBackward,
-    gelu_tanh_derivative_scaled,
+    gelu_tanh_derivative_parts,
     8
 );

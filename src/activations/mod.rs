@@ -16,6 +16,7 @@ pub mod sigmoid;
 pub mod smooth;
 pub mod tanh;
 
+use crate::math::{MathConsts, exp_pair};
 use crate::simd::{Real, Vector};
 
 #[inline(always)]
@@ -64,36 +65,46 @@ pub(crate) fn minus<V: Vector>(x: V, (hi, lo): (V, V)) -> V {
     (x - hi) - lo
 }
 
-/// Power of two used to keep `e^x` normal where a product with it would be subnormal:
-/// `exp_nonpositive_scaled(x, SCALE_BITS)` then a final `* 2^-SCALE_BITS`.
-pub(crate) const SCALE_BITS: i32 = 24;
-pub(crate) const UNSCALE: f64 = 1.0 / 16777216.0;
-pub(crate) const SCALE: f64 = 16777216.0;
-
-/// `g * d` from `s = 2^SCALE_BITS d` (a derivative kept scaled): `(g s) 2^-SCALE_BITS`, rounded
-/// once even where the result is subnormal; `g (s 2^-SCALE_BITS)` where `g s` would overflow.
+/// `e^x = 2^k m` for `x <= 0` as `(k, m)`: `k` integer-valued, `m = h + l` in `[0.7, 1.42]`
+/// (rounded once). `x` is clamped at `EXP_MUL_LO`, below which every `a y e^x` with moderate `y`
+/// rounds to 0 for finite `a` (but stays infinite for infinite `a`); below `-1e4` `m = 0`, so
+/// that factors growing with `|x|` cannot overflow there (an infinite `a` then gives NaN, as
+/// `inf * 0`). Carrying `2^k` apart lets a product with `e^x` be formed first and scaled last.
 #[inline(always)]
-pub(crate) fn grad_scaled<V: Vector>(g: V, s: V) -> V {
-    let p = g * s;
-    V::select(
-        p.abs().lt(c(f64::INFINITY)),
-        p * c(UNSCALE),
-        g * (s * c(UNSCALE)),
-    )
+pub(crate) fn exp_split<V: Vector>(x: V) -> (V, V) {
+    let lo = V::Elem::EXP_MUL_LO;
+    let (k, h, l) = exp_pair(V::select(x.lt(c(lo)), c(lo), x));
+    (k, V::select(x.lt(c(-1e4)), c(0.0), h + l))
 }
 
-/// The derivative and backward kernels of a derivative computed scaled by `2^SCALE_BITS`
-/// (`$scaled(x)`): the derivative is the scaled value times `2^-SCALE_BITS`, the backward
-/// [`grad_scaled`].
+/// `a y 2^k` for integer-valued `k` in the range [`exp_split`] gives, rounded about once, as
+/// [`crate::math::exp_mul`] does: `k2 = ceil(k / 3)`, `k1 = k - 2 k2`, `((y 2^k1) a) 2^k2 2^k2`;
+/// `y 2^k1` is exact for moderate `y`, the product with `a` is the rounding, and the last two
+/// scalings only round where the result is subnormal. `a` may be huge (a gradient): it enters
+/// after `y` has been scaled down, so nothing overflows that the result does not.
+#[inline(always)]
+pub(crate) fn mul_pow2<V: Vector>(y: V, a: V, k: V) -> V {
+    let magic = c::<V>(V::Elem::ROUND_MAGIC);
+    let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
+    let k1 = k - (k2 + k2);
+    let s2 = k2.pow2i();
+    (((y * k1.pow2i()) * a) * s2) * s2
+}
+
+/// The derivative and backward kernels of a derivative computed as `y 2^k` (`$parts(x)` returns
+/// `(y, k)`, `k` from [`exp_split`], 0 where the derivative is not exponentially small): the
+/// derivative is [`mul_pow2`]`(y, 1, k)`, the backward `mul_pow2(y, g, k)`, so `g d` is rounded
+/// about once for any `g`, even where `d` alone would be subnormal or 0.
 macro_rules! scaled_derivative {
-    ($(#[$dd:meta])* $deriv:ident, $(#[$bd:meta])* $back:ident, $scaled:path, $cost:expr) => {
+    ($(#[$dd:meta])* $deriv:ident, $(#[$bd:meta])* $back:ident, $parts:path, $cost:expr) => {
         $(#[$dd])*
         pub struct $deriv;
         impl<T: Real> Kernel<T, 1> for $deriv {
             const COST: usize = $cost;
             #[inline(always)]
             fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-                $scaled(x) * super::c(super::UNSCALE)
+                let (y, k) = $parts(x);
+                super::mul_pow2(y, super::c(1.0), k)
             }
         }
         $(#[$bd])*
@@ -102,7 +113,8 @@ macro_rules! scaled_derivative {
             const COST: usize = $cost;
             #[inline(always)]
             fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-                super::grad_scaled(g, $scaled(x))
+                let (y, k) = $parts(x);
+                super::mul_pow2(y, g, k)
             }
         }
     };

@@ -2,21 +2,21 @@
 //! logsigmoid, softsign, tanhshrink.
 //!
 //! Shared techniques: `e = e^-|x|` (never overflows); where a result is `e^x` times a factor
-//! that can be large (the negative tails of silu and mish), `e^x` is computed scaled by
-//! `2^SCALE_BITS`, so it is normal, and the scale is removed last: a subnormal result is rounded
-//! once. The derivatives of silu and mish have a root; around it they are written as
+//! (the negative tails), `e^x` is carried as `2^k m` ([`exp_split`]) and the power of two is
+//! applied last ([`mul_pow2`]), after any gradient: a subnormal result is rounded once, and a
+//! huge gradient times a tiny derivative is not lost. The derivatives of silu and mish have a root; around it they are written as
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
-use super::{SCALE, SCALE_BITS, UNSCALE, c, minus, poly, scaled_derivative, split};
-use crate::math::{exp_nonpositive, exp_nonpositive_scaled, expm1_nonpositive, log1p};
+use super::{c, exp_split, minus, mul_pow2, poly, scaled_derivative, split};
+use crate::math::{MathConsts, exp_nonpositive, expm1_nonpositive, log1p};
 use crate::simd::{Kernel, Real, Vector};
 
-/// `(v, e, d)` with `v = 2^SCALE_BITS e^-|x|`, `e = e^-|x|` and `d = 1 + e`.
+/// `(k, m, e, d)` with `e = e^-|x| = 2^k m` (see [`exp_split`]) and `d = 1 + e`.
 #[inline(always)]
-fn scaled_exp<V: Vector>(x: V) -> (V, V, V) {
-    let v = exp_nonpositive_scaled(-x.abs(), SCALE_BITS);
-    let e = v * c(UNSCALE);
-    (v, e, e + c(1.0))
+fn scaled_exp<V: Vector>(x: V) -> (V, V, V, V) {
+    let (k, m) = exp_split(-x.abs());
+    let e = mul_pow2(m, c(1.0), k);
+    (k, m, e, e + c(1.0))
 }
 
 /// `silu(x) = x sigmoid(x)`: `x / (1 + e^-x)` for `x > 0`, `x e^x / (1 + e^x)` otherwise, the
@@ -27,8 +27,8 @@ impl<T: Real> Kernel<T, 1> for Silu {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (v, _, d) = scaled_exp(x);
-        let neg = ((x * v) / d) * c(UNSCALE);
+        let (k, m, _, d) = scaled_exp(x);
+        let neg = mul_pow2((x * m) / d, c(1.0), k);
         let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
         V::select(x.gt(c(0.0)), x / d, neg)
     }
@@ -43,25 +43,26 @@ const SILU_E0: f64 = 0.2784645427610738;
 /// with `e = e^x`, `e (1 + x + e) / (1 + e)^2`, where the factor with the root `x0` is evaluated
 /// as `1 + x + e^x = t + e^x0 expm1(t)`, `t = x - x0` (exact: `1 + x0 + e^x0 = 0`; both terms
 /// have the sign of `t`). `silu'(0) = 1/2`, `silu'(+inf) = 1`, `silu'(-inf) = 0`.
-/// (Computed scaled by `2^SCALE_BITS`; see [`scaled_derivative`].)
+/// (Returned as `(y, k)`, the value `y 2^k`; see [`scaled_derivative`].)
 #[inline(always)]
-fn silu_derivative_scaled<V: Vector>(x: V) -> V {
-    let (v, e, d) = scaled_exp(x);
+fn silu_derivative_parts<V: Vector>(x: V) -> (V, V) {
+    let (k, m, e, d) = scaled_exp(x);
     let dd = e.mul_add(e + c(2.0), c(1.0)); // (1 + e)^2
-    let pos = (x.mul_add(e, d) / dd) * c(SCALE);
+    let pos = x.mul_add(e, d) / dd;
     let t = minus(x, split(SILU_X0.0, SILU_X0.1));
     let q = c::<V>(SILU_E0).mul_add(expm1_nonpositive(t), t);
-    let neg = (v * q) / dd;
+    let neg = (m * q) / dd;
     let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
-    let pos = V::select(x.ge(c(f64::INFINITY)), c(SCALE), pos);
-    V::select(x.gt(c(0.0)), pos, neg)
+    let pos = V::select(x.ge(c(f64::INFINITY)), c(1.0), pos);
+    let p = x.gt(c(0.0));
+    (V::select(p, pos, neg), V::select(p, c(0.0), k))
 }
 
 scaled_derivative!(
     SiluDerivative,
     /// `g * silu'(x)`, rounded once where it is subnormal.
     SiluBackward,
-    silu_derivative_scaled,
+    silu_derivative_parts,
     8
 );
 
@@ -74,10 +75,10 @@ impl<T: Real> Kernel<T, 1> for Mish {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (v, e, _) = scaled_exp(x);
+        let (k, m, e, _) = scaled_exp(x);
         let e2 = e + c(2.0);
         let pos = x * (e.mul_add(c(2.0), c(1.0)) / (e + e).mul_add(e + c(1.0), c(1.0)));
-        let neg = ((x * v) * (e2 / e.mul_add(e2, c(2.0)))) * c(UNSCALE);
+        let neg = mul_pow2((x * m) * (e2 / e.mul_add(e2, c(2.0))), c(1.0), k);
         let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
         V::select(x.gt(c(0.0)), pos, neg)
     }
@@ -95,15 +96,16 @@ const MISH_E0: f64 = 0.3034825352815289;
 /// `B = (e + e0)(e + 4) + e0^2 + 6 + 4x`, which keeps full relative accuracy at the root.
 /// `mish'(0) = 0.6`, `mish'(inf) = 1`, `mish'(-inf) = 0`.
 #[inline(always)]
-fn mish_derivative_scaled<V: Vector>(x: V) -> V {
-    let (v, e, _) = scaled_exp(x);
+fn mish_derivative_parts<V: Vector>(x: V) -> (V, V) {
+    let (k, m, e, _) = scaled_exp(x);
     let one = c::<V>(1.0);
     // x > 0: e is f = e^-x.
     let dd = (e + e).mul_add(e + one, one);
     let num = e.mul_add(c(2.0), one) * dd + x * ((c::<V>(4.0) * (e * e)) * (e + one));
-    let pos = (num / (dd * dd)) * c(SCALE);
-    // x <= 0: e is e^x (and 0 below -1e3, where x is clamped to keep q finite).
-    let xn = V::select(x.lt(c(-1e3)), c(-1e3), x);
+    let pos = num / (dd * dd);
+    // x <= 0: e is e^x (and m = 0 below EXP_MUL_LO, where x is clamped to keep q finite).
+    let lo = V::Elem::EXP_MUL_LO;
+    let xn = V::select(x.lt(c(lo)), c(lo), x);
     let t = minus(xn, split(MISH_X0.0, MISH_X0.1));
     let e0 = c::<V>(MISH_E0);
     let b = (e + e0).mul_add(e + c(4.0), c(MISH_E0 * MISH_E0 + 6.0)) + c::<V>(4.0) * xn;
@@ -114,37 +116,38 @@ fn mish_derivative_scaled<V: Vector>(x: V) -> V {
     let direct = four.mul_add(xn, four) + e * (four.mul_add(xn, c(6.0)) + e * (e + four));
     let q = V::select(xn.lt(c(-2.0)), direct, q);
     let n2 = e.mul_add(e + c(2.0), c(2.0));
-    let neg = (v * q) / (n2 * n2);
+    let neg = (m * q) / (n2 * n2);
     let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
-    let pos = V::select(x.ge(c(f64::INFINITY)), c(SCALE), pos);
-    V::select(x.gt(c(0.0)), pos, neg)
+    let pos = V::select(x.ge(c(f64::INFINITY)), one, pos);
+    let p = x.gt(c(0.0));
+    (V::select(p, pos, neg), V::select(p, c(0.0), k))
 }
 
 scaled_derivative!(
     MishDerivative,
     /// `g * mish'(x)`, rounded once where it is subnormal.
     MishBackward,
-    mish_derivative_scaled,
+    mish_derivative_parts,
     8
 );
 
-/// `(sp, s, sn)` for `z + zl` (`zl` a small correction to `z`): `softplus(z + zl)`,
-/// `2^SCALE_BITS sigmoid(z + zl)` (scaled, so that a backward rounds a subnormal result once)
-/// and `sigmoid(-(z + zl))`, each to first order in `zl`.
+/// `(sp, s, k)` for `z + zl` (`zl` a small correction to `z`): `softplus(z + zl)` and
+/// `sigmoid(z + zl) = s 2^k` (for [`mul_pow2`], so that a backward rounds a subnormal result
+/// once), each to first order in `zl`.
 /// `softplus(z) = max(z, 0) + log1p(e^-|z|)`: no overflow, and `softplus(z) = e^z` in the
 /// negative tail (`log1p` of a tiny argument is that argument).
 #[inline(always)]
 fn softplus_parts<V: Vector>(z: V, zl: V) -> (V, V, V) {
-    let (v, e, d) = scaled_exp(z);
+    let (k, m, e, d) = scaled_exp(z);
     let pos = z.ge(c(0.0));
     let (s, sn) = (
-        V::select(pos, c(SCALE), v) / d,
+        V::select(pos, c(1.0), m) / d,
         V::select(pos, e, c(1.0)) / d,
     );
     let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
     let sp = V::select(z.gt(c(0.0)), z, c(0.0)) + log1p(e);
-    let sp = (s * c(UNSCALE)).mul_add(zl, sp);
-    (sp, s.mul_add(sn * zl, s), sn)
+    let sp = (V::select(pos, c(1.0), e) / d).mul_add(zl, sp);
+    (sp, s.mul_add(sn * zl, s), V::select(pos, c(0.0), k))
 }
 /// `beta x` as `(z, zl)`, the rounded product and its exact error.
 #[inline(always)]
@@ -183,8 +186,8 @@ impl<T: Real> Kernel<T, 1> for SoftplusDerivative {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = times_beta(x, self.beta);
-        let (_, s, _) = softplus_parts(z, zl);
-        let y = V::select(z.gt(c(self.threshold)), c(1.0), s * c(UNSCALE));
+        let (_, s, k) = softplus_parts(z, zl);
+        let y = V::select(z.gt(c(self.threshold)), c(1.0), mul_pow2(s, c(1.0), k));
         V::select(x.is_nan(), x, y)
     }
 }
@@ -199,8 +202,8 @@ impl<T: Real> Kernel<T, 2> for SoftplusBackward {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         let (z, zl) = times_beta(x, self.beta);
-        let (_, s, _) = softplus_parts(z, zl);
-        let y = V::select(z.gt(c(self.threshold)), g, super::grad_scaled(g, s));
+        let (_, s, k) = softplus_parts(z, zl);
+        let y = V::select(z.gt(c(self.threshold)), g, mul_pow2(s, g, k));
         V::select(x.is_nan(), x, y)
     }
 }
@@ -223,8 +226,8 @@ impl<T: Real> Kernel<T, 1> for LogsigmoidDerivative {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (_, s, _) = softplus_parts(-x, c(0.0));
-        V::select(x.is_nan(), x, s * c(UNSCALE))
+        let (_, s, k) = softplus_parts(-x, c(0.0));
+        V::select(x.is_nan(), x, mul_pow2(s, c(1.0), k))
     }
 }
 
@@ -234,8 +237,8 @@ impl<T: Real> Kernel<T, 2> for LogsigmoidBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        let (_, s, _) = softplus_parts(-x, c(0.0));
-        V::select(x.is_nan(), x, super::grad_scaled(g, s))
+        let (_, s, k) = softplus_parts(-x, c(0.0));
+        V::select(x.is_nan(), x, mul_pow2(s, g, k))
     }
 }
 
