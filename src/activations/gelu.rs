@@ -9,7 +9,7 @@
 //! a root near `x = -0.752`; around it they are `t Q(t)`, `t = x - x0` exact and `Q` a Chebyshev
 //! interpolant (tools/activation_constants.py), so they keep full relative accuracy there.
 
-use super::{by_type, c, exp_split, minus, mul_pow2, poly, scaled_derivative, split};
+use super::{by_type, c, exp_split, exp_split_pair, minus, mul_pow2, poly, scaled_derivative, split};
 use crate::math::{erfc, erfcx_tail};
 use crate::simd::{Kernel, Real, Vector};
 
@@ -45,27 +45,34 @@ fn clamp_1e3<V: Vector>(x: V) -> V {
     V::select(x.gt(c(1e3)), c(1e3), x)
 }
 
-/// `e^(-x^2 / 2) = 2^k m` as `(k, m)`, from `x^2 = hi + lo` exactly: `e^(-hi/2) (1 - lo/2)`.
+/// `e^(-x^2 / 2) = 2^k (h + l)` as `(k, h, l)`, from `x^2 = hi + lo` exactly:
+/// `e^(-hi/2) (1 - lo/2)`.
 #[inline(always)]
-fn gauss<V: Vector>(x: V) -> (V, V) {
+fn gauss<V: Vector>(x: V) -> (V, V, V) {
     let x = clamp_1e3(x);
     let (hi, lo) = two_prod(x, x);
-    let (k, e) = exp_split(hi * c(-0.5));
-    (k, (-e).mul_add(lo * c(0.5), e))
+    let (k, h, l) = exp_split_pair(hi * c(-0.5));
+    (k, h, (-h).mul_add(lo * c(0.5), l))
 }
 
-/// The pieces of the exact form: `(s, ds, use_tail, tail, k)` with `s + ds = -x / sqrt(2)`,
-/// and, for `s >= 0.5`, `erfc(s + ds) = e^(-x^2/2) erfcx(s + ds) = tail 2^k`.
+/// `a (h + l)`, rounded once up to the error of `a`.
 #[inline(always)]
-fn erfc_parts<V: Vector>(x: V) -> (V, V, V::Mask, V, V) {
+fn times_pair<V: Vector>(a: V, h: V, l: V) -> V {
+    a.mul_add(h, a * l)
+}
+
+/// The pieces of the exact form: `(s, ds, use_tail, tail, (k, h, l))` with
+/// `s + ds = -x / sqrt(2)`, and, for `s >= 0.5`, `erfc(s + ds) = e^(-x^2/2) erfcx(s + ds)` with
+/// `tail = erfcx(s + ds)` and `e^(-x^2/2) = 2^k (h + l)`.
+#[inline(always)]
+fn erfc_parts<V: Vector>(x: V) -> (V, V, V::Mask, V, (V, V, V)) {
     let (s, ds) = times_const(-x, FRAC_1_SQRT2);
     let use_tail = s.ge(c(0.5));
     let st = V::select(use_tail, s, c(1.0));
     // d log erfcx / ds = 2s - M(s), M(s) = 2 / (sqrt(pi) erfcx(s)) ~ 2s + (2/sqrt(pi)) / (1 + s).
     let slope = -(c::<V>(TWO_SQRT_PI) / (st + c(1.0)));
     let g = erfcx_tail(st);
-    let (k, m) = gauss(x);
-    (s, ds, use_tail, m * g.mul_add(slope * ds, g), k)
+    (s, ds, use_tail, g.mul_add(slope * ds, g), gauss(x))
 }
 
 /// `erfc(s + ds)` for `s < 0.5`, to first order in `ds`, with `M(s)` approximated closely
@@ -90,9 +97,9 @@ impl<T: Real> Kernel<T, 1> for Gelu {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let h = x * c(0.5);
-        let (s, ds, use_tail, tail, k) = erfc_parts(x);
+        let (s, ds, use_tail, tail, (k, gh, gl)) = erfc_parts(x);
         let near = h * erfc_near(s, ds);
-        let far = mul_pow2(h * tail, c(1.0), k).copysign(x);
+        let far = mul_pow2(times_pair(h * tail, gh, gl), c(1.0), k).copysign(x);
         let far = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), far);
         V::select(use_tail, far, near)
     }
@@ -112,12 +119,11 @@ const GELU_Q_F64: [f64; 24] = [0.4314939923140469, 0.388284982990552, -0.0181996
 /// `gelu'(0) = 1/2`, `gelu'(inf) = 1`, `gelu'(-inf) = 0`.
 #[inline(always)]
 fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V) {
-    let (s, ds, use_tail, tail, k) = erfc_parts(x);
-    let (_, m) = gauss(x); // e^(-x^2/2) = 2^k m
-    let xphi = (x * c(INV_SQRT_2PI)) * m;
+    let (s, ds, use_tail, tail, (k, gh, gl)) = erfc_parts(x);
+    let xk = x * c(INV_SQRT_2PI);
     // x > -0.71 here, so k is small and the scaling exact.
-    let near = erfc_near(s, ds).mul_add(c(0.5), mul_pow2(xphi, c(1.0), k));
-    let far = tail.mul_add(c(0.5), xphi);
+    let near = erfc_near(s, ds).mul_add(c(0.5), mul_pow2(times_pair(xk, gh, gl), c(1.0), k));
+    let far = times_pair(tail.mul_add(c(0.5), xk), gh, gl);
     let t = minus(x, split(GELU_X0.0, GELU_X0.1));
     let root = t * poly(t, by_type::<V>(&GELU_Q_F32, &GELU_Q_F64));
     let y = V::select(use_tail, far, near);

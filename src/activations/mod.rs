@@ -72,9 +72,17 @@ pub(crate) fn minus<V: Vector>(x: V, (hi, lo): (V, V)) -> V {
 /// `inf * 0`). Carrying `2^k` apart lets a product with `e^x` be formed first and scaled last.
 #[inline(always)]
 pub(crate) fn exp_split<V: Vector>(x: V) -> (V, V) {
+    let (k, h, l) = exp_split_pair(x);
+    (k, h + l)
+}
+
+/// [`exp_split`] with `m` as the pair `h + l`.
+#[inline(always)]
+pub(crate) fn exp_split_pair<V: Vector>(x: V) -> (V, V, V) {
     let lo = V::Elem::EXP_MUL_LO;
     let (k, h, l) = exp_pair(V::select(x.lt(c(lo)), c(lo), x));
-    (k, V::select(x.lt(c(-1e4)), c(0.0), h + l))
+    let far = x.lt(c(-1e4));
+    (k, V::select(far, c(0.0), h), V::select(far, c(0.0), l))
 }
 
 /// `a y 2^k` for integer-valued `k` in the range [`exp_split`] gives, rounded about once, as

@@ -110,11 +110,12 @@ fn mish_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let e0 = c::<V>(MISH_E0);
     let b = (e + e0).mul_add(e + c(4.0), c(MISH_E0 * MISH_E0 + 6.0)) + c::<V>(4.0) * xn;
     let q = (e0 * expm1_nonpositive(t)).mul_add(b, c::<V>(4.0 * (1.0 + MISH_E0)) * t);
-    // Below x = -2, B < 0 and the shifted form cancels a little; q directly, whose terms
-    // 4 + 4x and e (4x + 6) are then both negative, does not.
+    // Away from the root q directly has no cancellation: below x = -2 (where B < 0 and the
+    // shifted form cancels a little) its terms 4 + 4x and e (4x + 6) are both negative, above
+    // x = -0.9 all its terms but a small 4x e are positive.
     let four = c::<V>(4.0);
     let direct = four.mul_add(xn, four) + e * (four.mul_add(xn, c(6.0)) + e * (e + four));
-    let q = V::select(xn.lt(c(-2.0)), direct, q);
+    let q = V::select(V::or(xn.lt(c(-2.0)), xn.gt(c(-0.9))), direct, q);
     let n2 = e.mul_add(e + c(2.0), c(2.0));
     let neg = (m * q) / (n2 * n2);
     let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
