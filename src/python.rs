@@ -744,7 +744,15 @@ fn selu_backward<'py>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let name = "selu_backward";
-    from_x_or_output(name, grad_output, x, output, SeluBackward, SeluBackwardFromOutput, out)
+    from_x_or_output(
+        name,
+        grad_output,
+        x,
+        output,
+        SeluBackward,
+        SeluBackwardFromOutput,
+        out,
+    )
 }
 
 fn celu_alpha(name: &str, alpha: f64) -> PyResult<f64> {
@@ -924,7 +932,12 @@ fn threshold_derivative<'py>(
     threshold: f64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    unary("threshold_derivative", &ThresholdDerivative { threshold }, x, out)
+    unary(
+        "threshold_derivative",
+        &ThresholdDerivative { threshold },
+        x,
+        out,
+    )
 }
 
 /// Vector-Jacobian product of threshold (ATen's threshold_backward(grad_output, self,

@@ -91,7 +91,11 @@ impl<T: Real> Kernel<T, 2> for SeluBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        piecewise(x, g * c(SELU_SCALE), EluBackward { alpha: SELU_SA }.eval([g, x]))
+        piecewise(
+            x,
+            g * c(SELU_SCALE),
+            EluBackward { alpha: SELU_SA }.eval([g, x]),
+        )
     }
 }
 

@@ -9,7 +9,9 @@
 //! a root near `x = -0.752`; around it they are `t Q(t)`, `t = x - x0` exact and `Q` a Chebyshev
 //! interpolant (tools/activation_constants.py), so they keep full relative accuracy there.
 
-use super::{by_type, c, exp_split, exp_split_pair, minus, mul_pow2, poly, scaled_derivative, split};
+use super::{
+    by_type, c, exp_split, exp_split_pair, minus, mul_pow2, poly, scaled_derivative, split,
+};
 use crate::math::{erfc, erfcx_tail};
 use crate::simd::{Kernel, Real, Vector};
 
@@ -181,7 +183,11 @@ impl<T: Real> Kernel<T, 1> for GeluTanh {
         let (k, m, e, d) = sigmoid_parts(z);
         // sigmoid(z + zl) = sigmoid(z) (1 + sigmoid(-z) zl)
         let pos = (x / d) * (e / d).mul_add(zl, c(1.0));
-        let neg = mul_pow2(((x * m) / d) * (c::<V>(1.0) / d).mul_add(zl, c(1.0)), c(1.0), k);
+        let neg = mul_pow2(
+            ((x * m) / d) * (c::<V>(1.0) / d).mul_add(zl, c(1.0)),
+            c(1.0),
+            k,
+        );
         let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
         V::select(z.ge(c(0.0)), pos, neg)
     }
@@ -212,7 +218,10 @@ fn gelu_tanh_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let dz = (c::<V>(3.0 * TWO_K_KAPPA.0) * xc).mul_add(xc, c(TWO_K.0));
     let f = (xc * sn).mul_add(dz, c(1.0));
     let t = minus(x, split(GELU_TANH_X0.0, GELU_TANH_X0.1));
-    let fr = t * poly(t * c(1.0 / 0.75), by_type::<V>(&GELU_TANH_Q_F32, &GELU_TANH_Q_F64));
+    let fr = t * poly(
+        t * c(1.0 / 0.75),
+        by_type::<V>(&GELU_TANH_Q_F32, &GELU_TANH_Q_F64),
+    );
     let f = V::select(t.abs().lt(c(0.75)), fr, f);
     let y = s_scaled * f;
     let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);

@@ -141,10 +141,7 @@ scaled_derivative!(
 fn softplus_parts<V: Vector>(z: V, zl: V) -> (V, V, V) {
     let (k, m, e, d) = scaled_exp(z);
     let pos = z.ge(c(0.0));
-    let (s, sn) = (
-        V::select(pos, c(1.0), m) / d,
-        V::select(pos, e, c(1.0)) / d,
-    );
+    let (s, sn) = (V::select(pos, c(1.0), m) / d, V::select(pos, e, c(1.0)) / d);
     let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
     let sp = V::select(z.gt(c(0.0)), z, c(0.0)) + log1p(e);
     let sp = (V::select(pos, c(1.0), e) / d).mul_add(zl, sp);
@@ -249,10 +246,7 @@ fn one_plus_abs<V: Vector>(x: V) -> (V, V) {
     let a = x.abs();
     let d = a + c(1.0);
     let big = a.gt(c(1.0));
-    let (hi, lo) = (
-        V::select(big, a, c(1.0)),
-        V::select(big, c(1.0), a),
-    );
+    let (hi, lo) = (V::select(big, a, c(1.0)), V::select(big, c(1.0), a));
     (d, (hi - d) + lo)
 }
 
