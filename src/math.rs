@@ -44,6 +44,7 @@ pub trait MathConsts {
     const LOG_P: &'static [f64];
 }
 
+
 impl MathConsts for f32 {
     const ROUND_MAGIC: f64 = 12582912.0; // 1.5 * 2^23
     const LN2_HI: f64 = 0.693145751953125; // 0x3f317200
@@ -190,11 +191,7 @@ pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
     let a_fin = V::select(a.abs().lt(c(f64::INFINITY)), a, c(0.0));
     let v = ((bh * s1).mul_add(a, (bl * s1) * a_fin) * s2) * s2;
     // A zero result has the sign of a b (the pair's two zero terms may differ in sign).
-    V::select(
-        x.le(c(f64::NEG_INFINITY)),
-        (a * c(0.0)) * b,
-        v.copysign(a * b),
-    )
+    V::select(x.le(c(f64::NEG_INFINITY)), (a * c(0.0)) * b, v.copysign(a * b))
 }
 
 /// log(1 + x), accurate near 0 (the sign of zero is kept): `1 + x = 2^e m` with `m` in
@@ -569,11 +566,7 @@ pub fn expm1<V: Vector>(x: V) -> V {
 /// its large-argument path.
 #[inline(always)]
 pub fn expm1_nonpositive<V: Vector>(x: V) -> V {
-    let (uh, ul) = expm1_pair(V::select(
-        x.lt(c(V::Elem::EXPM1_LO)),
-        c(V::Elem::EXPM1_LO),
-        x,
-    ));
+    let (uh, ul) = expm1_pair(V::select(x.lt(c(V::Elem::EXPM1_LO)), c(V::Elem::EXPM1_LO), x));
     V::select(x.abs().lt(c(V::Elem::EXPM1_TINY)), x, uh + ul)
 }
 
