@@ -383,23 +383,7 @@ fn erf_over_x<V: Vector>(x: V) -> V {
 #[inline(always)]
 fn erfc_tail<V: Vector>(a: V) -> V {
     let a = V::select(a.gt(c(30.0)), c(30.0), a);
-    let (i1, i2, i3) = (a.ge(c(1.5)), a.ge(c(3.0)), a.ge(c(5.5)));
-    let pick = |v: [f64; 4]| {
-        V::select(
-            i3,
-            c(v[3]),
-            V::select(i2, c(v[2]), V::select(i1, c(v[1]), c(v[0]))),
-        )
-    };
-    let coef = |k: usize| pick([ERFC_G[0][k], ERFC_G[1][k], ERFC_G[2][k], ERFC_G[3][k]]);
-    let u = (a - pick([1.0, 2.25, 4.25, 7.25])) / pick([0.5, 0.75, 1.25, 1.75]);
-    let mut g = coef(18);
-    for k in (0..18).rev() {
-        g = g.mul_add(u, coef(k));
-    }
-    let w = c::<V>(0.5) / (a * a);
-    let asym = poly(w, &ERFC_ASYMPTOTIC) / (a * c(1.7724538509055160273)); // sqrt(pi)
-    let g = V::select(a.ge(c(9.0)), asym, g);
+    let g = erfcx_tail(a);
     let hi = a * a;
     let lo = a.mul_add(a, -hi);
     let e = exp_nonpositive(-hi);
@@ -763,4 +747,31 @@ mod tests {
             }
         }
     }
+}
+
+/// The scaled complementary error function `erfcx(a) = erfc(a) e^(a^2)` for `a >= 0.5` (NaN
+/// passes; clamped at 1e15, where it is `1/(a sqrt(pi))` to working precision — callers
+/// select larger `a` away): the interpolants and asymptotic series of [`erfc`] without the
+/// factor `e^(-a^2)`, so that a caller can supply that factor from a more accurate square
+/// (gelu computes `e^(-x^2/2)` from `x` itself, not from the rounded `x / sqrt(2)`).
+#[inline(always)]
+pub fn erfcx_tail<V: Vector>(a: V) -> V {
+    let a = V::select(a.gt(c(1e15)), c(1e15), a);
+    let (i1, i2, i3) = (a.ge(c(1.5)), a.ge(c(3.0)), a.ge(c(5.5)));
+    let pick = |v: [f64; 4]| {
+        V::select(
+            i3,
+            c(v[3]),
+            V::select(i2, c(v[2]), V::select(i1, c(v[1]), c(v[0]))),
+        )
+    };
+    let coef = |k: usize| pick([ERFC_G[0][k], ERFC_G[1][k], ERFC_G[2][k], ERFC_G[3][k]]);
+    let u = (a - pick([1.0, 2.25, 4.25, 7.25])) / pick([0.5, 0.75, 1.25, 1.75]);
+    let mut g = coef(18);
+    for k in (0..18).rev() {
+        g = g.mul_add(u, coef(k));
+    }
+    let w = c::<V>(0.5) / (a * a);
+    let asym = poly(w, &ERFC_ASYMPTOTIC) / (a * c(1.7724538509055160273)); // sqrt(pi)
+    V::select(a.ge(c(9.0)), asym, g)
 }

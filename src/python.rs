@@ -16,7 +16,7 @@ use crate::activations::relu::{
     self as relu_k, LeakyRelu, LeakyReluBackward, LeakyReluDerivative, Prelu, PreluDerivative,
     Relu, ReluBackward, ReluDerivative, weight_strides,
 };
-use crate::activations::{elu::*, sigmoid::*, tanh::*};
+use crate::activations::{elu::*, gelu::*, hard::*, sigmoid::*, smooth::*, tanh::*};
 use crate::parallel::SendPtr;
 use crate::simd::{Kernel, Real};
 use crate::strided::{View, elementwise, extent};
@@ -382,7 +382,7 @@ fn binary<'py, K: Kernel<f32, 2> + Kernel<f64, 2>>(
 
 /// Defines a forward or derivative function `name(x, params..., *, out=None)`.
 macro_rules! unary_fn {
-    ($(#[doc = $doc:expr])* $name:ident($($p:ident: $t:ty = $d:tt),*) => $k:expr) => {
+    ($(#[doc = $doc:expr])* $name:ident($($p:ident: $t:ty = $d:expr),*) => $k:expr) => {
         $(#[doc = $doc])*
         #[pyfunction]
         #[pyo3(signature = (x, $($p = $d,)* *, out = None))]
@@ -394,7 +394,7 @@ macro_rules! unary_fn {
 
 /// Defines a backward function `name(grad_output, second, params..., *, out=None)`.
 macro_rules! binary_fn {
-    ($(#[doc = $doc:expr])* $name:ident($second:ident $(, $p:ident: $t:ty = $d:tt)*) => $k:expr) => {
+    ($(#[doc = $doc:expr])* $name:ident($second:ident $(, $p:ident: $t:ty = $d:expr)*) => $k:expr) => {
         $(#[doc = $doc])*
         #[pyfunction]
         #[pyo3(signature = (grad_output, $second, $($p = $d,)* *, out = None))]
@@ -512,6 +512,463 @@ fn elu_backward<'py>(
             "{name}: give exactly one of x and output"
         ))),
     }
+}
+
+/// A `ValueError` naming the function unless `ok`.
+fn require(ok: bool, name: &str, msg: &str) -> PyResult<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!("{name}: {msg}")))
+    }
+}
+
+/// Runs a backward kernel from the input or from the saved output (exactly one given).
+fn from_x_or_output<'py, KX, KY>(
+    name: &str,
+    grad_output: &Bound<'py, PyAny>,
+    x: Option<&Bound<'py, PyAny>>,
+    output: Option<&Bound<'py, PyAny>>,
+    kx: KX,
+    ky: KY,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    KX: Kernel<f32, 2> + Kernel<f64, 2>,
+    KY: Kernel<f32, 2> + Kernel<f64, 2>,
+{
+    match (x, output) {
+        (Some(x), None) => binary(name, &kx, grad_output, x, "x", out),
+        (None, Some(y)) => binary(name, &ky, grad_output, y, "output", out),
+        _ => Err(PyValueError::new_err(format!(
+            "{name}: give exactly one of x and output"
+        ))),
+    }
+}
+
+// ----------------------------------------------------------------------------- gelu
+
+/// The `approximate` argument of the gelu functions: false for "none", true for "tanh".
+fn gelu_tanh_form(name: &str, approximate: &str) -> PyResult<bool> {
+    match approximate {
+        "none" => Ok(false),
+        "tanh" => Ok(true),
+        _ => Err(PyValueError::new_err(format!(
+            "{name}: approximate must be 'none' or 'tanh', got {approximate:?}"
+        ))),
+    }
+}
+
+/// gelu(x) = x * Phi(x) = x/2 * erfc(-x / sqrt(2)) (approximate="none"), or PyTorch's tanh
+/// form x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) (approximate="tanh").
+///
+/// Both keep full relative accuracy in the negative tail, down to the subnormals (PyTorch's
+/// float32 gelu loses it: 1 + tanh(...) and erfc's argument are rounded). gelu(-0) = -0,
+/// gelu(-inf) = -0 (PyTorch: NaN), gelu(inf) = inf.
+#[pyfunction]
+#[pyo3(signature = (x, approximate = "none", *, out = None))]
+fn gelu<'py>(
+    x: &Bound<'py, PyAny>,
+    approximate: &str,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "gelu";
+    if gelu_tanh_form(name, approximate)? {
+        unary(name, &GeluTanh, x, out)
+    } else {
+        unary(name, &Gelu, x, out)
+    }
+}
+
+/// gelu'(x), the derivative of the chosen form: Phi(x) + x * phi(x) for "none"; for "tanh",
+/// the derivative of the tanh formula (what ATen's gelu_backward computes). Full relative
+/// accuracy near the root x = -0.7518 ("none"; -0.7525 for "tanh") and in the tails.
+#[pyfunction]
+#[pyo3(signature = (x, approximate = "none", *, out = None))]
+fn gelu_derivative<'py>(
+    x: &Bound<'py, PyAny>,
+    approximate: &str,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "gelu_derivative";
+    if gelu_tanh_form(name, approximate)? {
+        unary(name, &GeluTanhDerivative, x, out)
+    } else {
+        unary(name, &GeluDerivative, x, out)
+    }
+}
+
+/// Vector-Jacobian product of gelu (ATen's gelu_backward(grad_output, self, approximate)):
+/// grad_output * gelu'(x) of the chosen form.
+#[pyfunction]
+#[pyo3(signature = (grad_output, x, approximate = "none", *, out = None))]
+fn gelu_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    approximate: &str,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "gelu_backward";
+    if gelu_tanh_form(name, approximate)? {
+        binary(name, &GeluTanhBackward, grad_output, x, "x", out)
+    } else {
+        binary(name, &GeluBackward, grad_output, x, "x", out)
+    }
+}
+
+// ----------------------------------------------------------------------------- smooth
+
+unary_fn! {
+    /// silu(x) = x * sigmoid(x) (swish). Full relative accuracy in the negative tail
+    /// (silu(-100) = -100 e^-100, not 0). silu(-0) = -0, silu(-inf) = -0.
+    silu() => Silu
+}
+unary_fn! {
+    /// silu'(x) = sigmoid(x) * (1 + x * sigmoid(-x)), without cancellation: full relative
+    /// accuracy near its root x = -1.2785 and in both tails. silu'(-inf) = 0, silu'(inf) = 1.
+    silu_derivative() => SiluDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of silu (ATen's silu_backward(grad_output, self)):
+    /// grad_output * silu'(x).
+    silu_backward(x) => SiluBackward
+}
+unary_fn! {
+    /// mish(x) = x * tanh(softplus(x)), with tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2):
+    /// no overflow, full relative accuracy in the negative tail. mish(-inf) = -0.
+    mish() => Mish
+}
+unary_fn! {
+    /// mish'(x) = tanh(softplus(x)) + x * sech(softplus(x))^2 * sigmoid(x), with full relative
+    /// accuracy near its root x = -1.1924 and in both tails.
+    mish_derivative() => MishDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of mish (ATen's mish_backward(grad_output, self)).
+    mish_backward(x) => MishBackward
+}
+
+/// The softplus kernels' parameters, checked.
+fn softplus_params(name: &str, beta: f64, threshold: f64) -> PyResult<(f64, f64)> {
+    require(beta != 0.0, name, "beta must not be 0")?;
+    Ok((beta, threshold))
+}
+
+unary_fn! {
+    /// softplus(x) = log(1 + exp(beta * x)) / beta, and x where beta * x > threshold (as
+    /// PyTorch). Accurate for very negative x: softplus(-100) = e^-100. beta = 0 is a ValueError.
+    softplus(beta: f64 = 1.0, threshold: f64 = 20.0) => {
+        let (beta, threshold) = softplus_params("softplus", beta, threshold)?;
+        Softplus { beta, threshold }
+    }
+}
+unary_fn! {
+    /// softplus'(x) = sigmoid(beta * x), and 1 where beta * x > threshold.
+    softplus_derivative(beta: f64 = 1.0, threshold: f64 = 20.0) => {
+        let (beta, threshold) = softplus_params("softplus_derivative", beta, threshold)?;
+        SoftplusDerivative { beta, threshold }
+    }
+}
+binary_fn! {
+    /// Vector-Jacobian product of softplus (ATen's softplus_backward(grad_output, self, beta,
+    /// threshold)): grad_output * sigmoid(beta * x), grad_output where beta * x > threshold.
+    softplus_backward(x, beta: f64 = 1.0, threshold: f64 = 20.0) => {
+        let (beta, threshold) = softplus_params("softplus_backward", beta, threshold)?;
+        SoftplusBackward { beta, threshold }
+    }
+}
+unary_fn! {
+    /// logsigmoid(x) = log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log1p(exp(-|x|)): stable
+    /// for large |x| of both signs (logsigmoid(-1e4) = -1e4, logsigmoid(100) = -e^-100).
+    logsigmoid() => Logsigmoid
+}
+unary_fn! {
+    /// logsigmoid'(x) = sigmoid(-x), accurate in both tails.
+    logsigmoid_derivative() => LogsigmoidDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of logsigmoid: grad_output * sigmoid(-x). ATen's
+    /// log_sigmoid_backward also takes a buffer from the forward; here (grad_output, x) suffice.
+    logsigmoid_backward(x) => LogsigmoidBackward
+}
+unary_fn! {
+    /// softsign(x) = x / (1 + |x|), rounded about once; softsign(±inf) = ±1.
+    softsign() => Softsign
+}
+unary_fn! {
+    /// softsign'(x) = 1 / (1 + |x|)^2 (0 at ±inf).
+    softsign_derivative() => SoftsignDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of softsign: grad_output / (1 + |x|)^2.
+    softsign_backward(x) => SoftsignBackward
+}
+unary_fn! {
+    /// tanhshrink(x) = x - tanh(x), with full relative accuracy near 0 (where the difference
+    /// cancels: x^3/3 - ..., from an interpolant below |x| = 1.5). tanhshrink(-0) = -0.
+    tanhshrink() => Tanhshrink
+}
+unary_fn! {
+    /// tanhshrink'(x) = tanh(x)^2.
+    tanhshrink_derivative() => TanhshrinkDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of tanhshrink: grad_output * tanh(x)^2.
+    tanhshrink_backward(x) => TanhshrinkBackward
+}
+
+// ----------------------------------------------------------------------------- selu, celu
+
+unary_fn! {
+    /// selu(x) = scale * x for x > 0, scale * alpha * expm1(x) otherwise, with
+    /// scale = 1.0507009873554805 and alpha = 1.6732632423543772 (Klambauer et al. 2017).
+    /// selu(-0) = -0, selu(-inf) = -scale * alpha.
+    selu() => Selu
+}
+unary_fn! {
+    /// selu'(x): scale for x > 0, scale * alpha * exp(x) for x <= 0 (scale * alpha at 0).
+    selu_derivative() => SeluDerivative
+}
+
+/// Vector-Jacobian product of selu, from the input or from the saved output (give exactly one).
+///
+/// From x: scale * grad_output where x > 0, grad_output * scale * alpha * exp(x) where x <= 0.
+/// From output y: scale * grad_output where y > 0, grad_output * (y + scale * alpha) where
+/// y <= 0 (no exp; it loses the far negative tail, where y has rounded to -scale * alpha).
+#[pyfunction]
+#[pyo3(signature = (grad_output, x = None, output = None, *, out = None))]
+fn selu_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: Option<&Bound<'py, PyAny>>,
+    output: Option<&Bound<'py, PyAny>>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "selu_backward";
+    from_x_or_output(
+        name,
+        grad_output,
+        x,
+        output,
+        SeluBackward,
+        SeluBackwardFromOutput,
+        out,
+    )
+}
+
+fn celu_alpha(name: &str, alpha: f64) -> PyResult<f64> {
+    require(alpha != 0.0, name, "alpha must not be 0")?;
+    Ok(alpha)
+}
+
+unary_fn! {
+    /// celu(x) = max(0, x) + min(0, alpha * (exp(x / alpha) - 1)): x for x > 0,
+    /// alpha * expm1(x / alpha) otherwise. alpha = 0 is a ValueError (as PyTorch).
+    celu(alpha: f64 = 1.0) => Celu { alpha: celu_alpha("celu", alpha)? }
+}
+unary_fn! {
+    /// celu'(x): 1 for x > 0, exp(x / alpha) for x <= 0 (1 at 0), accurate in the far tail.
+    celu_derivative(alpha: f64 = 1.0) => CeluDerivative { alpha: celu_alpha("celu_derivative", alpha)? }
+}
+
+/// Vector-Jacobian product of celu, from the input or from the saved output (give exactly one).
+///
+/// From x: grad_output where x > 0, grad_output * exp(x / alpha) where x <= 0.
+/// From output y: grad_output where y > 0, grad_output * (y + alpha) / alpha where y <= 0
+/// (no exp; it loses the far negative tail).
+#[pyfunction]
+#[pyo3(signature = (grad_output, x = None, output = None, alpha = 1.0, *, out = None))]
+fn celu_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: Option<&Bound<'py, PyAny>>,
+    output: Option<&Bound<'py, PyAny>>,
+    alpha: f64,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = "celu_backward";
+    let alpha = celu_alpha(name, alpha)?;
+    from_x_or_output(
+        name,
+        grad_output,
+        x,
+        output,
+        CeluBackward { alpha },
+        CeluBackwardFromOutput { alpha },
+        out,
+    )
+}
+
+// ----------------------------------------------------------------------------- hard
+
+fn hardtanh_params(name: &str, min_val: f64, max_val: f64) -> PyResult<(f64, f64)> {
+    require(
+        min_val <= max_val,
+        name,
+        &format!("min_val ({min_val}) must not be greater than max_val ({max_val})"),
+    )?;
+    Ok((min_val, max_val))
+}
+
+unary_fn! {
+    /// hardtanh(x) = min(max(x, min_val), max_val); -0 stays -0, NaN gives NaN.
+    /// min_val > max_val is a ValueError (as PyTorch).
+    hardtanh(min_val: f64 = -1.0, max_val: f64 = 1.0) => {
+        let (min_val, max_val) = hardtanh_params("hardtanh", min_val, max_val)?;
+        Hardtanh { min_val, max_val }
+    }
+}
+unary_fn! {
+    /// hardtanh'(x): 1 for min_val < x < max_val, 0 otherwise (0 at both ends, as ATen).
+    hardtanh_derivative(min_val: f64 = -1.0, max_val: f64 = 1.0) => {
+        let (min_val, max_val) = hardtanh_params("hardtanh_derivative", min_val, max_val)?;
+        HardtanhDerivative { min_val, max_val }
+    }
+}
+binary_fn! {
+    /// Vector-Jacobian product of hardtanh (ATen's hardtanh_backward(grad_output, self, min_val,
+    /// max_val)): grad_output where min_val < x < max_val, 0 elsewhere, NaN where x is NaN.
+    /// The saved output works as well as x: min_val < y < max_val exactly where x is.
+    hardtanh_backward(x, min_val: f64 = -1.0, max_val: f64 = 1.0) => {
+        let (min_val, max_val) = hardtanh_params("hardtanh_backward", min_val, max_val)?;
+        HardtanhBackward { min_val, max_val }
+    }
+}
+
+const RELU6: (f64, f64) = (0.0, 6.0);
+unary_fn! {
+    /// relu6(x) = hardtanh(x, 0, 6) = min(max(x, 0), 6) (-0 stays -0, as hardtanh).
+    relu6() => Hardtanh { min_val: RELU6.0, max_val: RELU6.1 }
+}
+unary_fn! {
+    /// relu6'(x): 1 for 0 < x < 6, 0 otherwise (as ATen's hardtanh_backward).
+    relu6_derivative() => HardtanhDerivative { min_val: RELU6.0, max_val: RELU6.1 }
+}
+binary_fn! {
+    /// Vector-Jacobian product of relu6: grad_output where 0 < x < 6, else 0 (x or the output).
+    relu6_backward(x) => HardtanhBackward { min_val: RELU6.0, max_val: RELU6.1 }
+}
+unary_fn! {
+    /// hardsigmoid(x) = relu6(x + 3) / 6: 0 for x <= -3, 1 for x >= 3, (x + 3) / 6 between,
+    /// rounded once.
+    hardsigmoid() => Hardsigmoid
+}
+unary_fn! {
+    /// hardsigmoid'(x): 1/6 for -3 < x < 3, 0 otherwise (0 at ±3, as ATen's hardsigmoid_backward).
+    hardsigmoid_derivative() => HardsigmoidDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of hardsigmoid (ATen's hardsigmoid_backward(grad_output, self)):
+    /// grad_output / 6 where -3 < x < 3, else 0.
+    hardsigmoid_backward(x) => HardsigmoidBackward
+}
+unary_fn! {
+    /// hardswish(x) = x * relu6(x + 3) / 6: x for x > 3, x (x + 3) / 6 on [-3, 3] (rounded
+    /// once), -0 for x < -3 (the sign of x, as PyTorch's formula gives).
+    hardswish() => Hardswish
+}
+unary_fn! {
+    /// hardswish'(x), ATen's hardswish_backward rule: 0 for x < -3, x / 3 + 1/2 for
+    /// -3 <= x <= 3 (-1/2 at -3, 3/2 at 3), 1 for x > 3.
+    hardswish_derivative() => HardswishDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of hardswish (ATen's hardswish_backward(grad_output, self)).
+    hardswish_backward(x) => HardswishBackward
+}
+
+fn softshrink_lambd(name: &str, lambd: f64) -> PyResult<f64> {
+    require(
+        lambd >= 0.0,
+        name,
+        &format!("lambd must be greater or equal to 0, got {lambd}"),
+    )?;
+    Ok(lambd)
+}
+
+unary_fn! {
+    /// softshrink(x) = x - lambd for x > lambd, x + lambd for x < -lambd, 0 otherwise.
+    /// lambd < 0 is a ValueError (as PyTorch).
+    softshrink(lambd: f64 = 0.5) => Softshrink { lambd: softshrink_lambd("softshrink", lambd)? }
+}
+unary_fn! {
+    /// softshrink'(x): 1 for |x| > lambd, 0 otherwise (0 at ±lambd, as ATen).
+    softshrink_derivative(lambd: f64 = 0.5) => ShrinkDerivative { lambd: softshrink_lambd("softshrink_derivative", lambd)? }
+}
+binary_fn! {
+    /// Vector-Jacobian product of softshrink (ATen's softshrink_backward(grad_output, self,
+    /// lambd)): grad_output where |x| > lambd, else 0.
+    softshrink_backward(x, lambd: f64 = 0.5) => ShrinkBackward { lambd: softshrink_lambd("softshrink_backward", lambd)? }
+}
+unary_fn! {
+    /// hardshrink(x) = x for |x| > lambd, 0 otherwise.
+    hardshrink(lambd: f64 = 0.5) => Hardshrink { lambd }
+}
+unary_fn! {
+    /// hardshrink'(x): 1 for |x| > lambd, 0 otherwise (0 at ±lambd, as ATen).
+    hardshrink_derivative(lambd: f64 = 0.5) => ShrinkDerivative { lambd }
+}
+binary_fn! {
+    /// Vector-Jacobian product of hardshrink (ATen's hardshrink_backward(grad_output, self,
+    /// lambd)): grad_output where |x| > lambd, else 0.
+    hardshrink_backward(x, lambd: f64 = 0.5) => ShrinkBackward { lambd }
+}
+
+/// threshold(x, threshold, value) = x where x > threshold, value elsewhere (NaN gives NaN).
+#[pyfunction]
+#[pyo3(signature = (x, threshold, value, *, out = None))]
+fn threshold<'py>(
+    x: &Bound<'py, PyAny>,
+    threshold: f64,
+    value: f64,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    unary("threshold", &Threshold { threshold, value }, x, out)
+}
+
+/// threshold'(x): 1 where x > threshold, 0 elsewhere, NaN for NaN.
+#[pyfunction]
+#[pyo3(signature = (x, threshold, *, out = None))]
+fn threshold_derivative<'py>(
+    x: &Bound<'py, PyAny>,
+    threshold: f64,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    unary(
+        "threshold_derivative",
+        &ThresholdDerivative { threshold },
+        x,
+        out,
+    )
+}
+
+/// Vector-Jacobian product of threshold (ATen's threshold_backward(grad_output, self,
+/// threshold)): grad_output where x > threshold, 0 elsewhere, NaN where x is NaN.
+#[pyfunction]
+#[pyo3(signature = (grad_output, x, threshold, *, out = None))]
+fn threshold_backward<'py>(
+    grad_output: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    threshold: f64,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let k = ThresholdBackward { threshold };
+    binary("threshold_backward", &k, grad_output, x, "x", out)
+}
+
+unary_fn! {
+    /// The two-ReLU unit of the lecture, max(0, x + 1) - max(0, x - 1): 0 for x <= -1, x + 1 on
+    /// [-1, 1], 2 for x >= 1. It equals hardtanh(x) + 1 exactly (hardtanh shifted up by 1; also
+    /// 2 * hardsigmoid(3x)), a piecewise-linear sigmoid-like ramp from 0 to 2, and is computed that
+    /// way (correctly rounded, where the literal difference gives 0 for huge x).
+    two_relu() => TwoRelu
+}
+unary_fn! {
+    /// two_relu'(x), as autograd of the two-ReLU formula with relu'(0) = 0 gives: 1 for
+    /// -1 < x <= 1, 0 otherwise (so 0 at -1 and 1 at 1, unlike hardtanh's 0 at both ends).
+    two_relu_derivative() => TwoReluDerivative
+}
+binary_fn! {
+    /// Vector-Jacobian product of two_relu: grad_output where -1 < x <= 1, 0 elsewhere.
+    two_relu_backward(x) => TwoReluBackward
 }
 
 /// The per-channel weight of prelu as a vector of T, checked against x's shape.
@@ -1339,6 +1796,57 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(elu, m)?)?;
     m.add_function(wrap_pyfunction!(elu_derivative, m)?)?;
     m.add_function(wrap_pyfunction!(elu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(gelu, m)?)?;
+    m.add_function(wrap_pyfunction!(gelu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(gelu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(silu, m)?)?;
+    m.add_function(wrap_pyfunction!(silu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(silu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(mish, m)?)?;
+    m.add_function(wrap_pyfunction!(mish_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(mish_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(softplus, m)?)?;
+    m.add_function(wrap_pyfunction!(softplus_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(softplus_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(logsigmoid, m)?)?;
+    m.add_function(wrap_pyfunction!(logsigmoid_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(logsigmoid_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(softsign, m)?)?;
+    m.add_function(wrap_pyfunction!(softsign_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(softsign_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(tanhshrink, m)?)?;
+    m.add_function(wrap_pyfunction!(tanhshrink_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(tanhshrink_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(selu, m)?)?;
+    m.add_function(wrap_pyfunction!(selu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(selu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(celu, m)?)?;
+    m.add_function(wrap_pyfunction!(celu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(celu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(hardtanh, m)?)?;
+    m.add_function(wrap_pyfunction!(hardtanh_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(hardtanh_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(relu6, m)?)?;
+    m.add_function(wrap_pyfunction!(relu6_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(relu6_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(hardsigmoid, m)?)?;
+    m.add_function(wrap_pyfunction!(hardsigmoid_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(hardsigmoid_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(hardswish, m)?)?;
+    m.add_function(wrap_pyfunction!(hardswish_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(hardswish_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(softshrink, m)?)?;
+    m.add_function(wrap_pyfunction!(softshrink_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(softshrink_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(hardshrink, m)?)?;
+    m.add_function(wrap_pyfunction!(hardshrink_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(hardshrink_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(threshold, m)?)?;
+    m.add_function(wrap_pyfunction!(threshold_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(threshold_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(two_relu, m)?)?;
+    m.add_function(wrap_pyfunction!(two_relu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(two_relu_backward, m)?)?;
     m.add_function(wrap_pyfunction!(maxout, m)?)?;
     m.add_function(wrap_pyfunction!(maxout_backward, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;

@@ -505,3 +505,583 @@ def rrelu_backward(grad_output, x, noise=None, lower=1.0 / 8, upper=1.0 / 3):
     slope = (lower + upper) / 2 if noise is None else _f64(noise)
     with np.errstate(**_QUIET):
         return _piecewise(x, g, slope * g)
+# ----------------------------------------------------------------------------- helpers of the smooth functions
+# Where float64 itself is not enough (a tail whose relative slope is large, a root of a
+# derivative, a subnormal result), the formulas are evaluated in np.longdouble (the 64-bit
+# significand of x87 extended precision on x86) and rounded to float64 once at the end.
+_LD = np.longdouble
+
+
+def _ld(x):
+    return np.asarray(x, dtype=_LD)
+
+
+def _sigmoid_ld(z):
+    """sigmoid(z) in long double, stable for both signs."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus_ld(z):
+    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|) in long double."""
+    with np.errstate(**_QUIET):
+        return np.where(z > 0, z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _out(v, x):
+    """Round a long double result to float64; NaN where x is NaN."""
+    return np.where(np.isnan(x), np.nan, np.asarray(v, dtype=np.float64))
+
+
+# ----------------------------------------------------------------------------- gelu
+
+_SQRT1_2 = (0.7071067811865476, -4.833646656726457e-17)  # 1/sqrt(2) as hi + lo
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _veltkamp(a):
+    c = 134217729.0 * a  # 2^27 + 1
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _two_prod(a, b):
+    """a * b as (p, err) with p + err exact (Dekker); err = 0 where p is not finite."""
+    with np.errstate(**_QUIET):
+        p = a * b
+        (ah, al), (bh, bl) = _veltkamp(a), _veltkamp(b)
+        err = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, np.where(np.isfinite(p) & np.isfinite(err), err, 0.0)
+
+
+def _erfcx_asymptotic_ld(s):
+    """erfc(s) e^(s^2) = 1/(s sqrt(pi)) sum (-1)^n (2n-1)!! / (2s^2)^n, in long double, for s >= 20."""
+    w, term, acc = 1 / (2 * s * s), _LD(1), _LD(1)
+    for n in range(1, 12):
+        term = -term * (2 * n - 1) * w
+        acc = acc + term
+    return acc / (s * np.sqrt(_LD(np.pi)))
+
+
+def _gelu_tail_ld(x):
+    """(e^(-x^2/2), erfcx(-x/sqrt(2))) in long double for x <= -20 sqrt(2) (no subnormal on the way)."""
+    xl = _ld(np.where(x < -30, x, -30.0))
+    with np.errstate(**_QUIET):
+        s = -xl / np.sqrt(_LD(2))
+        return np.exp(-xl * xl / 2), _erfcx_asymptotic_ld(s)
+
+
+def _gelu_erfc(x):
+    """erfc(-x / sqrt(2)) with the rounding of the argument corrected: for s + ds = -x / sqrt(2),
+    erfc(s + ds) = erfc(s) (1 - M ds), M = 2/sqrt(pi) e^(-s^2) / erfc(s) (its asymptote
+    2s + 1/s where erfc(s) underflows)."""
+    s, ds = _two_prod(-x, _SQRT1_2[0])
+    ds = ds + np.where(np.isfinite(x), -x * _SQRT1_2[1], 0.0)
+    r = _erfc(s)
+    with np.errstate(all="ignore"):
+        m = 2 / math.sqrt(math.pi) * np.exp(-s * s) / r
+        m = np.where(r > 1e-300, m, 2 * s + 1 / s)
+    return r * (1 - np.where(np.isfinite(m), m, 0.0) * ds)
+
+
+def _gauss(x):
+    """e^(-x^2/2) from x^2 split exactly into hi + lo."""
+    hi, lo = _two_prod(x, x)
+    with np.errstate(**_QUIET):
+        return np.exp(-hi / 2) * (1 - lo / 2)
+
+
+# gelu'(x) = Phi(x) + x phi(x) has a root x0; around it, its Taylor series:
+# gelu^(n+1)(x) = (-1)^n (He_n(x) - He_{n+2}(x)) phi(x) (He the probabilists' Hermite polynomials).
+_GELU_X0 = (-0.7517915246935645, 1.4956759177009883e-17)
+
+
+def _gelu_taylor():
+    x0, n_terms = _GELU_X0[0], 44
+    he = [1.0, x0]
+    for k in range(1, n_terms + 2):
+        he.append(x0 * he[k] - k * he[k - 1])
+    phi0 = math.exp(-x0 * x0 / 2) / math.sqrt(2 * math.pi)
+    return [0.0] + [(-1) ** n * (he[n] - he[n + 2]) * phi0 / math.factorial(n + 1) for n in range(n_terms)]
+
+
+_GELU_TAYLOR = _gelu_taylor()
+_TWO_K = math.sqrt(2 / math.pi)  # sqrt(2/pi); the tanh form uses z = 2 K (x + 0.044715 x^3)
+
+
+def _check_approximate(name, approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{name}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def _gelu_tanh_z(x):
+    x = _ld(x)
+    k = _LD(2) * _LD("0.797884560802865355879892119868763737")  # 2 sqrt(2/pi)
+    with np.errstate(**_QUIET):
+        return x, k * (x + _LD("0.044715") * x ** 3), k * (1 + 3 * _LD("0.044715") * x * x)
+
+
+def _gelu_tanh_d_ld(x, g):
+    """g * sigmoid(z) (1 + x sigmoid(-z) z') in long double, rounded once."""
+    xl, z, dz = _gelu_tanh_z(x)
+    with np.errstate(**_QUIET):
+        s = _sigmoid_ld(z)
+        d = _out(_ld(g) * (s + xl * s * _sigmoid_ld(-z) * dz), x)
+    return np.where(np.isposinf(x), g * 1.0, np.where(np.isneginf(x), g * 0.0, d))
+
+
+def gelu(x, approximate="none"):
+    """x Phi(x) = x/2 erfc(-x/sqrt(2)) ("none"), or x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    = x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) ("tanh"). gelu(-inf) = -0, gelu(-0) = -0."""
+    _check_approximate("gelu", approximate)
+    x = _f64(x)
+    if approximate == "tanh":
+        xl, z, _ = _gelu_tanh_z(x)
+        with np.errstate(**_QUIET):
+            y = np.where(np.isneginf(x), -0.0, _out(xl * _sigmoid_ld(z), x))
+        return np.asarray(y)
+    with np.errstate(**_QUIET):
+        y = 0.5 * x * _gelu_erfc(x)
+        gauss, erfcx = _gelu_tail_ld(x)
+        tail = _out(_ld(x) / 2 * gauss * erfcx, x)
+    return np.where(np.isneginf(x), -0.0, np.where(x < -30, tail, y))
+
+
+def gelu_derivative(x, approximate="none"):
+    """Phi(x) + x phi(x) ("none"; its Taylor series around the root x0 = -0.7518 for |x - x0| < 1),
+    or the derivative of the tanh form, sigmoid(z) (1 + x sigmoid(-z) z'). 1/2 at 0, 1 at inf,
+    0 at -inf."""
+    _check_approximate("gelu_derivative", approximate)
+    x = _f64(x)
+    if approximate == "tanh":
+        return _gelu_tanh_d_ld(x, np.ones_like(x))
+    t = (x - _GELU_X0[0]) - _GELU_X0[1]
+    with np.errstate(**_QUIET):
+        direct = 0.5 * _gelu_erfc(x) + x * _gauss(x) / math.sqrt(2 * math.pi)
+        gauss, erfcx = _gelu_tail_ld(x)
+        tail = _out(gauss * (erfcx / 2 + _ld(x) / np.sqrt(2 * _LD(np.pi))), x)
+        direct = np.where(x < -30, tail, direct)
+        taylor = np.polynomial.polynomial.polyval(np.where(np.abs(t) < 1, t, 0.0), _GELU_TAYLOR)
+    d = np.where(np.abs(t) < 1, taylor, direct)
+    return np.where(np.isposinf(x), 1.0, np.where(np.isneginf(x), 0.0, d))
+
+
+def gelu_backward(grad_output, x, approximate="none"):
+    """g * gelu'(x) of the chosen form."""
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("gelu_backward", g, x, "x")
+    _check_approximate("gelu_backward", approximate)
+    with np.errstate(**_QUIET):
+        if approximate == "tanh":
+            return _gelu_tanh_d_ld(x, g)
+        gauss, erfcx = _gelu_tail_ld(x)
+        tail = _out(_ld(g) * gauss * (erfcx / 2 + _ld(x) / np.sqrt(2 * _LD(np.pi))), x)
+        return np.where(np.isneginf(x), g * 0.0, np.where(x < -30, tail, g * gelu_derivative(x)))
+
+
+# ----------------------------------------------------------------------------- silu, mish
+
+def silu(x):
+    """x sigmoid(x). silu(-0) = -0, silu(-inf) = -0."""
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        y = _out(_ld(x) * _sigmoid_ld(_ld(x)), x)
+    return np.where(np.isneginf(x), -0.0, y)
+
+
+def _silu_d(x):
+    """sigmoid(x) (1 + x sigmoid(-x)) in long double."""
+    xl = _ld(x)
+    with np.errstate(**_QUIET):
+        return _sigmoid_ld(xl) * (1 + xl * _sigmoid_ld(-xl))
+
+
+def silu_derivative(x):
+    """sigmoid(x) (1 + x sigmoid(-x)). 1/2 at 0, 1 at inf, 0 at -inf."""
+    x = _f64(x)
+    d = _out(_silu_d(x), x)
+    return np.where(np.isposinf(x), 1.0, np.where(np.isneginf(x), 0.0, d))
+
+
+def silu_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("silu_backward", g, x, "x")
+    with np.errstate(**_QUIET):
+        return np.where(np.isinf(x), g * silu_derivative(x), _out(_ld(g) * _silu_d(x), x))
+
+
+def mish(x):
+    """x tanh(softplus(x)). mish(-0) = -0, mish(-inf) = -0."""
+    x = _f64(x)
+    xl = _ld(x)
+    with np.errstate(**_QUIET):
+        y = _out(xl * np.tanh(_softplus_ld(xl)), x)
+    return np.where(np.isneginf(x), -0.0, y)
+
+
+def _mish_d(x):
+    xl = _ld(x)
+    with np.errstate(**_QUIET):
+        t = np.tanh(_softplus_ld(xl))
+        return t + xl * ((1 - t) * (1 + t)) * _sigmoid_ld(xl)
+
+
+def mish_derivative(x):
+    """tanh(sp) + x sech(sp)^2 sigmoid(x), sp = softplus(x). 0.6 at 0, 1 at inf, 0 at -inf."""
+    x = _f64(x)
+    d = _out(_mish_d(x), x)
+    return np.where(np.isposinf(x), 1.0, np.where(np.isneginf(x), 0.0, d))
+
+
+def mish_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("mish_backward", g, x, "x")
+    with np.errstate(**_QUIET):
+        return np.where(np.isinf(x), g * mish_derivative(x), _out(_ld(g) * _mish_d(x), x))
+
+
+# ----------------------------------------------------------------------------- softplus, logsigmoid
+
+def _check_beta(name, beta):
+    if beta == 0:
+        raise ValueError(f"{name}: beta must not be 0")
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + e^(beta x)) / beta, and x where beta x > threshold (as PyTorch)."""
+    _check_beta("softplus", beta)
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        y = _out(_softplus_ld(_LD(beta) * _ld(x)) / _LD(beta), x)
+        return np.where(x * beta > threshold, x, y)
+
+
+def softplus_derivative(x, beta=1.0, threshold=20.0):
+    """sigmoid(beta x), and 1 where beta x > threshold."""
+    _check_beta("softplus_derivative", beta)
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        return np.where(x * beta > threshold, 1.0, _out(_sigmoid_ld(_LD(beta) * _ld(x)), x))
+
+
+def softplus_backward(grad_output, x, beta=1.0, threshold=20.0):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("softplus_backward", g, x, "x")
+    _check_beta("softplus_backward", beta)
+    with np.errstate(**_QUIET):
+        return np.where(x * beta > threshold, g, _out(_ld(g) * _sigmoid_ld(_LD(beta) * _ld(x)), x))
+
+
+def logsigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x)."""
+    x = _f64(x)
+    return _out(-_softplus_ld(-_ld(x)), x)
+
+
+def logsigmoid_derivative(x):
+    """sigmoid(-x)."""
+    x = _f64(x)
+    return _out(_sigmoid_ld(-_ld(x)), x)
+
+
+def logsigmoid_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("logsigmoid_backward", g, x, "x")
+    with np.errstate(**_QUIET):
+        return _out(_ld(g) * _sigmoid_ld(-_ld(x)), x)
+
+
+# ----------------------------------------------------------------------------- softsign, tanhshrink
+
+def softsign(x):
+    """x / (1 + |x|); +-1 at +-inf."""
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        return np.where(np.isinf(x), np.sign(x), x / (1 + np.abs(x)))
+
+
+def softsign_derivative(x):
+    """1 / (1 + |x|)^2."""
+    x = _f64(x)
+    return (1 / (1 + np.abs(x))) ** 2
+
+
+def softsign_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("softsign_backward", g, x, "x")
+    r = 1 / (1 + np.abs(x))
+    with np.errstate(**_QUIET):
+        return (g * r) * r
+
+
+# x - tanh x = x^3/3 - 2x^5/15 + ... (Taylor, for |x| < 0.09 where the long double difference cancels)
+_TANHSHRINK_SERIES = [1 / 3, -2 / 15, 17 / 315, -62 / 2835, 1382 / 155925, -21844 / 6081075,
+                      929569 / 638512875]
+
+
+def tanhshrink(x):
+    """x - tanh(x); its Taylor series near 0 (no cancellation). tanhshrink(-0) = -0."""
+    x = _f64(x)
+    xl = _ld(x)
+    with np.errstate(**_QUIET):
+        direct = xl - np.tanh(xl)
+        z = xl * xl
+        series = xl * z * np.polynomial.polynomial.polyval(z, [_LD(c) for c in _TANHSHRINK_SERIES])
+    return _out(np.where(np.abs(xl) < 0.09, series, direct), x)
+
+
+def tanhshrink_derivative(x):
+    """tanh(x)^2."""
+    x = _f64(x)
+    return _out(np.tanh(_ld(x)) ** 2, x)
+
+
+def tanhshrink_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("tanhshrink_backward", g, x, "x")
+    t = np.tanh(_ld(x))
+    with np.errstate(**_QUIET):
+        return _out((_ld(g) * t) * t, x)
+
+
+# ----------------------------------------------------------------------------- selu, celu
+
+SELU_SCALE = 1.0507009873554805
+SELU_ALPHA = 1.6732632423543772
+
+
+def selu(x):
+    """scale x for x > 0, scale alpha expm1(x) otherwise."""
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        return _piecewise(x, SELU_SCALE * x, (SELU_SCALE * SELU_ALPHA) * np.expm1(x))
+
+
+def selu_derivative(x):
+    """scale for x > 0, scale alpha e^x otherwise."""
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        return _piecewise(x, SELU_SCALE, _mul_exp(SELU_SCALE * SELU_ALPHA, 1.0, x))
+
+
+def selu_backward(grad_output, x=None, output=None):
+    """From x: scale g if x > 0 else g scale alpha e^x. From y: scale g if y > 0 else g (y + scale alpha)."""
+    if (x is None) == (output is None):
+        raise ValueError("selu_backward: pass exactly one of x= or output=")
+    g = _f64(grad_output)
+    with np.errstate(**_QUIET):
+        if x is not None:
+            x = _f64(x)
+            _check_same_shape("selu_backward", g, x, "x")
+            return _piecewise(x, SELU_SCALE * g, _mul_exp(g, 1.0, x) * (SELU_SCALE * SELU_ALPHA))
+        y = _f64(output)
+        _check_same_shape("selu_backward", g, y, "output")
+        return _piecewise(y, SELU_SCALE * g, g * (y + SELU_SCALE * SELU_ALPHA))
+
+
+def _check_alpha(name, alpha):
+    if alpha == 0:
+        raise ValueError(f"{name}: alpha must not be 0")
+
+
+def celu(x, alpha=1.0):
+    """max(0, x) + min(0, alpha (e^(x/alpha) - 1)) = x if x > 0 else alpha expm1(x / alpha)."""
+    _check_alpha("celu", alpha)
+    x, a = _f64(x), float(alpha)
+    with np.errstate(**_QUIET):
+        return _piecewise(x, x, a * _out(np.expm1(_ld(x) / _LD(a)), x))
+
+
+def celu_derivative(x, alpha=1.0):
+    """1 if x > 0 else e^(x / alpha)."""
+    _check_alpha("celu_derivative", alpha)
+    x, a = _f64(x), float(alpha)
+    with np.errstate(**_QUIET):
+        return _piecewise(x, 1.0, _out(np.exp(_ld(x) / _LD(a)), x))
+
+
+def celu_backward(grad_output, x=None, output=None, alpha=1.0):
+    """From x: g if x > 0 else g e^(x / alpha). From y: g if y > 0 else g (y + alpha) / alpha."""
+    _check_alpha("celu_backward", alpha)
+    if (x is None) == (output is None):
+        raise ValueError("celu_backward: pass exactly one of x= or output=")
+    g, a = _f64(grad_output), float(alpha)
+    with np.errstate(**_QUIET):
+        if x is not None:
+            x = _f64(x)
+            _check_same_shape("celu_backward", g, x, "x")
+            d = _out(_ld(g) * np.exp(_ld(x) / _LD(a)), x)  # an infinite g times e^(x/a) > 0 stays infinite
+            return _piecewise(x, g, np.where(np.isinf(g) & np.isfinite(x), g, d))
+        y = _f64(output)
+        _check_same_shape("celu_backward", g, y, "output")
+        return _piecewise(y, g, g * ((y + a) / a))
+
+
+# ----------------------------------------------------------------------------- hardtanh family
+
+def _mask(x, inside, g):
+    """g where inside, 0 elsewhere, NaN where x is NaN."""
+    return np.where(np.isnan(x), np.nan, np.where(inside, g, 0.0))
+
+
+def _check_hardtanh(name, min_val, max_val):
+    if min_val > max_val:
+        raise ValueError(f"{name}: min_val ({min_val}) must not be greater than max_val ({max_val})")
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """min(max(x, min_val), max_val); -0 stays -0, NaN -> NaN."""
+    _check_hardtanh("hardtanh", min_val, max_val)
+    x = _f64(x)
+    return np.where(x < min_val, min_val, np.where(x > max_val, max_val, x))
+
+
+def hardtanh_derivative(x, min_val=-1.0, max_val=1.0):
+    """1 if min_val < x < max_val else 0 (0 at both ends, as ATen), NaN for NaN."""
+    _check_hardtanh("hardtanh_derivative", min_val, max_val)
+    x = _f64(x)
+    return _mask(x, (x > min_val) & (x < max_val), 1.0)
+
+
+def hardtanh_backward(grad_output, x, min_val=-1.0, max_val=1.0):
+    """g where min_val < x < max_val, else 0 (x may be the saved output: same mask)."""
+    _check_hardtanh("hardtanh_backward", min_val, max_val)
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("hardtanh_backward", g, x, "x")
+    return _mask(x, (x > min_val) & (x < max_val), g)
+
+
+def relu6(x):
+    """hardtanh(x, 0, 6)."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def relu6_derivative(x):
+    return hardtanh_derivative(x, 0.0, 6.0)
+
+
+def relu6_backward(grad_output, x):
+    return hardtanh_backward(grad_output, x, 0.0, 6.0)
+
+
+def hardsigmoid(x):
+    """relu6(x + 3) / 6."""
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        return np.clip((x + 3) / 6, 0.0, 1.0)
+
+
+def hardsigmoid_derivative(x):
+    """1/6 if -3 < x < 3 else 0 (ATen's hardsigmoid_backward)."""
+    x = _f64(x)
+    return _mask(x, (x > -3) & (x < 3), 1 / 6)
+
+
+def hardsigmoid_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("hardsigmoid_backward", g, x, "x")
+    return _mask(x, (x > -3) & (x < 3), g / 6)
+
+
+def hardswish(x):
+    """x relu6(x + 3) / 6 (-0 for x < -3, as the formula gives)."""
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        return np.where(x > 3, x, np.where(x < -3, -0.0, x * np.clip(x + 3, 0.0, 6.0) / 6))
+
+
+def hardswish_derivative(x):
+    """0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 for x > 3 (ATen's hardswish_backward)."""
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        d = np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6))
+    return np.where(np.isnan(x), np.nan, d)
+
+
+def hardswish_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("hardswish_backward", g, x, "x")
+    with np.errstate(**_QUIET):
+        return g * hardswish_derivative(x)
+
+
+def _check_lambd(name, lambd):
+    if lambd < 0:
+        raise ValueError(f"{name}: lambd must be greater or equal to 0, got {lambd}")
+
+
+def softshrink(x, lambd=0.5):
+    """x - lambd if x > lambd, x + lambd if x < -lambd, else +0; NaN -> NaN."""
+    _check_lambd("softshrink", lambd)
+    x = _f64(x)
+    with np.errstate(**_QUIET):
+        y = np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, 0.0))
+    return np.where(np.isnan(x), np.nan, y)
+
+
+def softshrink_derivative(x, lambd=0.5):
+    """1 if |x| > lambd else 0 (0 at +-lambd, as ATen)."""
+    _check_lambd("softshrink_derivative", lambd)
+    x = _f64(x)
+    return _mask(x, np.abs(x) > lambd, 1.0)
+
+
+def softshrink_backward(grad_output, x, lambd=0.5):
+    _check_lambd("softshrink_backward", lambd)
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("softshrink_backward", g, x, "x")
+    return _mask(x, np.abs(x) > lambd, g)
+
+
+def hardshrink(x, lambd=0.5):
+    """x if |x| > lambd else +0; NaN -> NaN."""
+    x = _f64(x)
+    return _mask(x, np.abs(x) > lambd, x)
+
+
+def hardshrink_derivative(x, lambd=0.5):
+    x = _f64(x)
+    return _mask(x, np.abs(x) > lambd, 1.0)
+
+
+def hardshrink_backward(grad_output, x, lambd=0.5):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("hardshrink_backward", g, x, "x")
+    return _mask(x, np.abs(x) > lambd, g)
+
+
+def threshold(x, threshold, value):
+    """x if x > threshold else value; NaN -> NaN."""
+    x = _f64(x)
+    return np.where(x <= threshold, float(value), x)
+
+
+def threshold_derivative(x, threshold):
+    x = _f64(x)
+    return _mask(x, x > threshold, 1.0)
+
+
+def threshold_backward(grad_output, x, threshold):
+    """g if x > threshold else 0 (ATen's threshold_backward); NaN where x is NaN."""
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("threshold_backward", g, x, "x")
+    return _mask(x, x > threshold, g)
+
+
+def two_relu(x):
+    """max(0, x + 1) - max(0, x - 1), the lecture's two-ReLU unit: equal to hardtanh(x) + 1."""
+    # The literal difference gives (x + 1) - (x - 1) = 0 for huge x; the clamp is exact.
+    return hardtanh(x) + 1.0
+
+
+def two_relu_derivative(x):
+    """relu'(x + 1) - relu'(x - 1) with relu'(0) = 0: 1 for -1 < x <= 1, else 0."""
+    x = _f64(x)
+    return _mask(x, (x > -1) & (x <= 1), 1.0)
+
+
+def two_relu_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    _check_same_shape("two_relu_backward", g, x, "x")
+    return _mask(x, (x > -1) & (x <= 1), g)

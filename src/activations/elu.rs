@@ -1,7 +1,7 @@
 //! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
 
 use super::{c, piecewise};
-use crate::math::{exp_mul, expm1_pair};
+use crate::math::{exp_mul, expm1, expm1_nonpositive, expm1_pair};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `elu(x)`, rounded once from `alpha` times expm1 as a pair, so `elu(-1e-10) = -1e-10 alpha` to
@@ -55,5 +55,128 @@ impl<T: Real> Kernel<T, 2> for EluBackwardFromOutput {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, y]: [V; 2]) -> V {
         piecewise(y, g, g * (y + c::<V>(self.alpha)))
+    }
+}
+
+/// SELU's scale λ and alpha α (Klambauer et al. 2017), as PyTorch.
+pub const SELU_SCALE: f64 = 1.0507009873554805;
+pub const SELU_ALPHA: f64 = 1.6732632423543772;
+const SELU_SA: f64 = SELU_SCALE * SELU_ALPHA;
+
+/// `selu(x) = λ x` for `x > 0`, `λ α expm1(x)` otherwise: [`Elu`] with `alpha = λ α` on the
+/// negative side (`λ α` is one constant, so that side is rounded twice, not three times).
+/// `selu(-0) = -0`, `selu(-inf) = -λ α`.
+pub struct Selu;
+impl<T: Real> Kernel<T, 1> for Selu {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        piecewise(x, c::<V>(SELU_SCALE) * x, Elu { alpha: SELU_SA }.eval([x]))
+    }
+}
+
+/// `selu'(x) = λ` for `x > 0`, `λ α e^x` otherwise (`λ α` at 0).
+pub struct SeluDerivative;
+impl<T: Real> Kernel<T, 1> for SeluDerivative {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        piecewise(x, c(SELU_SCALE), EluDerivative { alpha: SELU_SA }.eval([x]))
+    }
+}
+
+/// Backward from the input: `λ g` for `x > 0`, `g λ α e^x` otherwise (as [`EluBackward`]).
+pub struct SeluBackward;
+impl<T: Real> Kernel<T, 2> for SeluBackward {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        piecewise(
+            x,
+            g * c(SELU_SCALE),
+            EluBackward { alpha: SELU_SA }.eval([g, x]),
+        )
+    }
+}
+
+/// Backward from the saved output `y`: `λ g` for `y > 0`, `g (y + λ α)` otherwise (no exp;
+/// like [`EluBackwardFromOutput`], it loses the far negative tail, where `y` has rounded to `-λ α`).
+pub struct SeluBackwardFromOutput;
+impl<T: Real> Kernel<T, 2> for SeluBackwardFromOutput {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, y]: [V; 2]) -> V {
+        piecewise(y, g * c(SELU_SCALE), g * (y + c(SELU_SA)))
+    }
+}
+
+/// `x / alpha` as `(q, r / alpha)` with `q` rounded and `r` its exact remainder: together they
+/// carry the quotient to about twice the precision (used where `e^(x/alpha)` is taken far out).
+#[inline(always)]
+fn div_alpha<V: Vector>(x: V, alpha: f64) -> (V, V) {
+    let a = c::<V>(alpha);
+    let q = x / a;
+    let r = (-q).mul_add(a, x) / a;
+    // e^(q + r) = e^q (1 + r) needs |r| << 1: beyond |q| = 1e3 the result is 0 or inf anyway.
+    (q, V::select(q.abs().lt(c(1e3)), r, c(0.0)))
+}
+
+/// `celu(x) = max(0, x) + min(0, alpha expm1(x / alpha))`, i.e. `x` for `x > 0` and
+/// `alpha expm1(x / alpha)` otherwise (for either sign of `alpha`; `alpha != 0`, checked by the
+/// caller). With `alpha = 1` it is [`Elu`].
+pub struct Celu {
+    pub alpha: f64,
+}
+impl<T: Real> Kernel<T, 1> for Celu {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let u = x / c(self.alpha);
+        // x <= 0 gives u <= 0 for alpha > 0 (the cheaper expm1); u >= 0 for alpha < 0.
+        let m = if self.alpha > 0.0 {
+            expm1_nonpositive(u)
+        } else {
+            expm1(u)
+        };
+        piecewise(x, x, c::<V>(self.alpha) * m)
+    }
+}
+
+/// `celu'(x) = 1` for `x > 0`, `e^(x / alpha)` otherwise (1 at 0); the quotient is carried in
+/// two parts, so the far tail keeps full relative accuracy for any alpha.
+pub struct CeluDerivative {
+    pub alpha: f64,
+}
+impl<T: Real> Kernel<T, 1> for CeluDerivative {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        CeluBackward { alpha: self.alpha }.eval([c(1.0), x])
+    }
+}
+
+/// Backward from the input: `g` for `x > 0`, `g e^(x / alpha)` otherwise, rounded about once.
+pub struct CeluBackward {
+    pub alpha: f64,
+}
+impl<T: Real> Kernel<T, 2> for CeluBackward {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        let (q, r) = div_alpha(x, self.alpha);
+        // e^(q + r) = e^q (1 + r) to first order; |r| <= ulp(q).
+        piecewise(x, g, exp_mul(q, g, c::<V>(1.0) + r))
+    }
+}
+
+/// Backward from the saved output `y`: `g` for `y > 0`, `g (y + alpha) / alpha` otherwise
+/// (`e^(x/alpha) = 1 + y / alpha`; no exp, loses the far tail as [`EluBackwardFromOutput`]).
+pub struct CeluBackwardFromOutput {
+    pub alpha: f64,
+}
+impl<T: Real> Kernel<T, 2> for CeluBackwardFromOutput {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, y]: [V; 2]) -> V {
+        let a = c::<V>(self.alpha);
+        piecewise(y, g, g * ((y + a) / a))
     }
 }

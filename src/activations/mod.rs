@@ -8,13 +8,17 @@
 //! (either sign) takes the other branch, and NaN in x gives NaN.
 
 pub mod elu;
+pub mod gelu;
 pub mod glu;
+pub mod hard;
 pub mod maxout;
 pub mod relu;
 pub mod sigmoid;
+pub mod smooth;
 pub mod softmax;
 pub mod tanh;
 
+use crate::math::{MathConsts, exp_pair};
 use crate::simd::{Real, Vector};
 
 #[inline(always)]
@@ -27,3 +31,102 @@ pub(crate) fn c<V: Vector>(v: f64) -> V {
 pub(crate) fn piecewise<V: Vector>(x: V, pos: V, nonpos: V) -> V {
     V::select(x.gt(c(0.0)), pos, V::select(x.le(c(0.0)), nonpos, x))
 }
+
+/// Horner's scheme, coefficients from the constant term up.
+#[inline(always)]
+pub(crate) fn poly<V: Vector>(x: V, coeffs: &[f64]) -> V {
+    let mut acc = c::<V>(coeffs[coeffs.len() - 1]);
+    for &k in coeffs[..coeffs.len() - 1].iter().rev() {
+        acc = acc.mul_add(x, c(k));
+    }
+    acc
+}
+
+/// The float32 or the float64 table, by the element type.
+#[inline(always)]
+pub(crate) fn by_type<V: Vector>(f32s: &'static [f64], f64s: &'static [f64]) -> &'static [f64] {
+    if V::Elem::MANTISSA_DIGITS == 24 {
+        f32s
+    } else {
+        f64s
+    }
+}
+
+/// A constant `hi + lo` (given as two f64) as two values of the element type, `hi` rounded to it
+/// and `lo` the rest, so that `x - hi - lo` keeps the constant's full precision.
+#[inline(always)]
+pub(crate) fn split<V: Vector>(hi: f64, lo: f64) -> (V, V) {
+    let h = V::Elem::from_f64(hi);
+    (V::splat(h), c((hi - h.to_f64()) + lo))
+}
+
+/// `x - (hi + lo)` for a constant given as [`split`] parts: exact where `x` is within a factor 2
+/// of the constant (Sterbenz), then one rounding.
+#[inline(always)]
+pub(crate) fn minus<V: Vector>(x: V, (hi, lo): (V, V)) -> V {
+    (x - hi) - lo
+}
+
+/// `e^x = 2^k m` for `x <= 0` as `(k, m)`: `k` integer-valued, `m = h + l` in `[0.7, 1.42]`
+/// (rounded once). `x` is clamped at `EXP_MUL_LO`, below which every `a y e^x` with moderate `y`
+/// rounds to 0 for finite `a` (but stays infinite for infinite `a`); below `-1e4` `m = 0`, so
+/// that factors growing with `|x|` cannot overflow there (an infinite `a` then gives NaN, as
+/// `inf * 0`). Carrying `2^k` apart lets a product with `e^x` be formed first and scaled last.
+#[inline(always)]
+pub(crate) fn exp_split<V: Vector>(x: V) -> (V, V) {
+    let (k, h, l) = exp_split_pair(x);
+    (k, h + l)
+}
+
+/// [`exp_split`] with `m` as the pair `h + l`.
+#[inline(always)]
+pub(crate) fn exp_split_pair<V: Vector>(x: V) -> (V, V, V) {
+    let lo = V::Elem::EXP_MUL_LO;
+    let (k, h, l) = exp_pair(V::select(x.lt(c(lo)), c(lo), x));
+    let far = x.lt(c(-1e4));
+    (k, V::select(far, c(0.0), h), V::select(far, c(0.0), l))
+}
+
+/// `a y 2^k` for integer-valued `k` in the range [`exp_split`] gives, rounded about once, as
+/// [`crate::math::exp_mul`] does: `k2 = ceil(k / 3)`, `k1 = k - 2 k2`, `((y 2^k1) a) 2^k2 2^k2`;
+/// `y 2^k1` is exact for moderate `y`, the product with `a` is the rounding, and the last two
+/// scalings only round where the result is subnormal. `a` may be huge (a gradient): it enters
+/// after `y` has been scaled down, so nothing overflows that the result does not.
+#[inline(always)]
+pub(crate) fn mul_pow2<V: Vector>(y: V, a: V, k: V) -> V {
+    let magic = c::<V>(V::Elem::ROUND_MAGIC);
+    let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
+    let k1 = k - (k2 + k2);
+    let s2 = k2.pow2i();
+    (((y * k1.pow2i()) * a) * s2) * s2
+}
+
+/// The derivative and backward kernels of a derivative computed as `y 2^k` (`$parts(x)` returns
+/// `(y, k)`, `k` from [`exp_split`], 0 where the derivative is not exponentially small): the
+/// derivative is [`mul_pow2`]`(y, 1, k)`, the backward `mul_pow2(y, g, k)`, so `g d` is rounded
+/// about once for any `g`, even where `d` alone would be subnormal or 0.
+macro_rules! scaled_derivative {
+    ($(#[$dd:meta])* $deriv:ident, $(#[$bd:meta])* $back:ident, $parts:path, $cost:expr) => {
+        $(#[$dd])*
+        pub struct $deriv;
+        impl<T: Real> Kernel<T, 1> for $deriv {
+            const COST: usize = $cost;
+            #[inline(always)]
+            fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+                let (y, k) = $parts(x);
+                super::mul_pow2(y, super::c(1.0), k)
+            }
+        }
+        $(#[$bd])*
+        pub struct $back;
+        impl<T: Real> Kernel<T, 2> for $back {
+            const COST: usize = $cost;
+            #[inline(always)]
+            fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+                let (y, k) = $parts(x);
+                super::mul_pow2(y, g, k)
+            }
+        }
+    };
+}
+pub(crate) use scaled_derivative;

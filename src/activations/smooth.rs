@@ -1,0 +1,361 @@
+//! Smooth activations built on the logistic function and softplus: silu, mish, softplus,
+//! logsigmoid, softsign, tanhshrink.
+//!
+//! Shared techniques: `e = e^-|x|` (never overflows); where a result is `e^x` times a factor
+//! (the negative tails), `e^x` is carried as `2^k m` ([`exp_split`]) and the power of two is
+//! applied last ([`mul_pow2`]), after any gradient: a subnormal result is rounded once, and a
+//! huge gradient times a tiny derivative is not lost. The derivatives of silu and mish have a root; around it they are written as
+//! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
+
+use super::{c, exp_split, minus, mul_pow2, poly, scaled_derivative, split};
+use crate::math::{MathConsts, exp_nonpositive, expm1_nonpositive, log1p};
+use crate::simd::{Kernel, Real, Vector};
+
+/// `(k, m, e, d)` with `e = e^-|x| = 2^k m` (see [`exp_split`]) and `d = 1 + e`.
+#[inline(always)]
+fn scaled_exp<V: Vector>(x: V) -> (V, V, V, V) {
+    let (k, m) = exp_split(-x.abs());
+    let e = mul_pow2(m, c(1.0), k);
+    (k, m, e, e + c(1.0))
+}
+
+/// `silu(x) = x sigmoid(x)`: `x / (1 + e^-x)` for `x > 0`, `x e^x / (1 + e^x)` otherwise, the
+/// latter with `e^x` scaled so that the tail keeps its precision down to the subnormals
+/// (`silu(-100) = -100 e^-100`). `silu(-0) = -0`, `silu(-inf) = -0`.
+pub struct Silu;
+impl<T: Real> Kernel<T, 1> for Silu {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let (k, m, _, d) = scaled_exp(x);
+        let neg = mul_pow2((x * m) / d, c(1.0), k);
+        let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
+        V::select(x.gt(c(0.0)), x / d, neg)
+    }
+}
+
+/// The root of `silu'`, `x0 = -1 - W(1/e)`, and `e^x0 = -(1 + x0)`.
+const SILU_X0: (f64, f64) = (-1.2784645427610737, -1.0946994183093437e-16);
+const SILU_E0: f64 = 0.2784645427610738;
+
+/// `silu'(x) = sigmoid(x) (1 + x sigmoid(-x))`, without cancellation anywhere:
+/// for `x > 0`, with `e = e^-x`, `(1 + e + x e) / (1 + e)^2` (all terms positive); for `x <= 0`,
+/// with `e = e^x`, `e (1 + x + e) / (1 + e)^2`, where the factor with the root `x0` is evaluated
+/// as `1 + x + e^x = t + e^x0 expm1(t)`, `t = x - x0` (exact: `1 + x0 + e^x0 = 0`; both terms
+/// have the sign of `t`). `silu'(0) = 1/2`, `silu'(+inf) = 1`, `silu'(-inf) = 0`.
+/// (Returned as `(y, k)`, the value `y 2^k`; see [`scaled_derivative`].)
+#[inline(always)]
+fn silu_derivative_parts<V: Vector>(x: V) -> (V, V) {
+    let (k, m, e, d) = scaled_exp(x);
+    let dd = e.mul_add(e + c(2.0), c(1.0)); // (1 + e)^2
+    let pos = x.mul_add(e, d) / dd;
+    let t = minus(x, split(SILU_X0.0, SILU_X0.1));
+    let q = c::<V>(SILU_E0).mul_add(expm1_nonpositive(t), t);
+    let neg = (m * q) / dd;
+    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
+    let pos = V::select(x.ge(c(f64::INFINITY)), c(1.0), pos);
+    let p = x.gt(c(0.0));
+    (V::select(p, pos, neg), V::select(p, c(0.0), k))
+}
+
+scaled_derivative!(
+    SiluDerivative,
+    /// `g * silu'(x)`, rounded once where it is subnormal.
+    SiluBackward,
+    silu_derivative_parts,
+    8
+);
+
+/// `mish(x) = x tanh(softplus(x))`, with `tanh(softplus(x)) = n / (n + 2)`, `n = e^x (e^x + 2)`:
+/// for `x > 0`, with `f = e^-x`, `x (1 + 2f) / (1 + 2f (1 + f))`; for `x <= 0`, with `e = e^x`
+/// (scaled, so the tail keeps its precision), `x e (e + 2) / (e (e + 2) + 2)`.
+/// `mish(-0) = -0`, `mish(-inf) = -0`, `mish(inf) = inf`.
+pub struct Mish;
+impl<T: Real> Kernel<T, 1> for Mish {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let (k, m, e, _) = scaled_exp(x);
+        let e2 = e + c(2.0);
+        let pos = x * (e.mul_add(c(2.0), c(1.0)) / (e + e).mul_add(e + c(1.0), c(1.0)));
+        let neg = mul_pow2((x * m) * (e2 / e.mul_add(e2, c(2.0))), c(1.0), k);
+        let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
+        V::select(x.gt(c(0.0)), pos, neg)
+    }
+}
+
+/// The root of `mish'` and `e^x0`.
+const MISH_X0: (f64, f64) = (-1.1924312145154952, -4.8484829848031044e-17);
+const MISH_E0: f64 = 0.3034825352815289;
+
+/// `mish'(x) = tanh(sp) + x sech^2(sp) sigmoid(x)` (`sp = softplus(x)`). For `x > 0`, with
+/// `f = e^-x` and `D = 1 + 2f (1 + f)`: `((1 + 2f) D + 4x f^2 (1 + f)) / D^2` (all terms
+/// positive). For `x <= 0`, with `e = e^x` (scaled): `e q / (e (e + 2) + 2)^2`,
+/// `q = e^3 + 4e^2 + 6e + 4 + 4x (1 + e)`, which has the root `x0`; `q` is evaluated as
+/// `q(x) - q(x0) = d B + 4t (1 + e0)` with `t = x - x0` (exact), `d = e - e0 = e0 expm1(t)` and
+/// `B = (e + e0)(e + 4) + e0^2 + 6 + 4x`, which keeps full relative accuracy at the root.
+/// `mish'(0) = 0.6`, `mish'(inf) = 1`, `mish'(-inf) = 0`.
+#[inline(always)]
+fn mish_derivative_parts<V: Vector>(x: V) -> (V, V) {
+    let (k, m, e, _) = scaled_exp(x);
+    let one = c::<V>(1.0);
+    // x > 0: e is f = e^-x.
+    let dd = (e + e).mul_add(e + one, one);
+    let num = e.mul_add(c(2.0), one) * dd + x * ((c::<V>(4.0) * (e * e)) * (e + one));
+    let pos = num / (dd * dd);
+    // x <= 0: e is e^x (and m = 0 below EXP_MUL_LO, where x is clamped to keep q finite).
+    let lo = V::Elem::EXP_MUL_LO;
+    let xn = V::select(x.lt(c(lo)), c(lo), x);
+    let t = minus(xn, split(MISH_X0.0, MISH_X0.1));
+    let e0 = c::<V>(MISH_E0);
+    let b = (e + e0).mul_add(e + c(4.0), c(MISH_E0 * MISH_E0 + 6.0)) + c::<V>(4.0) * xn;
+    let q = (e0 * expm1_nonpositive(t)).mul_add(b, c::<V>(4.0 * (1.0 + MISH_E0)) * t);
+    // Away from the root q directly has no cancellation: below x = -2 (where B < 0 and the
+    // shifted form cancels a little) its terms 4 + 4x and e (4x + 6) are both negative, above
+    // x = -0.9 all its terms but a small 4x e are positive.
+    let four = c::<V>(4.0);
+    let direct = four.mul_add(xn, four) + e * (four.mul_add(xn, c(6.0)) + e * (e + four));
+    let q = V::select(V::or(xn.lt(c(-2.0)), xn.gt(c(-0.9))), direct, q);
+    let n2 = e.mul_add(e + c(2.0), c(2.0));
+    let neg = (m * q) / (n2 * n2);
+    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
+    let pos = V::select(x.ge(c(f64::INFINITY)), one, pos);
+    let p = x.gt(c(0.0));
+    (V::select(p, pos, neg), V::select(p, c(0.0), k))
+}
+
+scaled_derivative!(
+    MishDerivative,
+    /// `g * mish'(x)`, rounded once where it is subnormal.
+    MishBackward,
+    mish_derivative_parts,
+    8
+);
+
+/// `(sp, s, k)` for `z + zl` (`zl` a small correction to `z`): `softplus(z + zl)` and
+/// `sigmoid(z + zl) = s 2^k` (for [`mul_pow2`], so that a backward rounds a subnormal result
+/// once), each to first order in `zl`.
+/// `softplus(z) = max(z, 0) + log1p(e^-|z|)`: no overflow, and `softplus(z) = e^z` in the
+/// negative tail (`log1p` of a tiny argument is that argument).
+#[inline(always)]
+fn softplus_parts<V: Vector>(z: V, zl: V) -> (V, V, V) {
+    let (k, m, e, d) = scaled_exp(z);
+    let pos = z.ge(c(0.0));
+    let (s, sn) = (V::select(pos, c(1.0), m) / d, V::select(pos, e, c(1.0)) / d);
+    let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
+    let sp = V::select(z.gt(c(0.0)), z, c(0.0)) + log1p(e);
+    let sp = (V::select(pos, c(1.0), e) / d).mul_add(zl, sp);
+    (sp, s.mul_add(sn * zl, s), V::select(pos, c(0.0), k))
+}
+/// `beta x` as `(z, zl)`, the rounded product and its exact error.
+#[inline(always)]
+fn times_beta<V: Vector>(x: V, beta: f64) -> (V, V) {
+    let b = c::<V>(beta);
+    let z = b * x;
+    (z, b.mul_add(x, -z))
+}
+
+/// `softplus(x) = log(1 + e^(beta x)) / beta`, and `x` where `beta x > threshold` (as
+/// PyTorch). Stable for any x: `softplus(-100) = e^-100`, not 0 (PyTorch's `log1p(exp(x))`
+/// agrees there; the difference is `beta != 1`, where the rounding of `beta x` is corrected).
+pub struct Softplus {
+    pub beta: f64,
+    pub threshold: f64,
+}
+impl<T: Real> Kernel<T, 1> for Softplus {
+    const COST: usize = 6;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let (z, zl) = times_beta(x, self.beta);
+        let (sp, _, _) = softplus_parts(z, zl);
+        let y = V::select(z.gt(c(self.threshold)), x, sp / c(self.beta));
+        V::select(x.is_nan(), x, y)
+    }
+}
+
+/// `softplus'(x) = sigmoid(beta x)`, and 1 where `beta x > threshold` (as PyTorch's
+/// `softplus_backward`).
+pub struct SoftplusDerivative {
+    pub beta: f64,
+    pub threshold: f64,
+}
+impl<T: Real> Kernel<T, 1> for SoftplusDerivative {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let (z, zl) = times_beta(x, self.beta);
+        let (_, s, k) = softplus_parts(z, zl);
+        let y = V::select(z.gt(c(self.threshold)), c(1.0), mul_pow2(s, c(1.0), k));
+        V::select(x.is_nan(), x, y)
+    }
+}
+
+/// `g * softplus'(x)`.
+pub struct SoftplusBackward {
+    pub beta: f64,
+    pub threshold: f64,
+}
+impl<T: Real> Kernel<T, 2> for SoftplusBackward {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        let (z, zl) = times_beta(x, self.beta);
+        let (_, s, k) = softplus_parts(z, zl);
+        let y = V::select(z.gt(c(self.threshold)), g, mul_pow2(s, g, k));
+        V::select(x.is_nan(), x, y)
+    }
+}
+
+/// `logsigmoid(x) = log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log1p(e^-|x|)`: no
+/// cancellation, `logsigmoid(-1e4) = -1e4`, `logsigmoid(100) = -e^-100`.
+pub struct Logsigmoid;
+impl<T: Real> Kernel<T, 1> for Logsigmoid {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let (sp, _, _) = softplus_parts(-x, c(0.0));
+        V::select(x.is_nan(), x, -sp)
+    }
+}
+
+/// `logsigmoid'(x) = sigmoid(-x)`, accurate in both tails.
+pub struct LogsigmoidDerivative;
+impl<T: Real> Kernel<T, 1> for LogsigmoidDerivative {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let (_, s, k) = softplus_parts(-x, c(0.0));
+        V::select(x.is_nan(), x, mul_pow2(s, c(1.0), k))
+    }
+}
+
+/// `g * sigmoid(-x)` (ATen's `log_sigmoid_backward` without its buffer argument).
+pub struct LogsigmoidBackward;
+impl<T: Real> Kernel<T, 2> for LogsigmoidBackward {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        let (_, s, k) = softplus_parts(-x, c(0.0));
+        V::select(x.is_nan(), x, mul_pow2(s, g, k))
+    }
+}
+
+/// `1 + |x|` as `(d, dl)`, rounded sum and exact error.
+#[inline(always)]
+fn one_plus_abs<V: Vector>(x: V) -> (V, V) {
+    let a = x.abs();
+    let d = a + c(1.0);
+    let big = a.gt(c(1.0));
+    let (hi, lo) = (V::select(big, a, c(1.0)), V::select(big, c(1.0), a));
+    (d, (hi - d) + lo)
+}
+
+/// `softsign(x) = x / (1 + |x|)`, rounded about once (the denominator is carried in two parts);
+/// `softsign(±inf) = ±1`, `softsign(-0) = -0`.
+pub struct Softsign;
+impl<T: Real> Kernel<T, 1> for Softsign {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let (d, dl) = one_plus_abs(x);
+        let q = x / d;
+        let r = (-q).mul_add(d, x) - q * dl;
+        let y = (q + r / d).copysign(x);
+        V::select(x.abs().ge(c(f64::INFINITY)), c::<V>(1.0).copysign(x), y)
+    }
+}
+
+/// `softsign'(x) = 1 / (1 + |x|)^2`, as `r (r + 2 r e)` with `r = 1 / (1 + |x|)` rounded and
+/// `e` its relative error (no overflow of the square; 0 at ±inf).
+pub struct SoftsignDerivative;
+impl<T: Real> Kernel<T, 1> for SoftsignDerivative {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let (d, dl) = one_plus_abs(x);
+        let r = c::<V>(1.0) / d;
+        let e = (-r).mul_add(d, c(1.0)) - r * dl;
+        let y = (r + r).mul_add(e, r) * r;
+        V::select(x.abs().ge(c(f64::INFINITY)), c(0.0), y)
+    }
+}
+
+/// `g * softsign'(x)`.
+pub struct SoftsignBackward;
+impl<T: Real> Kernel<T, 2> for SoftsignBackward {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        // (g r) (r + 2 r e): g enters before the square can underflow.
+        let (d, dl) = one_plus_abs(x);
+        let r = c::<V>(1.0) / d;
+        let e = (-r).mul_add(d, c(1.0)) - r * dl;
+        let y = (g * r) * (r + r).mul_add(e, r);
+        V::select(x.abs().ge(c(f64::INFINITY)), g * c(0.0), y)
+    }
+}
+
+// (x - tanh x) / x^3 on x^2 in [0, 2.25], u = (x^2 - 1.125) / 1.125: Chebyshev interpolants
+// (tools/activation_constants.py); max relative error 3.6e-9 (float32 table), 4.0e-17 (float64).
+#[rustfmt::skip]
+const TANHSHRINK_F32: [f64; 11] = [0.23024970214677892, -0.07085696980668987, 0.022137088457363164, -0.006929860208372801, 0.002170046542637252, -0.0006805890240766519, 0.00021313368749903145, -6.441240714627461e-05, 2.0171454631670886e-05, -8.649656713655329e-06, 2.708735334958843e-06];
+#[rustfmt::skip]
+const TANHSHRINK_F64: [f64; 22] = [0.23024970214677892, -0.07085696069441098, 0.022137085603752226, -0.006930041560310882, 0.002170103335010243, -0.0006795862339985432, 0.00021281965250368983, -6.664680702202095e-05, 2.087118341736924e-05, -6.536041099476421e-06, 2.0468247361707106e-06, -6.409857261673526e-07, 2.0075668456243813e-07, -6.286916851101088e-08, 1.9641582842812378e-08, -6.150978156778602e-09, 1.9821548704390937e-09, -6.20733644991626e-10, 1.527324443607195e-10, -4.7829848368764685e-11, 3.2518291900687304e-11, -1.0183461525356913e-11];
+
+/// `tanhshrink(x) = x - tanh(x)`, with the sign of x: for `|x| < 1.5`, where the difference
+/// cancels, `|x|^3 P(x^2)` (an interpolant of `(x - tanh x) / x^3`); above,
+/// `(|x| - 1) + 2e / (1 + e)` with `e = e^-2|x|` (both terms positive).
+pub struct Tanhshrink;
+impl<T: Real> Kernel<T, 1> for Tanhshrink {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        let a = x.abs();
+        let z = a * a;
+        let zl = a.mul_add(a, -z);
+        let p = poly(
+            z.mul_add(c(1.0 / 1.125), c(-1.0)),
+            super::by_type::<V>(&TANHSHRINK_F32, &TANHSHRINK_F64),
+        );
+        let ap = a * p;
+        let small = ap.mul_add(z, ap * zl);
+        let e = exp_nonpositive(-(a + a));
+        let large = (a - c(1.0)) + (e + e) / (e + c(1.0));
+        V::select(a.lt(c(1.5)), small, large).copysign(x)
+    }
+}
+
+/// `tanh(x)^2`: `(m / (2 + m))^2` with `m = expm1(-2|x|)` for `|x| <= 1`, and
+/// `1 - 4e / (1 + e)^2` with `e = e^-2|x|` above (no cancellation: `4e / (1 + e)^2 < 0.42`).
+#[inline(always)]
+fn tanh_squared<V: Vector>(x: V) -> V {
+    let a = x.abs();
+    let m = expm1_nonpositive(-(a + a));
+    let t = m / (m + c(2.0));
+    let e = exp_nonpositive(-(a + a));
+    let sech2 = (e * c(4.0)) / e.mul_add(e + c(2.0), c(1.0));
+    let y = V::select(a.gt(c(1.0)), c::<V>(1.0) - sech2, t * t);
+    V::select(x.is_nan(), x, y)
+}
+
+/// `tanhshrink'(x) = tanh(x)^2`.
+pub struct TanhshrinkDerivative;
+impl<T: Real> Kernel<T, 1> for TanhshrinkDerivative {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        tanh_squared(x)
+    }
+}
+
+/// `g * tanh(x)^2`.
+pub struct TanhshrinkBackward;
+impl<T: Real> Kernel<T, 2> for TanhshrinkBackward {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        let t2 = tanh_squared(x);
+        // g enters before a tiny tanh^2 can underflow: g t t.
+        let a = x.abs();
+        let m = expm1_nonpositive(-(a + a));
+        let t = m / (m + c(2.0));
+        V::select(a.lt(c(1e-3)), (g * t) * t, g * t2)
+    }
+}

@@ -1,0 +1,122 @@
+"""Constants of src/activations/{smooth,gelu}.rs, computed with mpmath (run: python tools/activation_constants.py).
+
+Roots of the derivatives (as hi + lo float64 pairs) and Chebyshev interpolants, converted to
+monomials in u = (x - mid) / half, of smooth factors: each interpolant is printed with its
+degree for float32 and for float64 and its measured maximum relative error.
+"""
+
+import mpmath as mp
+
+mp.mp.dps = 60
+
+
+def split(v):
+    hi = float(v)
+    return hi, float(v - hi)
+
+
+def sigma(z):
+    return 1 / (1 + mp.exp(-z))
+
+
+K = mp.sqrt(2 / mp.pi)  # gelu tanh form: z = 2 K (x + KAPPA x^3)
+KAPPA = mp.mpf("0.044715")
+
+
+def phi(x):
+    return mp.exp(-x * x / 2) / mp.sqrt(2 * mp.pi)
+
+
+def Phi(x):
+    return mp.erfc(-x / mp.sqrt(2)) / 2
+
+
+def gelu_d(x):
+    return Phi(x) + x * phi(x)
+
+
+def gelu_tanh_factor(x):
+    """gelu_tanh'(x) / sigmoid(z) = 1 + x sigmoid(-z) z'."""
+    z = 2 * K * (x + KAPPA * x**3)
+    dz = 2 * K * (1 + 3 * KAPPA * x * x)
+    return 1 + x * sigma(-z) * dz
+
+
+def mish_q(x):
+    e = mp.exp(x)
+    return e**3 + 4 * e**2 + 6 * e + 4 + 4 * x * (1 + e)
+
+
+def cheb_monomial(f, a, b, n):
+    """Monomial coefficients (constant first) in u = (x - mid)/half of the degree-n Chebyshev
+    interpolant of f on [a, b]."""
+    mid, half = (a + b) / 2, (b - a) / 2
+    nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / (n + 1)) for k in range(n + 1)]
+    vals = [f(mid + half * u) for u in nodes]
+    c = [2 * mp.fsum(vals[k] * mp.cos(j * mp.pi * (k + mp.mpf(1) / 2) / (n + 1)) for k in range(n + 1)) / (n + 1)
+         for j in range(n + 1)]
+    c[0] /= 2
+    # Chebyshev -> monomial: T_0 = 1, T_1 = u, T_{j+1} = 2u T_j - T_{j-1}
+    mono = [mp.mpf(0)] * (n + 1)
+    for j in range(n + 1):
+        for i, v in enumerate(chebT(j)):
+            mono[i] += c[j] * v
+    return [float(v) for v in mono], mid, half
+
+
+_T = {0: [mp.mpf(1)], 1: [mp.mpf(0), mp.mpf(1)]}
+
+
+def chebT(j):
+    if j not in _T:
+        a, b = chebT(j - 1), chebT(j - 2)
+        r = [mp.mpf(0)] + [2 * v for v in a]
+        for i, v in enumerate(b):
+            r[i] -= v
+        _T[j] = r
+    return _T[j]
+
+
+def horner(coeffs, u):
+    acc = mp.mpf(coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        acc = acc * u + c
+    return acc
+
+
+def fit(name, f, a, b, tol32=4e-9, tol64=5e-17, odd=False):
+    """The lowest degrees meeting each tolerance (odd ones only with odd=True: with x0 at the
+    center, an even degree would put a node at x0, where f is 0/0)."""
+    a, b = mp.mpf(a), mp.mpf(b)
+    grid = [a + (b - a) * (i + mp.mpf(1) / 3) / 401 for i in range(401)]
+    ref = [f(x) for x in grid]
+    out = {}
+    for label, tol in (("f32", tol32), ("f64", tol64)):
+        for n in range(5 if odd else 4, 40, 2 if odd else 1):
+            mono, mid, half = cheb_monomial(f, a, b, n)
+            err = max(abs(horner(mono, (x - mid) / half) / r - 1) for x, r in zip(grid, ref))
+            if err < tol:
+                out[label] = (n, mono, float(err))
+                break
+    print(f"// {name} on [{float(a)}, {float(b)}]: u = (x - {float((a + b) / 2)!r}) / {float((b - a) / 2)!r}")
+    for label, (n, mono, err) in out.items():
+        print(f"// {label}: degree {n}, max relative error {err:.2e}")
+        print(f"const {name}_{label.upper()}: [f64; {n + 1}] = {mono!r};")
+    return out
+
+
+if __name__ == "__main__":
+    x_silu = mp.findroot(lambda x: 1 + x + mp.exp(x), -1.27)
+    print("silu' root x0 = -1 - W(1/e):", split(x_silu), "e^x0 =", float(mp.exp(x_silu)))
+    x_mish = mp.findroot(mish_q, -1.19)
+    print("mish' root:", split(x_mish), "e^x0 =", float(mp.exp(x_mish)))
+    x_gelu = mp.findroot(gelu_d, -0.75)
+    print("gelu' root:", split(x_gelu))
+    x_gt = mp.findroot(gelu_tanh_factor, -0.75)
+    print("gelu_tanh' root:", split(x_gt))
+    print("K:", split(K), "2K:", split(2 * K), "1/sqrt2:", split(1 / mp.sqrt(2)), "2K*KAPPA:", split(2 * K * KAPPA),
+          "6K*KAPPA:", split(6 * K * KAPPA), "1/sqrt(2pi):", split(1 / mp.sqrt(2 * mp.pi)))
+    fit("GELU_Q", lambda x: gelu_d(x) / (x - x_gelu), x_gelu - 1, x_gelu + 1, odd=True, tol64=1e-16)
+    fit("GELU_TANH_Q", lambda x: gelu_tanh_factor(x) / (x - x_gt), x_gt - 0.75, x_gt + 0.75, odd=True, tol64=1.2e-16)
+    fit("TANHSHRINK", lambda z: (mp.sqrt(z) - mp.tanh(mp.sqrt(z))) / mp.sqrt(z) ** 3 if z > 0 else mp.mpf(1) / 3,
+        0, 2.25)
