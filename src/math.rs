@@ -183,8 +183,15 @@ pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
 /// for finite `a`, `b`), and `x = -inf` gives `(a * 0) * bh`.
 #[inline(always)]
 pub fn exp_mul_pair<V: Vector>(x: V, a: V, bh: V, bl: V) -> V {
-    let xc = clamp(x, V::Elem::EXP_MUL_LO, V::Elem::EXP_HI);
-    let (k, h, l) = exp_pair(xc);
+    let (k, h, l) = exp_pair(clamp(x, V::Elem::EXP_MUL_LO, V::Elem::EXP_HI));
+    let v = mul_exp_pair(k, h, l, a, bh, bl);
+    V::select(x.le(c(f64::NEG_INFINITY)), (a * c(0.0)) * bh, v)
+}
+
+/// `a (bh + bl) 2^k (h + l)` for `(k, h, l)` from [`exp_pair`] of an `x` in `[EXP_MUL_LO,
+/// EXP_HI]`: the body of [`exp_mul_pair`], for callers that already have the exponential.
+#[inline(always)]
+pub fn mul_exp_pair<V: Vector>(k: V, h: V, l: V, a: V, bh: V, bl: V) -> V {
     let magic = c::<V>(V::Elem::ROUND_MAGIC);
     // ceil(k / 3) = round(k / 3 + 1 / 3) for integer k.
     let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
@@ -197,7 +204,7 @@ pub fn exp_mul_pair<V: Vector>(x: V, a: V, bh: V, bl: V) -> V {
     let corr = V::select(corr.abs().lt(c(f64::INFINITY)), corr, c(0.0));
     let v = ((ph * s1).mul_add(a, corr) * s2) * s2;
     // A zero result has the sign of a b (the pair's two zero terms may differ in sign).
-    V::select(x.le(c(f64::NEG_INFINITY)), (a * c(0.0)) * bh, v.copysign(a * bh))
+    v.copysign(a * bh)
 }
 
 /// `1 / (dh + dl)` as an unevaluated pair `(q, r)`, `q + r` within about 2^-(2 digits - 2)

@@ -5,16 +5,19 @@
 //! output's shape ([`crate::strided::elementwise`]) with no copy.
 
 use super::c;
-use crate::math::{MathConsts, exp_mul_pair, one_plus_exp_neg, recip_pair, square_pair};
+use crate::math::{MathConsts, exp_pair, fast_two_sum, mul_exp_pair, recip_pair, square_pair};
 use crate::simd::{Kernel, Real, Vector};
 
-/// `(-|b|, 1 + e^-|b|)`: the pair `(dh, dl)`, with `|b|` clamped where `e` no longer shows.
+/// `e = e^-|b| = 2^k (h + l)` (|b| clamped at `-EXP_MUL_LO`) and `1 + e = dh + dl`.
 #[inline(always)]
-fn one_plus_e<V: Vector>(b: V) -> (V, V, V) {
+fn parts<V: Vector>(b: V) -> ([V; 3], V, V) {
     let a = b.abs();
-    let lo = c::<V>(4.0 - V::Elem::EXP_LO);
-    let e = one_plus_exp_neg(V::select(a.gt(lo), lo, a));
-    (-a, e.dh, e.dl)
+    let lo = c::<V>(-V::Elem::EXP_MUL_LO);
+    let (k, h, l) = exp_pair(-V::select(a.gt(lo), lo, a));
+    // 2^k, clamped where 2^k h no longer shows next to 1 (and 2^k is not a normal number).
+    let ek = V::select(k.lt(c(-100.0)), c(-100.0), k).pow2i();
+    let (dh, dl) = fast_two_sum(c(1.0), ek * h);
+    ([k, h, l], dh, ek.mul_add(l, dl))
 }
 
 /// `v` where finite, else 0: a correction term must not turn an infinite result into NaN.
@@ -23,31 +26,30 @@ fn finite_or_0<V: Vector>(v: V) -> V {
     V::select(v.abs().lt(c(f64::INFINITY)), v, c(0.0))
 }
 
-/// `a (zh + zl)` for `b >= 0`, `a (zh + zl) e^-|b|` otherwise, rounded once; the product by `e`
-/// goes through [`exp_mul_pair`], so it keeps full precision where `e` or `σ(b)` alone would be
-/// subnormal or 0 (`a` large); an infinite `a` with a finite `b` gives `±inf`.
-#[inline(always)]
-fn times_e_below_0<V: Vector>(a: V, b: V, nb: V, zh: V, zl: V) -> V {
-    let pos = a.mul_add(zh, finite_or_0(a) * zl);
-    V::select(b.ge(c(0.0)), pos, exp_mul_pair(nb, a, zh, zl))
-}
-
-/// `a σ(b) = a / (1 + e)` for `b >= 0`, else `a e / (1 + e)`, `e = e^-|b|`, rounded once.
+/// `a σ(b) = a / (1 + e)` for `b >= 0`, else `a e / (1 + e)`, `e = e^-|b|`, rounded once; the
+/// product by `e` goes through [`mul_exp_pair`], so it keeps full precision where `e` or `σ(b)`
+/// alone would be subnormal or 0 (`a` large); an infinite `a` with a finite `b` gives `±inf`.
 #[inline(always)]
 pub fn mul_sigmoid<V: Vector>(a: V, b: V) -> V {
-    let (nb, dh, dl) = one_plus_e(b);
+    let ([k, h, l], dh, dl) = parts(b);
     let (zh, zl) = recip_pair(dh, dl);
-    times_e_below_0(a, b, nb, zh, zl)
+    let pos = a.mul_add(zh, finite_or_0(a) * zl);
+    V::select(b.ge(c(0.0)), pos, times_e(b, mul_exp_pair(k, h, l, a, zh, zl), a, zh))
 }
 
 /// `a σ'(b) = a e / (1 + e)^2`, `e = e^-|b|`, rounded once, accurate in both tails.
 #[inline(always)]
 pub fn mul_sigmoid_derivative<V: Vector>(a: V, b: V) -> V {
-    let (nb, dh, dl) = one_plus_e(b);
+    let ([k, h, l], dh, dl) = parts(b);
     let (sh, sl) = square_pair(dh, dl);
     let (zh, zl) = recip_pair(sh, sl);
-    // b >= 0 too: e is then applied through exp_mul_pair.
-    exp_mul_pair(nb, a, zh, zl)
+    times_e(b, mul_exp_pair(k, h, l, a, zh, zl), a, zh)
+}
+
+/// `v`, or `a * 0 * z` where `b` is infinite (`e = 0` exactly: NaN for an infinite `a`).
+#[inline(always)]
+fn times_e<V: Vector>(b: V, v: V, a: V, z: V) -> V {
+    V::select(b.abs().lt(c(f64::INFINITY)), v, (a * c(0.0)) * z)
 }
 
 /// `[a, b] -> a σ(b)`.
