@@ -93,7 +93,7 @@ def _axiswise(name: str, *args: Any, **kwargs: Any) -> da.Array:
     keys = tuple(arrays)
     ref = arrays.get("x", arrays.get("output"))  # the full-size input; grad_output may be shorter on axis
     axis = params.setdefault("axis", -1)
-    if not isinstance(axis, (int, np.integer)) or not -ref.ndim <= axis < max(ref.ndim, 1):
+    if not isinstance(axis, (int, np.integer)) or not -ref.ndim <= axis < ref.ndim:
         raise ValueError(f"nonlin.dask.{name}: axis {axis!r} out of range for {ref.ndim} dimensions")
     ax = int(axis) % ref.ndim
     samples = [_sample(a, ax) for a in arrays.values()]
