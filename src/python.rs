@@ -980,8 +980,9 @@ fn prelu_weight<T: Real>(
     fn values<U: Element + Real>(a: &Bound<'_, PyArrayDyn<U>>) -> PyResult<Vec<f64>> {
         let v = match a.to_vec() {
             Ok(v) => v,
+            // not contiguous, or misaligned (e.g. from np.frombuffer): an aligned C copy
             Err(_) => a
-                .call_method0("ravel")?
+                .call_method0("copy")?
                 .cast_into::<PyArrayDyn<U>>()?
                 .to_vec()?,
         };

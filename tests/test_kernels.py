@@ -291,6 +291,13 @@ def test_prelu_weight_forms(dtype):
         assert np.isclose(np.sum(grad_weight), np.sum(np.where(x > 0, 0, x)), rtol=1e-6)
     for xs in (x[0, 0], x[0, 0, 0]):  # a one-element weight applies to 1-D and 0-d x too
         assert_same_bits(nonlin.prelu(xs, np.array([0.25])), nonlin.prelu(xs, 0.25))
+    # a misaligned weight (np.frombuffer at an odd offset), as unpickling can give
+    buf = bytearray(3 * np.dtype(dtype).itemsize + 1)
+    w = np.frombuffer(buf, dtype, count=3, offset=1)
+    assert not w.flags.aligned
+    w[...] = 0.25  # frombuffer of a bytearray is writeable
+    assert_same_bits(nonlin.prelu(x, w), want)
+    assert_same_bits(nonlin.prelu_backward(g, x, w)[0], nonlin.prelu_backward(g, x, 0.25)[0])
 
 
 # ----------------------------------------------------------------------------- hypothesis
