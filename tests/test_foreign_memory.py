@@ -154,6 +154,9 @@ def state():
         "subnormal_f64_operand": float(f64(5e-324) * f64(3)),
         "round_nearest": float(f64(1) / f64(3)).hex(),
         "round_neg": float(f64(-1) / f64(3)).hex(),
+        # x87 (long double) precision control and a clean register stack
+        "x87_third": repr(np.longdouble(1) / np.longdouble(3) - np.longdouble(1 / 3)),
+        "x87_exp": repr(np.exp(np.longdouble(-7.6e15)) * np.longdouble(0)),
         "errstate": np.geterr(),
         "env": dict(os.environ),
         "threads": threads(),
