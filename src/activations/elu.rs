@@ -16,7 +16,12 @@ impl<T: Real> Kernel<T, 1> for Elu {
         let alpha = c::<V>(self.alpha);
         let (uh, ul) = expm1_pair(V::select(x.lt(c(T::EXPM1_LO)), c(T::EXPM1_LO), x));
         // alpha (uh + ul), rounded once; alpha x near 0, where that is as good and keeps -0.
-        let y = alpha.mul_add(uh, alpha * ul);
+        // (alpha = 0: the product's zero carries the sign, which the fused sum would lose.)
+        let y = if self.alpha == 0.0 {
+            alpha * uh
+        } else {
+            alpha.mul_add(uh, alpha * ul)
+        };
         let y = V::select(x.abs().lt(c(T::EXPM1_TINY)), alpha * x, y);
         piecewise(x, x, y)
     }
