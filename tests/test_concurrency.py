@@ -104,6 +104,8 @@ def _child(n):
 
 @pytest.mark.skipif(not hasattr(os, "fork") or not TASKS.is_dir(), reason="needs fork() and /proc")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+# another library already imported in this process (JAX, through the bench tests) may warn at fork
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_multiprocessing_fork_pool(threads_2):
     n = 1_000_000
     want = float(nonlin.sigmoid(np.linspace(-5, 5, n)).sum())  # the parent's workers run now
