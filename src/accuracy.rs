@@ -6,7 +6,7 @@
 //! float32. NaN must meet NaN, and an infinite or zero reference must be met exactly (with its
 //! sign, for zeros).
 
-use crate::activations::{elu::*, gelu::*, relu::*, sigmoid::*, smooth::*, tanh::*};
+use crate::activations::{elu::*, gelu::*, hard::*, relu::*, sigmoid::*, smooth::*, tanh::*};
 use crate::parallel::map_ranges;
 use crate::{apply, apply2};
 
@@ -192,7 +192,58 @@ pub fn cases() -> Vec<Case> {
     ]
     .into_iter()
     .chain(smooth_cases())
+    .chain(hard_cases())
     .collect()
+}
+
+/// `v`, or NaN for NaN `x`; `if inside { v } else { 0 }` for the masks.
+fn nan_or(x: f64, v: f64) -> f64 {
+    if x.is_nan() { x } else { v }
+}
+fn mask(x: f64, inside: bool, v: f64) -> f64 {
+    nan_or(x, if inside { v } else { 0.0 })
+}
+
+/// The piecewise-linear functions of issue 5 (default parameters; threshold 0.1 rounded to
+/// float32, value 20): each is exact or one rounding of its formula ([`EXACT`]).
+#[rustfmt::skip]
+pub fn hard_cases() -> Vec<Case> {
+    let hardswish_d = |x: f64| nan_or(x, if x < -3.0 { 0.0 } else if x > 3.0 { 1.0 } else { (2.0 * x + 3.0) / 6.0 });
+    vec![
+        Case { name: "hardtanh", run: |x, y| apply(&Hardtanh { min_val: -1.0, max_val: 1.0 }, x, y),
+               reference: |x| nan_or(x, x.clamp(-1.0, 1.0)), budget: EXACT },
+        Case { name: "hardtanh_derivative", run: |x, y| apply(&HardtanhDerivative { min_val: -1.0, max_val: 1.0 }, x, y),
+               reference: |x| mask(x, x.abs() < 1.0, 1.0), budget: EXACT },
+        Case { name: "relu6", run: |x, y| apply(&Hardtanh { min_val: 0.0, max_val: 6.0 }, x, y),
+               reference: |x| nan_or(x, x.clamp(0.0, 6.0)), budget: EXACT },
+        Case { name: "hardsigmoid", run: |x, y| apply(&Hardsigmoid, x, y),
+               reference: |x| nan_or(x, ((x + 3.0) / 6.0).clamp(0.0, 1.0)), budget: EXACT },
+        Case { name: "hardsigmoid_derivative", run: |x, y| apply(&HardsigmoidDerivative, x, y),
+               reference: |x| mask(x, x.abs() < 3.0, 1.0 / 6.0), budget: EXACT },
+        Case { name: "hardsigmoid_backward(1, x)", run: |x, y| apply2(&HardsigmoidBackward, &ones(x.len()), x, y),
+               reference: |x| mask(x, x.abs() < 3.0, 1.0 / 6.0), budget: EXACT },
+        Case { name: "hardswish", run: |x, y| apply(&Hardswish, x, y),
+               reference: |x| nan_or(x, if x < -3.0 { -0.0 } else if x > 3.0 { x } else { x * (x + 3.0) / 6.0 }),
+               budget: EXACT },
+        Case { name: "hardswish_derivative", run: |x, y| apply(&HardswishDerivative, x, y),
+               reference: hardswish_d, budget: EXACT },
+        Case { name: "hardswish_backward(1, x)", run: |x, y| apply2(&HardswishBackward, &ones(x.len()), x, y),
+               reference: hardswish_d, budget: EXACT },
+        Case { name: "softshrink", run: |x, y| apply(&Softshrink { lambd: 0.5 }, x, y),
+               reference: |x| nan_or(x, if x > 0.5 { x - 0.5 } else if x < -0.5 { x + 0.5 } else { 0.0 }), budget: EXACT },
+        Case { name: "hardshrink", run: |x, y| apply(&Hardshrink { lambd: 0.5 }, x, y),
+               reference: |x| mask(x, x.abs() > 0.5, x), budget: EXACT },
+        Case { name: "shrink_derivative", run: |x, y| apply(&ShrinkDerivative { lambd: 0.5 }, x, y),
+               reference: |x| mask(x, x.abs() > 0.5, 1.0), budget: EXACT },
+        Case { name: "threshold", run: |x, y| apply(&Threshold { threshold: 0.1, value: 20.0 }, x, y),
+               reference: |x| if x <= 0.1f32 as f64 { 20.0 } else { x }, budget: EXACT },
+        Case { name: "threshold_derivative", run: |x, y| apply(&ThresholdDerivative { threshold: 0.1 }, x, y),
+               reference: |x| mask(x, x > 0.1f32 as f64, 1.0), budget: EXACT },
+        Case { name: "two_relu", run: |x, y| apply(&TwoRelu, x, y),
+               reference: |x| nan_or(x, x.clamp(-1.0, 1.0) + 1.0), budget: EXACT },
+        Case { name: "two_relu_derivative", run: |x, y| apply(&TwoReluDerivative, x, y),
+               reference: |x| mask(x, -1.0 < x && x <= 1.0, 1.0), budget: EXACT },
+    ]
 }
 
 /// Forward, derivative and `backward(1, x)` rows of a smooth function with kernels `$f`, `$d`,
@@ -228,7 +279,7 @@ macro_rules! smooth_rows {
 /// where its error comes from.
 pub fn smooth_cases() -> Vec<Case> {
     let rows = [
-        // silu: the negative side rounds e^x, x e^x and the quotient separately.
+        // silu and silu': pairs rounded once (0.76 and 0.77 ulp, --step 64).
         smooth_rows!(
             "silu",
             Silu,
@@ -236,10 +287,11 @@ pub fn smooth_cases() -> Vec<Case> {
             SiluBackward,
             refs::silu,
             refs::silu_d,
-            3.5,
-            4.5
+            SMOOTH,
+            SMOOTH
         ),
-        // mish: n = e (e + 2), n / (n + 2) and the products each round.
+        // mish: pairs rounded once (0.80 ulp); mish': its polynomial in e and the products each
+        // round (5.5 ulp, --step 64).
         smooth_rows!(
             "mish",
             Mish,
@@ -247,7 +299,7 @@ pub fn smooth_cases() -> Vec<Case> {
             MishBackward,
             refs::mish,
             refs::mish_d,
-            4.5,
+            SMOOTH,
             6.0
         ),
         smooth_rows!(
@@ -293,7 +345,8 @@ pub fn smooth_cases() -> Vec<Case> {
             SMOOTH,
             1.5
         ),
-        // tanhshrink': tanh(x)^2 from a rounded tanh, then squared.
+        // tanhshrink: the interpolant and its products round (2.5 ulp); tanhshrink' = tanh^2 as
+        // pairs rounded once (1.16 ulp at 2.4e-4, just above TANH_TINY, --step 64).
         smooth_rows!(
             "tanhshrink",
             Tanhshrink,
@@ -302,7 +355,7 @@ pub fn smooth_cases() -> Vec<Case> {
             refs::tanhshrink,
             |x| x.tanh() * x.tanh(),
             3.0,
-            6.0
+            1.2
         ),
         smooth_rows!(
             "selu",

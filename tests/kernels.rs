@@ -3,7 +3,10 @@
 //! The elementwise kernels are listed once, in `visit_all`, each with its reference formula;
 //! every elementwise test is a `Visit` implementation run over that list for f32 and f64.
 
-use nonlin::activations::elu::{Elu, EluBackward, EluBackwardFromOutput, EluDerivative};
+use nonlin::activations::elu::*;
+use nonlin::activations::gelu::*;
+use nonlin::activations::hard::*;
+use nonlin::activations::smooth::*;
 use nonlin::activations::maxout::{maxout, maxout_backward};
 use nonlin::activations::relu::*;
 use nonlin::activations::sigmoid::{Sigmoid, SigmoidBackward, SigmoidDerivative};
@@ -40,6 +43,11 @@ fn ulps<T: Real>(got: T, want: f64) -> f64 {
     let r = T::from_f64(want).to_f64();
     if g == want || g == r {
         return 0.0;
+    }
+    if r.is_infinite() && g.is_finite() && want.is_finite() {
+        // want rounds to inf, got is finite: measure at the largest finite value
+        let max_ulp = 2f64.powi(if T::MANTISSA_DIGITS == 24 { 104 } else { 971 });
+        return (g - want).abs() / max_ulp;
     }
     if r.is_infinite() || g.is_infinite() {
         return f64::INFINITY;
@@ -164,6 +172,317 @@ fn elu_backward_ref(g: f64, x: f64, alpha: f64) -> f64 {
     pw(x, g, v)
 }
 
+// ---------------------------------------------------------------- references: torch.nn.functional's elementwise functions
+//
+// Written from the definitions with std math only. Where a function is `f e^a` with `e^a` tiny, it
+// is evaluated as `((g e^(a/2)) f) e^(a/2)` ([`sc`]), so that neither a subnormal `e^a` nor a huge
+// gradient loses the result. Where a reference's own terms cancel (near the roots of the
+// derivatives, where float64 cannot resolve the value), it says so with [`cancels`]: the sweep
+// then also accepts an error below that reference's own rounding error (a few float64 epsilons of
+// the terms; invisible at float32).
+
+thread_local! {
+    /// Absolute error the current reference value may carry (0: the reference is accurate).
+    static FLOOR: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// The current reference sums terms of total magnitude `terms` (with their final scaling).
+fn cancels(terms: f64) {
+    FLOOR.with(|f| f.set(f.get().max(16.0 * f64::EPSILON * terms.abs())));
+}
+
+/// `g f e^a`, rounded a few times but never through a subnormal intermediate. An infinite `g`
+/// stays infinite where `e^a > 0` in the kernels' sense (`a >= -1e4`, see `exp_split`).
+fn sc(g: f64, f: f64, a: f64) -> f64 {
+    if g.is_infinite() && a.is_finite() && f != 0.0 && !f.is_nan() {
+        return if a < -1e4 { f64::NAN } else { g * f.signum() };
+    }
+    let e = a.exp();
+    if e >= f64::MIN_POSITIVE * 1e20 && (g * f).is_finite() {
+        return (g * f) * e; // one exp: fewer roundings
+    }
+    let h = (0.5 * a).exp();
+    ((g * h) * f) * h
+}
+
+/// `x y` as `(p, e)`, the rounded product and its exact error.
+fn two_prod(x: f64, y: f64) -> (f64, f64) {
+    let p = x * y;
+    (p, x.mul_add(y, -p))
+}
+
+/// sigmoid(z + zl) = sc(g, f, a) parts: `(f, a)` with `a = min(z, 0)`.
+fn sigmoid_sc(z: f64, zl: f64) -> (f64, f64) {
+    let e = (-z.abs()).exp();
+    let d = 1.0 + e;
+    // d/dz log sigmoid(z) = sigmoid(-z)
+    let sn = if z >= 0.0 { e / d } else { 1.0 / d };
+    ((1.0 + sn * zl) / d, z.min(0.0))
+}
+
+fn silu_ref(g: f64, x: f64, derivative: bool) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x == f64::NEG_INFINITY {
+        return if derivative { g * 0.0 } else { -0.0 };
+    }
+    if x == f64::INFINITY {
+        return if derivative { g } else { x };
+    }
+    let (f, a) = sigmoid_sc(x, 0.0);
+    if !derivative {
+        return sc(1.0, x * f, a);
+    }
+    let e = (-x.abs()).exp();
+    if x > 0.0 {
+        return g * ((1.0 + e + x * e) / ((1.0 + e) * (1.0 + e)));
+    }
+    // e (1 + x + e) / (1 + e)^2, e = e^x: 1 + x and e cancel near the root -1.28.
+    let d2 = (1.0 + e) * (1.0 + e);
+    cancels(g * e * ((1.0 + x).abs() + e) / d2);
+    sc(g, (1.0 + x + e) / d2, x)
+}
+
+fn mish_ref(g: f64, x: f64, derivative: bool) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x == f64::NEG_INFINITY {
+        return if derivative { g * 0.0 } else { -0.0 };
+    }
+    if x == f64::INFINITY {
+        return if derivative { g } else { x };
+    }
+    if x.abs() > 1e4 {
+        return match (derivative, x > 0.0) {
+            (false, true) => x,
+            (false, false) => -0.0,
+            (true, true) => g,
+            (true, false) => sc(g, -1.0, -1e5), // -0 (mish' < 0 there), or NaN for an infinite g
+        };
+    }
+    if x > 0.0 {
+        let f = (-x).exp();
+        let dd = 1.0 + 2.0 * f * (1.0 + f); // (n + 2) / e^2x, n = e^x (e^x + 2)
+        if !derivative {
+            return x * (1.0 + 2.0 * f) / dd;
+        }
+        return g * (((1.0 + 2.0 * f) * dd + 4.0 * x * f * f * (1.0 + f)) / (dd * dd));
+    }
+    let e = x.exp();
+    let n2 = e * (e + 2.0) + 2.0;
+    if !derivative {
+        return sc(1.0, x * (e + 2.0) / n2, x);
+    }
+    // e ((e + 2)(n + 2) + 4x (1 + e)) / (n + 2)^2: the two terms cancel near the root -1.19.
+    let (p, q) = ((e + 2.0) * n2, 4.0 * x * (1.0 + e));
+    cancels(g * e * (p + q.abs()) / (n2 * n2));
+    sc(g, (p + q) / (n2 * n2), x)
+}
+
+/// `(z, zl)` with `z + zl = beta x` exactly.
+fn softplus_ref(g: f64, x: f64, beta: f64, threshold: f64, derivative: bool) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    let (z, zl) = two_prod(beta, x);
+    if z > threshold {
+        return if derivative { g } else { x };
+    }
+    if derivative {
+        let (f, a) = sigmoid_sc(z, if zl.abs() < 1e-3 { zl } else { 0.0 }); // first order in zl
+        return sc(g, f, a);
+    }
+    if z == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    // softplus(z + zl) = softplus(z) + sigmoid(z) zl
+    let sp = z.max(0.0) + (-z.abs()).exp().ln_1p();
+    (sp + sigmoid_ref(z) * zl) / beta
+}
+
+fn logsigmoid_ref(g: f64, x: f64, derivative: bool) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if derivative {
+        let (f, a) = sigmoid_sc(-x, 0.0);
+        return sc(g, f, a);
+    }
+    -((-x.abs()).exp().ln_1p() - x.min(0.0)) // -0 for large x: log sigmoid(x) < 0
+}
+
+fn softsign_ref(g: f64, x: f64, derivative: bool) -> f64 {
+    let r = 1.0 / (1.0 + x.abs());
+    match (derivative, x.is_infinite()) {
+        (false, true) => x.signum(),
+        (false, false) => x / (1.0 + x.abs()),
+        (true, true) => g * 0.0,
+        (true, false) => (g * r) * r,
+    }
+}
+
+/// Taylor coefficients of tanh (odd powers), from `tanh' = 1 - tanh^2`.
+fn tanh_taylor() -> &'static [f64] {
+    static C: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        let mut a = vec![0.0; 130];
+        a[1] = 1.0;
+        for k in 2..a.len() {
+            // k a_k = -sum_{i + j = k - 1} a_i a_j (k - 1 > 0)
+            let s: f64 = (1..k - 1).map(|i| a[i] * a[k - 1 - i]).sum();
+            a[k] = -s / k as f64;
+        }
+        a
+    })
+}
+
+fn tanhshrink_ref(g: f64, x: f64, derivative: bool) -> f64 {
+    if derivative {
+        let t = x.tanh();
+        return (g * t) * t;
+    }
+    let a = x.abs();
+    let y = if a < 1.0 {
+        // x^3/3 - 2x^5/15 + ...: alternating, decreasing (the radius is pi/2)
+        let c = tanh_taylor();
+        (3..c.len()).rev().step_by(2).fold(0.0, |s, k| s * a * a - c[k]) * a * a * a
+    } else {
+        let e = (-2.0 * a).exp();
+        (a - 1.0) + 2.0 * e / (1.0 + e)
+    };
+    if x.is_nan() { x } else { y.copysign(x) }
+}
+
+const SELU: (f64, f64) = (1.0507009873554805, 1.6732632423543772);
+
+fn celu_ref(x: f64, a: f64) -> f64 {
+    pw(x, x, a * (x / a).exp_m1())
+}
+
+/// `g e^(x/a)` for x <= 0, the quotient carried in two parts; infinite g stays infinite.
+fn celu_backward_ref(g: f64, x: f64, a: f64) -> f64 {
+    let q = x / a;
+    let r = (-q).mul_add(a, x) / a;
+    let v = if g.is_infinite() && x.is_finite() {
+        g
+    } else {
+        sc(g, 1.0 + if q.is_finite() { r } else { 0.0 }, q)
+    };
+    pw(x, g, v)
+}
+
+// gelu: e^(-x^2/2) from x^2 = p + pl exactly; erfc(s) = e^(-s^2) erfcx(s), erfcx by its continued
+// fraction (s >= 1/2), erf by its Taylor series (s < 1/2).
+const FRAC_1_SQRT_2PI: f64 = 0.3989422804014327;
+
+fn erf_series(s: f64) -> f64 {
+    let (mut term, mut sum) = (s, s);
+    for n in 1..40 {
+        term *= -s * s / n as f64;
+        sum += term / (2 * n + 1) as f64;
+    }
+    sum * std::f64::consts::FRAC_2_SQRT_PI
+}
+
+/// `erfcx(|x| / sqrt 2)`, from the continued fraction in `u = |x|` (exact; no rounded
+/// `x / sqrt 2`): `sqrt(2/pi) / (u + 1/(u + 2/(u + 3/(u + ...))))`.
+fn erfcx_cf(u: f64) -> f64 {
+    let n = ((4000.0 / (u * u)) as usize).min(2000) + 50;
+    let f = (1..=n).rev().fold(u, |f, k| u + k as f64 / f);
+    0.7978845608028654 / f
+}
+
+/// `(f, a)` with `gelu(x)` (or `gelu'(x)` times g) `= sc(g, f, a)`.
+fn gelu_ref(g: f64, x: f64, derivative: bool) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x.is_infinite() {
+        return match (derivative, x > 0.0) {
+            (false, true) => x,
+            (false, false) => -0.0,
+            (true, true) => g,
+            (true, false) => g * 0.0,
+        };
+    }
+    if x.abs() > 1e3 {
+        return match (derivative, x > 0.0) {
+            (false, true) => x,
+            (false, false) => -0.0,
+            (true, true) => g,
+            (true, false) => sc(g, -1.0, -1e5), // -0 (the derivative is negative there), or NaN for an infinite g
+        };
+    }
+    let s = x.abs() * std::f64::consts::FRAC_1_SQRT_2;
+    let (p, pl) = two_prod(x, x);
+    let (gf, a) = (1.0 - 0.5 * pl, -0.5 * p); // e^(-x^2/2) = gf e^a
+    // Phi(-|x|) = half = sc(1, hf, a)
+    let (hf, half) = if s < 0.5 {
+        (0.5 * (1.0 - erf_series(s)), 0.0)
+    } else {
+        (0.5 * gf * erfcx_cf(x.abs()), a)
+    };
+    let phi = FRAC_1_SQRT_2PI * gf; // phi(x) = sc(1, phi, a)
+    match (derivative, x > 0.0) {
+        (false, true) => x * (1.0 - sc(1.0, hf, half)),
+        (false, false) => sc(1.0, x * hf, half),
+        (true, true) => g * ((1.0 - sc(1.0, hf, half)) + x * sc(1.0, phi, a)),
+        (true, false) => {
+            // Phi(x) + x phi(x): the terms cancel near the root -0.75.
+            let (t1, t2) = (sc(1.0, hf, half), sc(1.0, x * phi, a));
+            if half == a {
+                cancels(g * sc(1.0, hf - x * phi, a));
+                sc(g, hf + x * phi, a)
+            } else {
+                cancels(g * (t1 - t2));
+                g * (t1 + t2)
+            }
+        }
+    }
+}
+
+// gelu's tanh form: x sigmoid(z), z = 2 sqrt(2/pi) (x + 0.044715 x^3), the constants and z in two parts.
+const GT_K: (f64, f64) = (1.5957691216057308, -9.96930880911092e-17);
+const GT_KAPPA: (f64, f64) = (0.044715, 2.1960211427085595e-18);
+
+fn gelu_tanh_ref(g: f64, x: f64, derivative: bool) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x == f64::NEG_INFINITY {
+        return if derivative { g * 0.0 } else { -0.0 };
+    }
+    if x.abs() > 1e3 {
+        return match (derivative, x > 0.0) {
+            (false, true) => x,
+            (false, false) => -0.0,
+            (true, true) => g,
+            (true, false) => sc(g, -1.0, -1e5), // -0 (the derivative is negative there), or NaN for an infinite g
+        };
+    }
+    let (x2, x2l) = two_prod(x, x);
+    let (x3, x3l) = two_prod(x2, x);
+    let x3l = x2l.mul_add(x, x3l);
+    let (k3, k3l) = two_prod(GT_KAPPA.0, x3);
+    let k3l = k3l + GT_KAPPA.0 * x3l + GT_KAPPA.1 * x3;
+    let w = x + k3;
+    let wl = (x - w + k3) + k3l; // |k3| vs |x|: fine for this use (two-sum when |x| >= |k3|)
+    let wl = if x.abs() >= k3.abs() { wl } else { (k3 - w + x) + k3l };
+    let (z, zl) = two_prod(GT_K.0, w);
+    let zl = zl + GT_K.0 * wl + GT_K.1 * w;
+    let (f, a) = sigmoid_sc(z, zl);
+    if !derivative {
+        return sc(1.0, x * f, a);
+    }
+    let sn = 1.0 / (1.0 + z.exp()); // sigmoid(-z)
+    let dz = GT_K.0 * (1.0 + 3.0 * GT_KAPPA.0 * x * x);
+    let t = x * sn * dz;
+    cancels(g * sc(1.0, f, a) * (1.0 + t.abs()));
+    sc(g, f * (1.0 + t), a)
+}
+
 // ---------------------------------------------------------------- the kernel list
 
 type F1<'a> = &'a dyn Fn(f64) -> f64;
@@ -199,6 +518,82 @@ fn visit_all<T: Real>(v: &mut impl Visit<T>, slope: f64, alpha: f64) {
     v.binary("elu_backward_from_output", EluBackwardFromOutput { alpha }, &|g, y| pw(y, g, g * (y + a)), &elu);
     v.binary("prelu", Prelu, &|x, w| pw(x, x, w * x), &id);
     v.binary("prelu_derivative", PreluDerivative, &|x, w| pw(x, 1.0, w), &id);
+    visit_elementwise(v, alpha);
+}
+
+/// torch.nn.functional's elementwise functions (the parameters rounded to T as the kernels do).
+#[rustfmt::skip]
+fn visit_elementwise<T: Real>(v: &mut impl Visit<T>, alpha: f64) {
+    let r = |p: f64| T::from_f64(p).to_f64();
+    let (a, lam, sa) = (r(alpha), r(SELU.0), r(SELU.0 * SELU.1));
+    let id = |b: f64| b;
+    let one = |f: fn(f64, f64, bool) -> f64| move |x: f64| f(1.0, x, false);
+    let der = |f: fn(f64, f64, bool) -> f64| move |x: f64| f(1.0, x, true);
+    let back = |f: fn(f64, f64, bool) -> f64| move |g: f64, x: f64| f(g, x, true);
+    v.unary("gelu", Gelu, &one(gelu_ref));
+    v.unary("gelu_derivative", GeluDerivative, &der(gelu_ref));
+    v.binary("gelu_backward", GeluBackward, &back(gelu_ref), &id);
+    v.unary("gelu_tanh", GeluTanh, &one(gelu_tanh_ref));
+    v.unary("gelu_tanh_derivative", GeluTanhDerivative, &der(gelu_tanh_ref));
+    v.binary("gelu_tanh_backward", GeluTanhBackward, &back(gelu_tanh_ref), &id);
+    v.unary("silu", Silu, &one(silu_ref));
+    v.unary("silu_derivative", SiluDerivative, &der(silu_ref));
+    v.binary("silu_backward", SiluBackward, &back(silu_ref), &id);
+    v.unary("mish", Mish, &one(mish_ref));
+    v.unary("mish_derivative", MishDerivative, &der(mish_ref));
+    v.binary("mish_backward", MishBackward, &back(mish_ref), &id);
+    let (beta, th) = (alpha, 20.0);
+    v.unary("softplus", Softplus { beta, threshold: th }, &|x| softplus_ref(1.0, x, a, th, false));
+    v.unary("softplus_derivative", SoftplusDerivative { beta, threshold: th }, &|x| softplus_ref(1.0, x, a, th, true));
+    v.binary("softplus_backward", SoftplusBackward { beta, threshold: th }, &|g, x| softplus_ref(g, x, a, th, true), &id);
+    v.unary("logsigmoid", Logsigmoid, &one(logsigmoid_ref));
+    v.unary("logsigmoid_derivative", LogsigmoidDerivative, &der(logsigmoid_ref));
+    v.binary("logsigmoid_backward", LogsigmoidBackward, &back(logsigmoid_ref), &id);
+    v.unary("softsign", Softsign, &one(softsign_ref));
+    v.unary("softsign_derivative", SoftsignDerivative, &der(softsign_ref));
+    v.binary("softsign_backward", SoftsignBackward, &back(softsign_ref), &id);
+    v.unary("tanhshrink", Tanhshrink, &one(tanhshrink_ref));
+    v.unary("tanhshrink_derivative", TanhshrinkDerivative, &der(tanhshrink_ref));
+    v.binary("tanhshrink_backward", TanhshrinkBackward, &back(tanhshrink_ref), &id);
+    let selu = move |x: f64| pw(x, lam * x, sa * x.exp_m1());
+    v.unary("selu", Selu, &selu);
+    v.unary("selu_derivative", SeluDerivative, &|x| pw(x, lam, sc(1.0, sa, x)));
+    v.binary("selu_backward", SeluBackward, &|g, x| pw(x, lam * g, elu_backward_ref(g, x, sa)), &id);
+    v.binary("selu_backward_from_output", SeluBackwardFromOutput, &|g, y| pw(y, lam * g, g * (y + sa)), &selu);
+    let celu = move |x: f64| celu_ref(x, a);
+    v.unary("celu", Celu { alpha }, &celu);
+    v.unary("celu_derivative", CeluDerivative { alpha }, &|x| celu_backward_ref(1.0, x, a));
+    v.binary("celu_backward", CeluBackward { alpha }, &|g, x| celu_backward_ref(g, x, a), &id);
+    v.binary("celu_backward_from_output", CeluBackwardFromOutput { alpha }, &|g, y| pw(y, g, g * ((y + a) / a)), &celu);
+    // The piecewise-linear ones: exact, or one rounding of the formula.
+    let nan_or = |x: f64, v: f64| if x.is_nan() { x } else { v };
+    let clamp = |x: f64, lo: f64, hi: f64| if x < lo { lo } else if x > hi { hi } else { x };
+    let mask = move |x: f64, inside: bool, v: f64| nan_or(x, if inside { v } else { 0.0 });
+    for (name, lo, hi) in [("hardtanh", -1.0, 1.0), ("relu6", 0.0, 6.0), ("hardtanh(-0.5,2.5)", -0.5, 2.5)] {
+        let (min_val, max_val) = (lo, hi);
+        v.unary(name, Hardtanh { min_val, max_val }, &|x| clamp(x, lo, hi));
+        v.unary(&format!("{name}_derivative"), HardtanhDerivative { min_val, max_val }, &|x| mask(x, lo < x && x < hi, 1.0));
+        v.binary(&format!("{name}_backward"), HardtanhBackward { min_val, max_val }, &|g, x| mask(x, lo < x && x < hi, g), &id);
+    }
+    v.unary("hardsigmoid", Hardsigmoid, &|x| nan_or(x, clamp((x + 3.0) / 6.0, 0.0, 1.0)));
+    v.unary("hardsigmoid_derivative", HardsigmoidDerivative, &|x| mask(x, x.abs() < 3.0, 1.0 / 6.0));
+    v.binary("hardsigmoid_backward", HardsigmoidBackward, &|g, x| mask(x, x.abs() < 3.0, g / 6.0), &id);
+    let hardswish_d = move |x: f64| nan_or(x, if x < -3.0 { 0.0 } else if x > 3.0 { 1.0 } else { (2.0 * x + 3.0) / 6.0 });
+    v.unary("hardswish", Hardswish, &|x| nan_or(x, if x < -3.0 { -0.0 } else if x > 3.0 { x } else { x * (x + 3.0) / 6.0 }));
+    v.unary("hardswish_derivative", HardswishDerivative, &hardswish_d);
+    v.binary("hardswish_backward", HardswishBackward, &|g, x| g * hardswish_d(x), &id);
+    let lambd = 0.5;
+    v.unary("softshrink", Softshrink { lambd }, &|x| nan_or(x, if x > lambd { x - lambd } else if x < -lambd { x + lambd } else { 0.0 }));
+    v.unary("hardshrink", Hardshrink { lambd }, &|x| mask(x, x.abs() > lambd, x));
+    v.unary("shrink_derivative", ShrinkDerivative { lambd }, &|x| mask(x, x.abs() > lambd, 1.0));
+    v.binary("shrink_backward", ShrinkBackward { lambd }, &|g, x| mask(x, x.abs() > lambd, g), &id);
+    let (threshold, th) = (0.1, r(0.1));
+    v.unary("threshold", Threshold { threshold, value: 20.0 }, &|x| if x <= th { 20.0 } else { x });
+    v.unary("threshold_derivative", ThresholdDerivative { threshold }, &|x| mask(x, x > th, 1.0));
+    v.binary("threshold_backward", ThresholdBackward { threshold }, &|g, x| mask(x, x > th, g), &id);
+    v.unary("two_relu", TwoRelu, &|x| nan_or(x, clamp(x, -1.0, 1.0) + 1.0));
+    v.unary("two_relu_derivative", TwoReluDerivative, &|x| mask(x, -1.0 < x && x <= 1.0, 1.0));
+    v.binary("two_relu_backward", TwoReluBackward, &|g, x| mask(x, -1.0 < x && x <= 1.0, g), &id);
 }
 
 // ---------------------------------------------------------------- accuracy
@@ -212,9 +607,15 @@ struct Accuracy {
 }
 
 impl Accuracy {
-    fn check<T: Real>(&mut self, name: &str, args: &[f64], got: T, want: f64) {
+    /// `want` is evaluated here, so that the [`FLOOR`] it sets belongs to it.
+    fn check<T: Real>(&mut self, name: &str, args: &[f64], got: T, want: &dyn Fn() -> f64) {
+        FLOOR.with(|f| f.set(0.0));
+        let want = want();
+        let floor = FLOOR.with(|f| f.get());
+        // Within the reference's own rounding error (near a root, float64 only): counted as 0.
+        let within_floor = (got.to_f64() - want).abs() <= floor;
         let (e, r, key) = (
-            ulps(got, want),
+            if within_floor { 0.0 } else { ulps(got, want) },
             T::from_f64(want),
             format!("{name}<{}>", T::NAME),
         );
@@ -224,11 +625,24 @@ impl Accuracy {
         }
         // Zeros must have the sign of the reference (which rounding to T keeps).
         let zero_sign_ok = got.to_f64() != 0.0 || r.to_f64() != 0.0 || bits(got) == bits(r);
-        if e > 4.0 || !zero_sign_ok {
+        if e > looser(&key).unwrap_or(4.0) || !zero_sign_ok {
             self.failures.push(format!(
                 "{key}{args:?}: got {got:?}, want {want:e} ({e} ulp)"
             ));
         }
+    }
+}
+
+/// Kernels allowed more than 4 ulp in this sweep, and why.
+fn looser(key: &str) -> Option<f64> {
+    match key {
+        // The reference's own error reaches about 3.8 ulp in the tail (erfcx's continued
+        // fraction, e^(-x^2/2) from libm, the products); the kernel measures 1.3 against mpmath.
+        "gelu<float64>" => Some(6.0),
+        // The derivative's budget in src/accuracy.rs (7.5 and 6 ulp today), plus g's rounding.
+        "gelu_tanh_backward<float32>" => Some(8.0),
+        "mish_backward<float32>" => Some(6.5),
+        _ => None,
     }
 }
 
@@ -238,7 +652,7 @@ impl<T: Real> Visit<T> for Accuracy {
         let mut out = vec![T::default(); x.len()];
         apply(&k, &x, &mut out);
         for (&x, &y) in x.iter().zip(&out) {
-            self.check(name, &[x.to_f64()], y, want(x.to_f64()));
+            self.check(name, &[x.to_f64()], y, &|| want(x.to_f64()));
         }
     }
     fn binary<K: Kernel<T, 2>>(&mut self, name: &str, k: K, want: F2, second: F1) {
@@ -253,7 +667,7 @@ impl<T: Real> Visit<T> for Accuracy {
         apply2(&k, &a, &b, &mut out);
         for i in 0..a.len() {
             let (a, b) = (a[i].to_f64(), b[i].to_f64());
-            self.check(name, &[a, b], out[i], want(a, b));
+            self.check(name, &[a, b], out[i], &|| want(a, b));
         }
     }
 }

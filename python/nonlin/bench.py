@@ -17,17 +17,30 @@ import numpy as np
 
 import nonlin
 
-FORWARD = ["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "maxout"]
-BACKWARD = [f + "_backward" for f in FORWARD]
+FORWARD = ["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "maxout",
+           # the elementwise functions of torch.nn.functional; "gelu:tanh" is gelu(approximate="tanh")
+           "gelu", "gelu:tanh", "silu", "mish", "softplus", "logsigmoid", "softsign", "tanhshrink", "selu",
+           "celu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "softshrink", "hardshrink", "threshold",
+           "two_relu"]
+BACKWARD = [f.replace(":", "_backward:") if ":" in f else f + "_backward" for f in FORWARD]
 SIZES = [1_000, 100_000, 1_000_000, 16_000_000]
 QUICK_SIZES = [1_000, 100_000]
 SLOPE, ALPHA, CHANNELS, PIECES = 0.01, 1.0, 16, 4
+BETA, SOFTPLUS_THRESHOLD, LAMBD, THRESHOLD, VALUE = 1.0, 20.0, 0.5, 0.1, 20.0  # PyTorch's defaults and doc example
+SELU_SCALE, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
+SAVED_OUTPUT = ("sigmoid", "tanh", "elu", "selu", "celu")  # backward timed from the saved output, as PyTorch does
+
+
+def _split(name: str):
+    """"gelu_backward:tanh" -> ("gelu_backward", "gelu", "tanh"): function, its forward, gelu's form."""
+    fname, _, form = name.partition(":")
+    return fname, fname.replace("_backward", ""), form or "none"
 
 
 def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:
     """x, g (gradient), y (saved output), w (prelu weight) with the shapes each function needs."""
     rng = np.random.default_rng(0)
-    base = name.replace("_backward", "")
+    base = _split(name)[1]
     if base == "prelu":
         inner = max(1, n // (CHANNELS * 8))
         shape = (max(1, n // (CHANNELS * inner)), CHANNELS, inner)
@@ -38,7 +51,7 @@ def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:
     x = rng.uniform(-8, 8, shape).astype(dtype)
     g = rng.uniform(-1, 1, shape).astype(dtype)
     d = {"x": x, "g": g, "w": np.linspace(0.05, 0.5, CHANNELS).astype(dtype)}
-    if base in ("sigmoid", "tanh", "elu"):
+    if base in SAVED_OUTPUT:
         d["y"] = getattr(nonlin, base)(x)
     if name == "maxout_backward":
         d["g"] = np.ascontiguousarray(g[:, : 2 * PIECES // PIECES])
@@ -47,13 +60,14 @@ def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:
 
 def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], object]:
     x, g = d["x"], d["g"]
+    name, base, form = _split(name)
     f = getattr(nonlin, name)
     args: tuple
     kw: dict = {}
     if name in ("sigmoid_backward", "tanh_backward"):
         args = (g, d["y"])
-    elif name == "elu_backward":
-        args, kw = (g,), {"output": d["y"], "alpha": ALPHA}
+    elif name in ("elu_backward", "selu_backward", "celu_backward"):
+        args, kw = (g,), {"output": d["y"]}
     elif name.endswith("_backward"):
         args = (g, x)
     else:
@@ -64,8 +78,14 @@ def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], obje
         args = args + (PIECES,)
     if name.startswith("leaky"):
         kw["negative_slope"] = SLOPE
-    if name == "elu":
+    if base in ("elu", "celu"):
         kw["alpha"] = ALPHA
+    if base == "gelu":
+        kw["approximate"] = form
+    if base in ("softshrink", "hardshrink"):
+        kw["lambd"] = LAMBD
+    if base == "threshold":
+        args = args + ((THRESHOLD, VALUE) if name == "threshold" else (THRESHOLD,))
     if out:
         shape = x.shape if name != "maxout" else (x.shape[0], x.shape[1] // PIECES)
         kw["out"] = np.empty(shape, x.dtype)
@@ -110,7 +130,85 @@ def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]
         "elu_backward": lambda: np.where(y > 0, g, np.multiply(g, np.add(y, ALPHA, out=t), out=t)),
         "maxout_backward": None,
     }
+    table.update(_numpy_new(x, g, y, o, t, expit))
     return table.get(name)
+
+
+def _numpy_new(x, g, y, o, t, expit) -> Dict[str, Callable[[], object]]:
+    """NumPy formulations of the elementwise functions of torch.nn.functional (SciPy's erf and
+    expit where installed)."""
+    try:
+        from scipy.special import erf
+    except ImportError:
+        erf = None
+    sig = expit if expit is not None else (lambda v: 1 / (1 + np.exp(-v)))
+    c, k = math.sqrt(2 / math.pi), 0.044715
+    sa = SELU_SCALE * SELU_ALPHA
+
+    def gelu():
+        np.multiply(x, 1 / math.sqrt(2), out=t)
+        np.add(erf(t, out=t), 1, out=t)
+        return np.multiply(np.multiply(x, 0.5, out=o), t, out=o)
+
+    def gelu_backward():
+        cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
+        return np.multiply(g, cdf + x * np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)), out=o)
+
+    def gelu_tanh_parts():
+        u = np.tanh(c * (x + k * x * x * x))
+        return u, 0.5 * (1 + u)
+
+    def gelu_tanh_backward():
+        u, h = gelu_tanh_parts()
+        return np.multiply(g, h + 0.5 * x * (1 - u * u) * c * (1 + 3 * k * x * x), out=o)
+
+    def silu_backward():
+        s = sig(x)
+        return np.multiply(g, s * (1 + x * (1 - s)), out=o)
+
+    def mish_backward():
+        u = np.tanh(np.logaddexp(0, x))
+        return np.multiply(g, u + x * sig(x) * (1 - u * u), out=o)
+
+    hardswish_slope = lambda: np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1))
+    return {
+        "gelu": gelu if erf is not None else None,
+        "gelu_backward": gelu_backward if erf is not None else None,
+        "gelu:tanh": lambda: np.multiply(0.5 * x, 1 + gelu_tanh_parts()[0], out=o),
+        "gelu_backward:tanh": gelu_tanh_backward,
+        "silu": lambda: np.multiply(x, sig(x), out=o),
+        "silu_backward": silu_backward,
+        "mish": lambda: np.multiply(x, np.tanh(np.logaddexp(0, x, out=t), out=t), out=o),
+        "mish_backward": mish_backward,
+        "softplus": lambda: np.where(x * BETA > SOFTPLUS_THRESHOLD, x, np.logaddexp(0, x * BETA) / BETA),
+        "softplus_backward": lambda: np.multiply(g, sig(x * BETA), out=o),
+        "logsigmoid": lambda: np.negative(np.logaddexp(0, -x, out=o), out=o),
+        "logsigmoid_backward": lambda: np.multiply(g, sig(-x), out=o),
+        "softsign": lambda: np.divide(x, np.add(np.abs(x, out=t), 1, out=t), out=o),
+        "softsign_backward": lambda: np.divide(g, np.square(np.add(np.abs(x, out=t), 1, out=t), out=t), out=o),
+        "tanhshrink": lambda: np.subtract(x, np.tanh(x, out=t), out=o),
+        "tanhshrink_backward": lambda: np.multiply(g, np.square(np.tanh(x, out=t), out=t), out=o),
+        "selu": lambda: np.where(x > 0, SELU_SCALE * x, np.multiply(np.expm1(x, out=t), sa, out=t)),
+        "selu_backward": lambda: np.where(y > 0, SELU_SCALE * g, np.multiply(g, np.add(y, sa, out=t), out=t)),
+        "celu": lambda: np.where(x > 0, x, np.multiply(np.expm1(x / ALPHA, out=t), ALPHA, out=t)),
+        "celu_backward": lambda: np.where(y > 0, g, np.multiply(g, np.add(y / ALPHA, 1, out=t), out=t)),
+        "hardtanh": lambda: np.clip(x, -1, 1, out=o),
+        "hardtanh_backward": lambda: np.multiply(g, (x > -1) & (x < 1), out=o),
+        "relu6": lambda: np.clip(x, 0, 6, out=o),
+        "relu6_backward": lambda: np.multiply(g, (x > 0) & (x < 6), out=o),
+        "hardsigmoid": lambda: np.clip(np.add(np.multiply(x, 1 / 6, out=o), 0.5, out=o), 0, 1, out=o),
+        "hardsigmoid_backward": lambda: np.multiply(g, ((x > -3) & (x < 3)) / 6, out=o),
+        "hardswish": lambda: np.multiply(x, np.clip(np.add(x, 3, out=t), 0, 6, out=t) / 6, out=o),
+        "hardswish_backward": lambda: np.multiply(g, hardswish_slope(), out=o),
+        "softshrink": lambda: np.subtract(x, np.clip(x, -LAMBD, LAMBD, out=t), out=o),
+        "softshrink_backward": lambda: np.multiply(g, np.abs(x) > LAMBD, out=o),
+        "hardshrink": lambda: np.multiply(x, np.abs(x) > LAMBD, out=o),
+        "hardshrink_backward": lambda: np.multiply(g, np.abs(x) > LAMBD, out=o),
+        "threshold": lambda: np.where(x > THRESHOLD, x, VALUE),
+        "threshold_backward": lambda: np.multiply(g, x > THRESHOLD, out=o),
+        "two_relu": lambda: np.add(np.clip(x, -1, 1, out=o), 1, out=o),  # = relu(x + 1) - relu(x - 1)
+        "two_relu_backward": lambda: np.multiply(g, (x > -1) & (x < 1), out=o),
+    }
 
 
 def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callable[[], object]]:
@@ -139,7 +237,54 @@ def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callab
         "elu_backward": lambda: aten.elu_backward(g, ALPHA, 1.0, 1.0, True, y),
         "maxout_backward": None,
     }
+    table.update(_torch_new(x, g, y, F, aten))
     return table.get(name)
+
+
+def _torch_new(x, g, y, F, aten) -> Dict[str, Callable[[], object]]:
+    """torch.nn.functional forwards and the ATen backward ops autograd calls (softsign and
+    tanhshrink are composite in PyTorch: their backward is written out in torch ops)."""
+    import torch
+
+    buffer = aten.log_sigmoid_forward(x)[1]
+    return {
+        "gelu": lambda: F.gelu(x),
+        "gelu_backward": lambda: aten.gelu_backward(g, x),
+        "gelu:tanh": lambda: F.gelu(x, approximate="tanh"),
+        "gelu_backward:tanh": lambda: aten.gelu_backward(g, x, approximate="tanh"),
+        "silu": lambda: F.silu(x),
+        "silu_backward": lambda: aten.silu_backward(g, x),
+        "mish": lambda: F.mish(x),
+        "mish_backward": lambda: aten.mish_backward(g, x),
+        "softplus": lambda: F.softplus(x, BETA, SOFTPLUS_THRESHOLD),
+        "softplus_backward": lambda: aten.softplus_backward(g, x, BETA, SOFTPLUS_THRESHOLD),
+        "logsigmoid": lambda: F.logsigmoid(x),
+        "logsigmoid_backward": lambda: aten.log_sigmoid_backward(g, x, buffer),
+        "softsign": lambda: F.softsign(x),
+        "softsign_backward": lambda: g / (1 + x.abs()).square_(),
+        "tanhshrink": lambda: F.tanhshrink(x),
+        "tanhshrink_backward": lambda: g * torch.tanh(x).square_(),
+        "selu": lambda: F.selu(x),
+        "selu_backward": lambda: aten.elu_backward(g, SELU_ALPHA, SELU_SCALE, 1.0, True, y),
+        "celu": lambda: F.celu(x, ALPHA),
+        "celu_backward": lambda: aten.elu_backward(g, ALPHA, 1.0, 1.0 / ALPHA, True, y),
+        "hardtanh": lambda: F.hardtanh(x),
+        "hardtanh_backward": lambda: aten.hardtanh_backward(g, x, -1.0, 1.0),
+        "relu6": lambda: F.relu6(x),
+        "relu6_backward": lambda: aten.hardtanh_backward(g, x, 0.0, 6.0),
+        "hardsigmoid": lambda: F.hardsigmoid(x),
+        "hardsigmoid_backward": lambda: aten.hardsigmoid_backward(g, x),
+        "hardswish": lambda: F.hardswish(x),
+        "hardswish_backward": lambda: aten.hardswish_backward(g, x),
+        "softshrink": lambda: F.softshrink(x, LAMBD),
+        "softshrink_backward": lambda: aten.softshrink_backward(g, x, LAMBD),
+        "hardshrink": lambda: F.hardshrink(x, LAMBD),
+        "hardshrink_backward": lambda: aten.hardshrink_backward(g, x, LAMBD),
+        "threshold": lambda: F.threshold(x, THRESHOLD, VALUE),
+        "threshold_backward": lambda: aten.threshold_backward(g, x, THRESHOLD),
+        "two_relu": lambda: F.hardtanh(x).add_(1),  # = relu(x + 1) - relu(x - 1)
+        "two_relu_backward": lambda: aten.hardtanh_backward(g, x, -1.0, 1.0),
+    }
 
 
 def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
@@ -162,16 +307,39 @@ def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
         "prelu": lambda v: jnp.where(v > 0, v, wb * v),
         "elu": lambda v: nn.elu(v, ALPHA),
         "maxout": lambda v: v.reshape(v.shape[0], -1, PIECES).max(axis=-1),
+        "gelu": lambda v: nn.gelu(v, approximate=False),
+        "gelu:tanh": lambda v: nn.gelu(v, approximate=True),
+        "silu": nn.silu,
+        "mish": nn.mish,
+        "softplus": lambda v: jnp.where(v * BETA > SOFTPLUS_THRESHOLD, v, nn.softplus(v * BETA) / BETA),
+        "logsigmoid": nn.log_sigmoid,
+        "softsign": nn.soft_sign,
+        "tanhshrink": lambda v: v - jnp.tanh(v),
+        "selu": nn.selu,
+        "celu": lambda v: nn.celu(v, ALPHA),
+        "hardtanh": nn.hard_tanh,
+        "relu6": nn.relu6,
+        "hardsigmoid": nn.hard_sigmoid,
+        "hardswish": nn.hard_swish,
+        "softshrink": lambda v: jnp.where(v > LAMBD, v - LAMBD, jnp.where(v < -LAMBD, v + LAMBD, 0)),
+        "hardshrink": lambda v: jnp.where(jnp.abs(v) > LAMBD, v, 0),
+        "threshold": lambda v: jnp.where(v > THRESHOLD, v, VALUE),
+        "two_relu": lambda v: nn.relu(v + 1) - nn.relu(v - 1),
     }
-    base = name.replace("_backward", "")
+    name, base, form = _split(name)
+    if form != "none":
+        name, base = name + ":" + form, base + ":" + form
     if name in fwd:
         f = jax.jit(fwd[name])
         return lambda: f(x).block_until_ready()
-    if base in ("sigmoid", "tanh", "elu"):  # from the saved output, as the others do
+    if base in SAVED_OUTPUT:  # from the saved output, as the others do
+        sa = SELU_SCALE * SELU_ALPHA
         form = {
             "sigmoid": lambda gg, yy: gg * yy * (1 - yy),
             "tanh": lambda gg, yy: gg * (1 - yy * yy),
             "elu": lambda gg, yy: jnp.where(yy > 0, gg, gg * (yy + ALPHA)),
+            "selu": lambda gg, yy: jnp.where(yy > 0, gg * SELU_SCALE, gg * (yy + sa)),
+            "celu": lambda gg, yy: jnp.where(yy > 0, gg, gg * (yy / ALPHA + 1)),
         }[base]
         f = jax.jit(form)
         return lambda: f(g, y).block_until_ready()
@@ -203,15 +371,75 @@ def _numexpr(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], objec
         "leaky_relu_backward": ("where(x > 0, g, s * g)", {"g": g, "x": x, "s": s}),
         "elu_backward": ("where(y > 0, g, g * (y + a))", {"g": g, "y": y, "a": a}),
     }
+    exprs.update(_numexpr_new(x, g, y))
     if name not in exprs:
         return None
     expr, local = exprs[name]
     return lambda: ne.evaluate(expr, local_dict=local, out=o)
 
 
+def _numexpr_new(x, g, y) -> Dict[str, tuple]:
+    """numexpr forms of the elementwise functions of torch.nn.functional (numexpr has no erf, so
+    no exact gelu); every constant is passed in the input's dtype, so float32 stays float32."""
+    f = x.dtype.type
+    k = {"x": x, "g": g, "zero": f(0), "one": f(1), "half": f(0.5), "three": f(3), "six": f(6), "lo": f(-1),
+         "hi": f(1), "l": f(LAMBD), "th": f(THRESHOLD), "v": f(VALUE), "a": f(ALPHA), "s": f(SELU_SCALE),
+         "sa": f(SELU_SCALE * SELU_ALPHA), "c": f(math.sqrt(2 / math.pi)), "k": f(0.044715),
+         "k3": f(3 * 0.044715), "b": f(BETA), "sth": f(SOFTPLUS_THRESHOLD)}
+    if y is not None:
+        k["y"] = y
+    sig = "(one / (one + exp(-x)))"
+    u = "tanh(c * (x + k * x * x * x))"
+    sp = "log1p(exp(x))"
+    clip = "where(x < lo, lo, where(x > hi, hi, x))"
+    forms = {
+        "gelu:tanh": f"half * x * (one + {u})",
+        "gelu_backward:tanh": f"g * (half * (one + {u}) + half * x * (one - {u} * {u}) * c * (one + k3 * x * x))",
+        "silu": "x / (one + exp(-x))",
+        "silu_backward": f"g * {sig} * (one + x * (one - {sig}))",
+        "mish": f"x * tanh({sp})",
+        "mish_backward": f"g * (tanh({sp}) + x * {sig} * (one - tanh({sp}) * tanh({sp})))",
+        "softplus": "where(b * x > sth, x, log1p(exp(b * x)) / b)",
+        "softplus_backward": "g / (one + exp(-b * x))",
+        "logsigmoid": "-log1p(exp(-x))",
+        "logsigmoid_backward": "g / (one + exp(x))",
+        "softsign": "x / (one + abs(x))",
+        "softsign_backward": "g / ((one + abs(x)) * (one + abs(x)))",
+        "tanhshrink": "x - tanh(x)",
+        "tanhshrink_backward": "g * tanh(x) * tanh(x)",
+        "selu": "where(x > zero, s * x, sa * expm1(x))",
+        "selu_backward": "where(y > zero, s * g, g * (y + sa))",
+        "celu": "where(x > zero, x, a * expm1(x / a))",
+        "celu_backward": "where(y > zero, g, g * (y / a + one))",
+        "hardtanh": clip,
+        "hardtanh_backward": "where((x > lo) & (x < hi), g, zero)",
+        "relu6": "where(x < zero, zero, where(x > six, six, x))",
+        "relu6_backward": "where((x > zero) & (x < six), g, zero)",
+        "hardsigmoid": "where(x <= -three, zero, where(x >= three, one, x / six + half))",
+        "hardsigmoid_backward": "where((x > -three) & (x < three), g / six, zero)",
+        "hardswish": "where(x <= -three, zero, where(x >= three, x, x * (x + three) / six))",
+        "hardswish_backward": "where(x < -three, zero, where(x <= three, g * (x / three + half), g))",
+        "softshrink": "where(x > l, x - l, where(x < -l, x + l, zero))",
+        "softshrink_backward": "where(abs(x) > l, g, zero)",
+        "hardshrink": "where(abs(x) > l, x, zero)",
+        "hardshrink_backward": "where(abs(x) > l, g, zero)",
+        "threshold": "where(x > th, x, v)",
+        "threshold_backward": "where(x > th, g, zero)",
+        "two_relu": f"{clip} + one",
+        "two_relu_backward": "where((x > lo) & (x < hi), g, zero)",
+    }
+    return {name: (expr, {v: k[v] for v in k if v in _names(expr)}) for name, expr in forms.items()}
+
+
+def _names(expr: str) -> set:
+    import re
+
+    return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", expr))
+
+
 def _floor(d: Dict[str, np.ndarray], name: str, threads: int) -> Callable[[], object]:
     """Streaming copy of the bytes a call moves: its array inputs read, its output written."""
-    srcs = [d["x"]] if not name.endswith("_backward") else [d["g"], d["x"]]
+    srcs = [d["x"]] if "_backward" not in name else [d["g"], d["x"]]
     srcs = [s.reshape(-1) for s in srcs]
     n = srcs[0].size
     out = np.empty(n, srcs[0].dtype)

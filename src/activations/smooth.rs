@@ -7,8 +7,11 @@
 //! huge gradient times a tiny derivative is not lost. The derivatives of silu and mish have a root; around it they are written as
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
-use super::{c, exp_split, minus, mul_pow2, poly, scaled_derivative, split};
-use crate::math::{MathConsts, exp_nonpositive, expm1_nonpositive, log1p};
+use super::{c, exp_split, exp_split_pair, minus, mul_pow2, poly, scaled_derivative, split};
+use crate::math::{
+    MathConsts, div_pair, exp_nonpositive, expm1_nonpositive, expm1_pair, fast_two_sum, log1p,
+    square_pair,
+};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `(k, m, e, d)` with `e = e^-|x| = 2^k m` (see [`exp_split`]) and `d = 1 + e`.
@@ -19,42 +22,94 @@ fn scaled_exp<V: Vector>(x: V) -> (V, V, V, V) {
     (k, m, e, e + c(1.0))
 }
 
-/// `silu(x) = x sigmoid(x)`: `x / (1 + e^-x)` for `x > 0`, `x e^x / (1 + e^x)` otherwise, the
-/// latter with `e^x` scaled so that the tail keeps its precision down to the subnormals
-/// (`silu(-100) = -100 e^-100`). `silu(-0) = -0`, `silu(-inf) = -0`.
+/// `e^-|x| = 2^k (h + l)` (from [`exp_split_pair`]), `ek = 2^k` (0 below `2^-100`, where `e` no
+/// longer reaches `1 + e`) and `1 + e^-|x| = dh + dl`, a normalized pair: `(k, h, l, ek, dh, dl)`.
+#[inline(always)]
+fn one_plus_exp_pair<V: Vector>(x: V) -> (V, V, V, V, V, V) {
+    let (k, h, l) = exp_split_pair(-x.abs());
+    let tiny = k.lt(c(-100.0));
+    let ek = V::select(tiny, c(0.0), V::select(tiny, c(-100.0), k).pow2i());
+    let (dh, dl) = fast_two_sum(c(1.0), ek * h);
+    (k, h, l, ek, dh, ek.mul_add(l, dl))
+}
+
+/// `(nh + nl) / (dh + dl)` as an unevaluated pair `(q, r)` (see [`crate::math::div_pair`],
+/// which rounds `q + r`).
+#[inline(always)]
+fn div_to_pair<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> (V, V) {
+    let inv = c::<V>(1.0) / dh;
+    let q = nh * inv;
+    let rem = (-q).mul_add(dh, nh) + (-q).mul_add(dl, nl);
+    (q, rem * inv)
+}
+
+/// `a + b = s + t` exactly, for any order of magnitudes (Knuth's TwoSum).
+#[inline(always)]
+fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// `silu(x) = x sigmoid(x)`: `x / (1 + e^-x)` for `x > 0`, `x e^x / (1 + e^x)` otherwise, with
+/// `e^-|x|` and `1 + e^-|x|` carried as pairs and the quotient as a pair multiplied by `x` in one
+/// fused multiply-add, so the result is rounded once; on the negative side `e^x` is carried as
+/// `2^k (h + l)` and the power of two applied last, so the tail keeps its precision down to the
+/// subnormals (`silu(-100) = -100 e^-100`). `silu(-0) = -0`, `silu(-inf) = -0`.
 pub struct Silu;
 impl<T: Real> Kernel<T, 1> for Silu {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (k, m, _, d) = scaled_exp(x);
-        let neg = mul_pow2((x * m) / d, c(1.0), k);
+        let (k, h, l, _, dh, dl) = one_plus_exp_pair(x);
+        let pos = x.gt(c(0.0));
+        let (q, r) = div_to_pair(V::select(pos, c(1.0), h), V::select(pos, c(0.0), l), dh, dl);
+        let y = x.mul_add(q, x * r).copysign(x); // q + r > 0: keep -0
+        let neg = mul_pow2(y, c(1.0), k);
         let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
-        V::select(x.gt(c(0.0)), x / d, neg)
+        let y = V::select(x.ge(c(f64::INFINITY)), x, y);
+        V::select(pos, y, neg)
     }
 }
 
-/// The root of `silu'`, `x0 = -1 - W(1/e)`, and `e^x0 = -(1 + x0)`.
+/// The root of `silu'`, `x0 = -1 - W(1/e)`, and `e^x0 = -(1 + x0)`, each as hi + lo.
 const SILU_X0: (f64, f64) = (-1.2784645427610737, -1.0946994183093437e-16);
-const SILU_E0: f64 = 0.2784645427610738;
+const SILU_E0: (f64, f64) = (0.2784645427610737, 1.0946994183093437e-16);
 
-/// `silu'(x) = sigmoid(x) (1 + x sigmoid(-x))`, without cancellation anywhere:
-/// for `x > 0`, with `e = e^-x`, `(1 + e + x e) / (1 + e)^2` (all terms positive); for `x <= 0`,
-/// with `e = e^x`, `e (1 + x + e) / (1 + e)^2`, where the factor with the root `x0` is evaluated
-/// as `1 + x + e^x = t + e^x0 expm1(t)`, `t = x - x0` (exact: `1 + x0 + e^x0 = 0`; both terms
-/// have the sign of `t`). `silu'(0) = 1/2`, `silu'(+inf) = 1`, `silu'(-inf) = 0`.
-/// (Returned as `(y, k)`, the value `y 2^k`; see [`scaled_derivative`].)
+/// `silu'(x) = sigmoid(x) (1 + x sigmoid(-x))`, rounded once, without cancellation anywhere:
+/// with `e = e^-|x|` and `1 + e` as pairs, for `x > 0`, `(1 + e (1 + x)) / (1 + e)^2` (all terms
+/// positive); for `x <= 0`, `e Q / (1 + e)^2` with `Q = 1 + x + e^x`, which has the root `x0`,
+/// evaluated as `Q = t + e^x0 expm1(t)`, `t = x - x0` (`1 + x0 + e^x0 = 0`; both terms have the
+/// sign of `t`), every part carried as a pair. `silu'(0) = 1/2`, `silu'(+inf) = 1`,
+/// `silu'(-inf) = 0`. (Returned as `(y, k)`, the value `y 2^k`; see [`scaled_derivative`].)
 #[inline(always)]
 fn silu_derivative_parts<V: Vector>(x: V) -> (V, V) {
-    let (k, m, e, d) = scaled_exp(x);
-    let dd = e.mul_add(e + c(2.0), c(1.0)); // (1 + e)^2
-    let pos = x.mul_add(e, d) / dd;
-    let t = minus(x, split(SILU_X0.0, SILU_X0.1));
-    let q = c::<V>(SILU_E0).mul_add(expm1_nonpositive(t), t);
-    let neg = (m * q) / dd;
-    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
-    let pos = V::select(x.ge(c(f64::INFINITY)), c(1.0), pos);
+    let (k, h, l, ek, dh, dl) = one_plus_exp_pair(x);
+    let (sh, sl) = square_pair(dh, dl);
     let p = x.gt(c(0.0));
+    // x > 0: 1 + e (1 + x), e = ek (h + l) (ek = 1 + e - 1 for the scaling, exact).
+    let (s, s_l) = two_sum(c(1.0), x);
+    let (eh, el) = (ek * h, ek * l);
+    let pr = eh * s;
+    let prl = eh.mul_add(s, -pr) + eh.mul_add(s_l, el * s);
+    let (nh, nl) = fast_two_sum(c(1.0), pr);
+    let pos = div_pair(nh, nl + prl, sh, sl);
+    let pos = V::select(x.ge(c(f64::INFINITY)), c(1.0), pos);
+    // x <= 0: Q = t + e0 expm1(t), t = th + tl.
+    let (x0h, x0l) = split::<V>(SILU_X0.0, SILU_X0.1);
+    let (th, tl) = two_sum(x, -x0h);
+    let tl = tl - x0l;
+    let lo = V::Elem::EXPM1_LO;
+    let (uh, ul) = expm1_pair(V::select(th.lt(c(lo)), c(lo), th));
+    let (e0h, e0l) = split::<V>(SILU_E0.0, SILU_E0.1);
+    let pe = e0h * uh;
+    let (qh, q1) = fast_two_sum(th, pe);
+    let tail = e0h.mul_add(uh, -pe) + e0h.mul_add(ul, e0l * uh) + (e0h * (uh + c(1.0))).mul_add(tl, tl);
+    let ql = q1 + tail;
+    let n = h * qh;
+    let n_l = h.mul_add(qh, -n) + h.mul_add(ql, l * qh);
+    let neg = div_pair(n, n_l, sh, sl).copysign(qh); // the sign of Q, also where e^x is 0
+    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
     (V::select(p, pos, neg), V::select(p, c(0.0), k))
 }
 
@@ -67,18 +122,39 @@ scaled_derivative!(
 );
 
 /// `mish(x) = x tanh(softplus(x))`, with `tanh(softplus(x)) = n / (n + 2)`, `n = e^x (e^x + 2)`:
-/// for `x > 0`, with `f = e^-x`, `x (1 + 2f) / (1 + 2f (1 + f))`; for `x <= 0`, with `e = e^x`
-/// (scaled, so the tail keeps its precision), `x e (e + 2) / (e (e + 2) + 2)`.
-/// `mish(-0) = -0`, `mish(-inf) = -0`, `mish(inf) = inf`.
+/// for `x > 0`, with `f = e^-x`, `x (1 + 2f) / (1 + 2f (1 + f))`; for `x <= 0`, with `e = e^x`,
+/// `x e (e + 2) / (e (e + 2) + 2)`. Numerators and denominators are pairs and the quotient a
+/// pair multiplied by `x` in one fused multiply-add, so the result is rounded once; on the
+/// negative side `e^x` is carried as `2^k (h + l)` and the power of two applied last (the tail
+/// keeps its precision down to the subnormals). `mish(-0) = -0`, `mish(-inf) = -0`,
+/// `mish(inf) = inf`.
 pub struct Mish;
 impl<T: Real> Kernel<T, 1> for Mish {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (k, m, e, _) = scaled_exp(x);
-        let e2 = e + c(2.0);
-        let pos = x * (e.mul_add(c(2.0), c(1.0)) / (e + e).mul_add(e + c(1.0), c(1.0)));
-        let neg = mul_pow2((x * m) * (e2 / e.mul_add(e2, c(2.0))), c(1.0), k);
+        let (k, h, l, ek, dh, dl) = one_plus_exp_pair(x);
+        let (eh, el) = (ek * h, ek * l);
+        let two = c::<V>(2.0);
+        // x > 0: (1 + 2f) / (1 + 2f (1 + f)), f = eh + el.
+        let (nh, nl) = two_sum(c(1.0), eh + eh);
+        let nl = el.mul_add(two, nl);
+        let ph = (eh + eh) * dh;
+        let pl = (eh + eh).mul_add(dh, -ph) + two * eh.mul_add(dl, el * dh);
+        let (ddh, ddl) = two_sum(c(1.0), ph);
+        let (q, r) = div_to_pair(nh, nl, ddh, ddl + pl);
+        let pos = x.mul_add(q, x * r);
+        let pos = V::select(x.ge(c(f64::INFINITY)), x, pos);
+        // x <= 0: (h + l) (e + 2) / (e (e + 2) + 2), then 2^k.
+        let (ah, al) = fast_two_sum(two, eh);
+        let al = al + el;
+        let num = h * ah;
+        let num_l = h.mul_add(ah, -num) + h.mul_add(al, l * ah);
+        let p = eh * ah;
+        let p_l = eh.mul_add(ah, -p) + eh.mul_add(al, el * ah);
+        let (den, den_l) = fast_two_sum(two, p);
+        let (q, r) = div_to_pair(num, num_l, den, den_l + p_l);
+        let neg = mul_pow2(x.mul_add(q, x * r).copysign(x), c(1.0), k);
         let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
         V::select(x.gt(c(0.0)), pos, neg)
     }
@@ -322,16 +398,26 @@ impl<T: Real> Kernel<T, 1> for Tanhshrink {
     }
 }
 
-/// `tanh(x)^2`: `(m / (2 + m))^2` with `m = expm1(-2|x|)` for `|x| <= 1`, and
-/// `1 - 4e / (1 + e)^2` with `e = e^-2|x|` above (no cancellation: `4e / (1 + e)^2 < 0.42`).
+/// `tanh(x)^2`, rounded once: `m^2 / (m + 2)^2` with `m = expm1(-2|x|)` for `|x| <= 1`, and
+/// `1 - 4e / (1 + e)^2` with `e = e^-2|x|` above (no cancellation: `4e / (1 + e)^2 < 0.42`),
+/// every part a pair; `x^2` below `TANH_TINY`, where `tanh x` rounds to `x`.
 #[inline(always)]
 fn tanh_squared<V: Vector>(x: V) -> V {
     let a = x.abs();
-    let m = expm1_nonpositive(-(a + a));
-    let t = m / (m + c(2.0));
-    let e = exp_nonpositive(-(a + a));
-    let sech2 = (e * c(4.0)) / e.mul_add(e + c(2.0), c(1.0));
-    let y = V::select(a.gt(c(1.0)), c::<V>(1.0) - sech2, t * t);
+    let two = c::<V>(2.0);
+    let (mh, ml) = expm1_pair(V::select(a.gt(c(1.0)), c(-2.0), -(a + a)));
+    let (nh, nl) = square_pair(mh, ml);
+    let (dh, dl) = fast_two_sum(two, mh);
+    let (sh, sl) = square_pair(dh, dl + ml);
+    let small = div_pair(nh, nl, sh, sl);
+    // |x| > 1: e = e^-2|x| = 2^k (h + l) (0 where it no longer reaches 1).
+    let (_, h, l, ek, eh1, el1) = one_plus_exp_pair(a + a);
+    let (s2h, s2l) = square_pair(eh1, el1);
+    let (q, r) = div_to_pair(c::<V>(4.0) * (ek * h), c::<V>(4.0) * (ek * l), s2h, s2l);
+    let (u, ul) = fast_two_sum(c(1.0), -q);
+    let large = u + (ul - r);
+    let y = V::select(a.gt(c(1.0)), large, small);
+    let y = V::select(a.lt(c(V::Elem::TANH_TINY)), x * x, y);
     V::select(x.is_nan(), x, y)
 }
 
@@ -351,11 +437,8 @@ impl<T: Real> Kernel<T, 2> for TanhshrinkBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        let t2 = tanh_squared(x);
-        // g enters before a tiny tanh^2 can underflow: g t t.
-        let a = x.abs();
-        let m = expm1_nonpositive(-(a + a));
-        let t = m / (m + c(2.0));
-        V::select(a.lt(c(1e-3)), (g * t) * t, g * t2)
+        // g enters before a tiny tanh^2 = x^2 can underflow: (g x) x.
+        let tiny = x.abs().lt(c(V::Elem::TANH_TINY));
+        V::select(tiny, (g * x) * x, g * tanh_squared(x))
     }
 }
