@@ -436,8 +436,16 @@ mod refs {
         if x.is_infinite() {
             return if x > 0.0 { 1.0 } else { 0.0 };
         }
-        let s = sigmoid(x);
-        s * (1.0 + x * sigmoid(-x))
+        if x > 0.0 {
+            let s = sigmoid(x);
+            return s * (1.0 + x * sigmoid(-x));
+        }
+        // e Q / (1 + e)^2, Q = 1 + x + e^x = t + e^x0 expm1(t), t = x - x0: no cancellation at
+        // the root x0 (1 + x + e^x loses 27 bits there, as much as float32 has).
+        let (x0, x0l) = (-1.2784645427610737, -1.0946994183093437e-16);
+        let t = (x - x0) - x0l;
+        let e = x.exp();
+        e * (t + (-1.0 - x0) * t.exp_m1()) / ((1.0 + e) * (1.0 + e))
     }
     pub fn mish(x: f64) -> f64 {
         if x == f64::NEG_INFINITY {

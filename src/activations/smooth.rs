@@ -108,7 +108,7 @@ fn silu_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let ql = q1 + tail;
     let n = h * qh;
     let n_l = h.mul_add(qh, -n) + h.mul_add(ql, l * qh);
-    let neg = div_pair(n, n_l, sh, sl).copysign(qh); // the sign of Q, also where e^x is 0
+    let neg = div_pair(n, n_l, sh, sl).copysign(qh + ql); // the sign of Q (in ql where th = 0), also where e^x is 0
     let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
     (V::select(p, pos, neg), V::select(p, c(0.0), k))
 }
