@@ -15,7 +15,9 @@ use nonlin::activations::glu::{Glu, GluBackwardA, GluBackwardB};
 use nonlin::activations::maxout::{maxout, maxout_backward};
 use nonlin::activations::relu::{prelu_backward, rrelu_noise};
 use nonlin::activations::softmax::{Op, softmax_backward, softmax_forward};
-use nonlin::activations::{elu::*, gelu::*, hard::*, relu::*, sigmoid::*, smooth::*, tanh::*};
+use nonlin::activations::{
+    elu::*, gelu::*, hard::*, mish::*, relu::*, sigmoid::*, smooth::*, tanh::*,
+};
 use nonlin::simd::{Level, set_level};
 use nonlin::strided::{View, elementwise};
 use nonlin::{Kernel, Real, apply, apply_inplace, apply2};
@@ -39,8 +41,20 @@ impl Rng {
     /// A value of T: any bit pattern, a special, or an ordinary number of random magnitude.
     fn value<T: Real>(&mut self) -> T {
         const SPECIAL: [f64; 14] = [
-            0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1.0, -1.0, 0.5, 3.0, -3.0,
-            6.0, 20.0, -20.0, 1e-300,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            1.0,
+            -1.0,
+            0.5,
+            3.0,
+            -3.0,
+            6.0,
+            20.0,
+            -20.0,
+            1e-300,
         ];
         match self.below(4) {
             0 => {
@@ -134,10 +148,17 @@ impl Fuzz {
         let step = 1 + self.rng.below(3) as isize;
         let step = if self.rng.below(2) == 0 { step } else { -step };
         let m = n / step.unsigned_abs();
-        let start = if step > 0 { 0 } else { (m as isize - 1).max(0) * -step };
+        let start = if step > 0 {
+            0
+        } else {
+            (m as isize - 1).max(0) * -step
+        };
         self.check(&format!("{name} strided"), m, &|out: &mut [T]| unsafe {
             let s = [step];
-            let v = View { ptr: x.as_ptr().offset(start), strides: &s };
+            let v = View {
+                ptr: x.as_ptr().offset(start),
+                strides: &s,
+            };
             elementwise(&k, &[m], [v], out.as_mut_ptr(), &[1]);
         });
     }
@@ -156,10 +177,17 @@ impl Fuzz {
 
     fn ternary<T: Real, K: Kernel<T, 3>>(&mut self, name: &str, k: K) {
         let n = self.rng.len();
-        let (a, b, c) = (self.values::<T>(n), self.values::<T>(n), self.values::<T>(n));
+        let (a, b, c) = (
+            self.values::<T>(n),
+            self.values::<T>(n),
+            self.values::<T>(n),
+        );
         self.check(name, n, &|out: &mut [T]| unsafe {
             let s = [1isize];
-            let v = |p: &[T]| View { ptr: p.as_ptr(), strides: &s };
+            let v = |p: &[T]| View {
+                ptr: p.as_ptr(),
+                strides: &s,
+            };
             elementwise(&k, &[n], [v(&a), v(&b), v(&c)], out.as_mut_ptr(), &s);
         });
     }
@@ -170,7 +198,11 @@ impl Fuzz {
             0 => self.rng.below(20_000),
             _ => self.rng.below(40),
         };
-        let inner = if self.rng.below(2) == 0 { 1 } else { 1 + self.rng.below(70) };
+        let inner = if self.rng.below(2) == 0 {
+            1
+        } else {
+            1 + self.rng.below(70)
+        };
         let outer = self.rng.below(1 + 40_000 / (len * inner));
         (outer, len, inner)
     }
@@ -180,17 +212,25 @@ impl Fuzz {
         let n = outer * len * inner;
         let (x, g) = (self.values::<T>(n), self.values::<T>(n));
         for op in [Op::Softmax, Op::LogSoftmax] {
-            self.check(&format!("{op:?}"), n, &|out: &mut [T]| softmax_forward(op, &x, len, inner, out));
+            self.check(&format!("{op:?}"), n, &|out: &mut [T]| {
+                softmax_forward(op, &x, len, inner, out)
+            });
         }
         for op in [Op::SoftmaxBackward, Op::LogSoftmaxBackward] {
-            self.check(&format!("{op:?}"), n, &|out: &mut [T]| softmax_backward(op, &g, &x, len, inner, out));
+            self.check(&format!("{op:?}"), n, &|out: &mut [T]| {
+                softmax_backward(op, &g, &x, len, inner, out)
+            });
         }
         // maxout: pieces divides len
         let pieces = (1..=len.min(5)).rev().find(|p| len % p == 0).unwrap();
         let groups = len / pieces;
-        self.check("maxout", outer * groups * inner, &|out: &mut [T]| maxout(&x, groups, pieces, inner, out));
+        self.check("maxout", outer * groups * inner, &|out: &mut [T]| {
+            maxout(&x, groups, pieces, inner, out)
+        });
         let gm = self.values::<T>(outer * groups * inner);
-        self.check("maxout_backward", n, &|out: &mut [T]| maxout_backward(&gm, &x, groups, pieces, inner, out));
+        self.check("maxout_backward", n, &|out: &mut [T]| {
+            maxout_backward(&gm, &x, groups, pieces, inner, out)
+        });
         // prelu_backward: one weight per channel (len channels), grad_input and the weight gradient
         let w = self.values::<T>(len);
         self.check("prelu_backward", n + len, &|out: &mut [T]| {
@@ -202,7 +242,9 @@ impl Fuzz {
         });
         let (seed, lower) = (self.rng.next(), self.rng.unit());
         let upper = lower + self.rng.unit();
-        self.check("rrelu_noise", n, &|out: &mut [T]| rrelu_noise(seed, lower, upper, out));
+        self.check("rrelu_noise", n, &|out: &mut [T]| {
+            rrelu_noise(seed, lower, upper, out)
+        });
     }
 
     #[rustfmt::skip]
@@ -302,10 +344,19 @@ fn main() {
             _ => panic!("usage: fuzz [--seconds S] [--seed N]"),
         }
     }
-    let levels: Vec<Level> = Level::all().iter().copied().filter(|&l| l <= Level::detect()).collect();
+    let levels: Vec<Level> = Level::all()
+        .iter()
+        .copied()
+        .filter(|&l| l <= Level::detect())
+        .collect();
     let names: Vec<&str> = levels.iter().map(|l| l.name()).collect();
     println!("levels {names:?}, seed {seed}, {seconds} s");
-    let mut f = Fuzz { rng: Rng(seed), levels, executions: 0, failures: vec![] };
+    let mut f = Fuzz {
+        rng: Rng(seed),
+        levels,
+        executions: 0,
+        failures: vec![],
+    };
     let (start, mut rounds) = (Instant::now(), 0u64);
     while start.elapsed() < Duration::from_secs_f64(seconds) {
         f.round::<f32>();

@@ -6,7 +6,9 @@
 //! float32. NaN must meet NaN, and an infinite or zero reference must be met exactly (with its
 //! sign, for zeros).
 
-use crate::activations::{elu::*, gelu::*, hard::*, relu::*, sigmoid::*, smooth::*, tanh::*};
+use crate::activations::{
+    elu::*, gelu::*, hard::*, mish::*, relu::*, sigmoid::*, smooth::*, tanh::*,
+};
 use crate::parallel::map_ranges;
 use crate::{apply, apply2};
 

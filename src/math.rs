@@ -44,7 +44,6 @@ pub trait MathConsts {
     const LOG_P: &'static [f64];
 }
 
-
 impl MathConsts for f32 {
     const ROUND_MAGIC: f64 = 12582912.0; // 1.5 * 2^23
     const LN2_HI: f64 = 0.693145751953125; // 0x3f317200
@@ -588,7 +587,11 @@ pub fn expm1<V: Vector>(x: V) -> V {
 /// its large-argument path.
 #[inline(always)]
 pub fn expm1_nonpositive<V: Vector>(x: V) -> V {
-    let (uh, ul) = expm1_pair(V::select(x.lt(c(V::Elem::EXPM1_LO)), c(V::Elem::EXPM1_LO), x));
+    let (uh, ul) = expm1_pair(V::select(
+        x.lt(c(V::Elem::EXPM1_LO)),
+        c(V::Elem::EXPM1_LO),
+        x,
+    ));
     V::select(x.abs().lt(c(V::Elem::EXPM1_TINY)), x, uh + ul)
 }
 

@@ -16,7 +16,7 @@ use crate::activations::relu::{
     self as relu_k, LeakyRelu, LeakyReluBackward, LeakyReluDerivative, Prelu, PreluDerivative,
     Relu, ReluBackward, ReluDerivative, weight_strides,
 };
-use crate::activations::{elu::*, gelu::*, hard::*, sigmoid::*, smooth::*, tanh::*};
+use crate::activations::{elu::*, gelu::*, hard::*, mish::*, sigmoid::*, smooth::*, tanh::*};
 use crate::parallel::SendPtr;
 use crate::simd::{Kernel, Real};
 use crate::strided::{View, elementwise, extent};

@@ -6,13 +6,14 @@
 use nonlin::activations::elu::*;
 use nonlin::activations::gelu::*;
 use nonlin::activations::hard::*;
-use nonlin::activations::smooth::*;
 use nonlin::activations::maxout::{maxout, maxout_backward};
+use nonlin::activations::mish::*;
 use nonlin::activations::relu::*;
 use nonlin::activations::sigmoid::{Sigmoid, SigmoidBackward, SigmoidDerivative};
+use nonlin::activations::smooth::*;
 use nonlin::activations::tanh::{Tanh, TanhBackward, TanhDerivative};
-use nonlin::strided::{View, elementwise};
 use nonlin::simd::{Level, set_level};
+use nonlin::strided::{View, elementwise};
 use nonlin::{Kernel, Real, apply, apply_inplace, apply2};
 
 // ---------------------------------------------------------------- helpers
@@ -350,7 +351,13 @@ fn tanhshrink_ref(g: f64, x: f64, derivative: bool) -> f64 {
     let y = if a < 1.0 {
         // x^3/3 - 2x^5/15 + ...: alternating, decreasing (the radius is pi/2)
         let c = tanh_taylor();
-        (3..c.len()).rev().step_by(2).fold(0.0, |s, k| s * a * a - c[k]) * a * a * a
+        (3..c.len())
+            .rev()
+            .step_by(2)
+            .fold(0.0, |s, k| s * a * a - c[k])
+            * a
+            * a
+            * a
     } else {
         let e = (-2.0 * a).exp();
         (a - 1.0) + 2.0 * e / (1.0 + e)
@@ -472,7 +479,11 @@ fn gelu_tanh_ref(g: f64, x: f64, derivative: bool) -> f64 {
     let k3l = k3l + GT_KAPPA.0 * x3l + GT_KAPPA.1 * x3;
     let w = x + k3;
     let wl = (x - w + k3) + k3l; // |k3| vs |x|: fine for this use (two-sum when |x| >= |k3|)
-    let wl = if x.abs() >= k3.abs() { wl } else { (k3 - w + x) + k3l };
+    let wl = if x.abs() >= k3.abs() {
+        wl
+    } else {
+        (k3 - w + x) + k3l
+    };
     let (z, zl) = two_prod(GT_K.0, w);
     let zl = zl + GT_K.0 * wl + GT_K.1 * w;
     let (f, a) = sigmoid_sc(z, zl);
@@ -700,7 +711,8 @@ impl Levels {
             let mut got = vec![T::default(); n];
             run(&mut got);
             // Any NaN matches any NaN (payloads and signs of NaN are not specified).
-            let differ = |i: usize| bits(got[i]) != bits(want[i]) && !(got[i].is_nan() && want[i].is_nan());
+            let differ =
+                |i: usize| bits(got[i]) != bits(want[i]) && !(got[i].is_nan() && want[i].is_nan());
             if let Some(i) = (0..n).find(|&i| differ(i)) {
                 self.failures.push(format!(
                     "{name}<{}> at {}: element {i}: {:?} vs scalar {:?}",
@@ -725,7 +737,9 @@ impl<T: Real> Visit<T> for Levels {
             .into_iter()
             .map(|(a, b)| (a, T::from_f64(second(b.to_f64()))))
             .unzip();
-        self.compare(name, &|out: &mut [T]| apply2(&k, &a, &b, &mut out[..a.len()]));
+        self.compare(name, &|out: &mut [T]| {
+            apply2(&k, &a, &b, &mut out[..a.len()])
+        });
     }
 }
 

@@ -34,7 +34,11 @@ pub fn mul_sigmoid<V: Vector>(a: V, b: V) -> V {
     let ([k, h, l], dh, dl) = parts(b);
     let (zh, zl) = recip_pair(dh, dl);
     let pos = a.mul_add(zh, finite_or_0(a) * zl);
-    V::select(b.ge(c(0.0)), pos, times_e(b, mul_exp_pair(k, h, l, a, zh, zl), a, zh))
+    V::select(
+        b.ge(c(0.0)),
+        pos,
+        times_e(b, mul_exp_pair(k, h, l, a, zh, zl), a, zh),
+    )
 }
 
 /// `a σ'(b) = a e / (1 + e)^2`, `e = e^-|b|`, rounded once, accurate in both tails.

@@ -12,6 +12,7 @@ pub mod gelu;
 pub mod glu;
 pub mod hard;
 pub mod maxout;
+pub mod mish;
 pub mod relu;
 pub mod sigmoid;
 pub mod smooth;

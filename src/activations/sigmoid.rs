@@ -24,7 +24,12 @@ impl<T: Real> Kernel<T, 1> for Sigmoid {
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let e = parts(x);
         let pos = x.ge(c(0.0));
-        let y = div_pair(V::select(pos, c(1.0), e.h), V::select(pos, c(0.0), e.l), e.dh, e.dl);
+        let y = div_pair(
+            V::select(pos, c(1.0), e.h),
+            V::select(pos, c(0.0), e.l),
+            e.dh,
+            e.dl,
+        );
         // x < 0: the quotient still lacks the 2^k of e.
         V::select(pos, y, scale_down(y, e.pk))
     }

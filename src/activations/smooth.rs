@@ -1,4 +1,4 @@
-//! Smooth activations built on the logistic function and softplus: silu, mish, softplus,
+//! Smooth activations built on the logistic function and softplus: silu, softplus,
 //! logsigmoid, softsign, tanhshrink.
 //!
 //! Shared techniques: `e = e^-|x|` (never overflows); where a result is `e^x` times a factor
@@ -7,16 +7,15 @@
 //! huge gradient times a tiny derivative is not lost. The derivatives of silu and mish have a root; around it they are written as
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
-use super::{c, exp_split, exp_split_pair, minus, mul_pow2, poly, scaled_derivative, split};
+use super::{c, exp_split, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
 use crate::math::{
-    MathConsts, div_pair, exp_nonpositive, expm1_nonpositive, expm1_pair, fast_two_sum, log1p,
-    square_pair,
+    MathConsts, div_pair, exp_nonpositive, expm1_pair, fast_two_sum, log1p, square_pair,
 };
 use crate::simd::{Kernel, Real, Vector};
 
 /// `(k, m, e, d)` with `e = e^-|x| = 2^k m` (see [`exp_split`]) and `d = 1 + e`.
 #[inline(always)]
-fn scaled_exp<V: Vector>(x: V) -> (V, V, V, V) {
+pub(super) fn scaled_exp<V: Vector>(x: V) -> (V, V, V, V) {
     let (k, m) = exp_split(-x.abs());
     let e = mul_pow2(m, c(1.0), k);
     (k, m, e, e + c(1.0))
@@ -25,7 +24,7 @@ fn scaled_exp<V: Vector>(x: V) -> (V, V, V, V) {
 /// `e^-|x| = 2^k (h + l)` (from [`exp_split_pair`]), `ek = 2^k` (0 below `2^-100`, where `e` no
 /// longer reaches `1 + e`) and `1 + e^-|x| = dh + dl`, a normalized pair: `(k, h, l, ek, dh, dl)`.
 #[inline(always)]
-fn one_plus_exp_pair<V: Vector>(x: V) -> (V, V, V, V, V, V) {
+pub(super) fn one_plus_exp_pair<V: Vector>(x: V) -> (V, V, V, V, V, V) {
     let (k, h, l) = exp_split_pair(-x.abs());
     let tiny = k.lt(c(-100.0));
     let ek = V::select(tiny, c(0.0), V::select(tiny, c(-100.0), k).pow2i());
@@ -36,7 +35,7 @@ fn one_plus_exp_pair<V: Vector>(x: V) -> (V, V, V, V, V, V) {
 /// `(nh + nl) / (dh + dl)` as an unevaluated pair `(q, r)` (see [`crate::math::div_pair`],
 /// which rounds `q + r`).
 #[inline(always)]
-fn div_to_pair<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> (V, V) {
+pub(super) fn div_to_pair<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> (V, V) {
     let inv = c::<V>(1.0) / dh;
     let q = nh * inv;
     let rem = (-q).mul_add(dh, nh) + (-q).mul_add(dl, nl);
@@ -45,7 +44,7 @@ fn div_to_pair<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> (V, V) {
 
 /// `a + b = s + t` exactly, for any order of magnitudes (Knuth's TwoSum).
 #[inline(always)]
-fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
+pub(super) fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
     let s = a + b;
     let bb = s - a;
     (s, (a - (s - bb)) + (b - bb))
@@ -104,7 +103,8 @@ fn silu_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let (e0h, e0l) = split::<V>(SILU_E0.0, SILU_E0.1);
     let pe = e0h * uh;
     let (qh, q1) = fast_two_sum(th, pe);
-    let tail = e0h.mul_add(uh, -pe) + e0h.mul_add(ul, e0l * uh) + (e0h * (uh + c(1.0))).mul_add(tl, tl);
+    let tail =
+        e0h.mul_add(uh, -pe) + e0h.mul_add(ul, e0l * uh) + (e0h * (uh + c(1.0))).mul_add(tl, tl);
     let ql = q1 + tail;
     let n = h * qh;
     let n_l = h.mul_add(qh, -n) + h.mul_add(ql, l * qh);
@@ -121,100 +121,13 @@ scaled_derivative!(
     8
 );
 
-/// `mish(x) = x tanh(softplus(x))`, with `tanh(softplus(x)) = n / (n + 2)`, `n = e^x (e^x + 2)`:
-/// for `x > 0`, with `f = e^-x`, `x (1 + 2f) / (1 + 2f (1 + f))`; for `x <= 0`, with `e = e^x`,
-/// `x e (e + 2) / (e (e + 2) + 2)`. Numerators and denominators are pairs and the quotient a
-/// pair multiplied by `x` in one fused multiply-add, so the result is rounded once; on the
-/// negative side `e^x` is carried as `2^k (h + l)` and the power of two applied last (the tail
-/// keeps its precision down to the subnormals). `mish(-0) = -0`, `mish(-inf) = -0`,
-/// `mish(inf) = inf`.
-pub struct Mish;
-impl<T: Real> Kernel<T, 1> for Mish {
-    const COST: usize = 4;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (k, h, l, ek, dh, dl) = one_plus_exp_pair(x);
-        let (eh, el) = (ek * h, ek * l);
-        let two = c::<V>(2.0);
-        // x > 0: (1 + 2f) / (1 + 2f (1 + f)), f = eh + el.
-        let (nh, nl) = two_sum(c(1.0), eh + eh);
-        let nl = el.mul_add(two, nl);
-        let ph = (eh + eh) * dh;
-        let pl = (eh + eh).mul_add(dh, -ph) + two * eh.mul_add(dl, el * dh);
-        let (ddh, ddl) = two_sum(c(1.0), ph);
-        let (q, r) = div_to_pair(nh, nl, ddh, ddl + pl);
-        let pos = x.mul_add(q, x * r);
-        let pos = V::select(x.ge(c(f64::INFINITY)), x, pos);
-        // x <= 0: (h + l) (e + 2) / (e (e + 2) + 2), then 2^k.
-        let (ah, al) = fast_two_sum(two, eh);
-        let al = al + el;
-        let num = h * ah;
-        let num_l = h.mul_add(ah, -num) + h.mul_add(al, l * ah);
-        let p = eh * ah;
-        let p_l = eh.mul_add(ah, -p) + eh.mul_add(al, el * ah);
-        let (den, den_l) = fast_two_sum(two, p);
-        let (q, r) = div_to_pair(num, num_l, den, den_l + p_l);
-        let neg = mul_pow2(x.mul_add(q, x * r).copysign(x), c(1.0), k);
-        let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
-        V::select(x.gt(c(0.0)), pos, neg)
-    }
-}
-
-/// The root of `mish'` and `e^x0`.
-const MISH_X0: (f64, f64) = (-1.1924312145154952, -4.8484829848031044e-17);
-const MISH_E0: f64 = 0.3034825352815289;
-
-/// `mish'(x) = tanh(sp) + x sech^2(sp) sigmoid(x)` (`sp = softplus(x)`). For `x > 0`, with
-/// `f = e^-x` and `D = 1 + 2f (1 + f)`: `((1 + 2f) D + 4x f^2 (1 + f)) / D^2` (all terms
-/// positive). For `x <= 0`, with `e = e^x` (scaled): `e q / (e (e + 2) + 2)^2`,
-/// `q = e^3 + 4e^2 + 6e + 4 + 4x (1 + e)`, which has the root `x0`; `q` is evaluated as
-/// `q(x) - q(x0) = d B + 4t (1 + e0)` with `t = x - x0` (exact), `d = e - e0 = e0 expm1(t)` and
-/// `B = (e + e0)(e + 4) + e0^2 + 6 + 4x`, which keeps full relative accuracy at the root.
-/// `mish'(0) = 0.6`, `mish'(inf) = 1`, `mish'(-inf) = 0`.
-#[inline(always)]
-fn mish_derivative_parts<V: Vector>(x: V) -> (V, V) {
-    let (k, m, e, _) = scaled_exp(x);
-    let one = c::<V>(1.0);
-    // x > 0: e is f = e^-x.
-    let dd = (e + e).mul_add(e + one, one);
-    let num = e.mul_add(c(2.0), one) * dd + x * ((c::<V>(4.0) * (e * e)) * (e + one));
-    let pos = num / (dd * dd);
-    // x <= 0: e is e^x (and m = 0 below EXP_MUL_LO, where x is clamped to keep q finite).
-    let lo = V::Elem::EXP_MUL_LO;
-    let xn = V::select(x.lt(c(lo)), c(lo), x);
-    let t = minus(xn, split(MISH_X0.0, MISH_X0.1));
-    let e0 = c::<V>(MISH_E0);
-    let b = (e + e0).mul_add(e + c(4.0), c(MISH_E0 * MISH_E0 + 6.0)) + c::<V>(4.0) * xn;
-    let q = (e0 * expm1_nonpositive(t)).mul_add(b, c::<V>(4.0 * (1.0 + MISH_E0)) * t);
-    // Away from the root q directly has no cancellation: below x = -2 (where B < 0 and the
-    // shifted form cancels a little) its terms 4 + 4x and e (4x + 6) are both negative, above
-    // x = -0.9 all its terms but a small 4x e are positive.
-    let four = c::<V>(4.0);
-    let direct = four.mul_add(xn, four) + e * (four.mul_add(xn, c(6.0)) + e * (e + four));
-    let q = V::select(V::or(xn.lt(c(-2.0)), xn.gt(c(-0.9))), direct, q);
-    let n2 = e.mul_add(e + c(2.0), c(2.0));
-    let neg = (m * q) / (n2 * n2);
-    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
-    let pos = V::select(x.ge(c(f64::INFINITY)), one, pos);
-    let p = x.gt(c(0.0));
-    (V::select(p, pos, neg), V::select(p, c(0.0), k))
-}
-
-scaled_derivative!(
-    MishDerivative,
-    /// `g * mish'(x)`, rounded once where it is subnormal.
-    MishBackward,
-    mish_derivative_parts,
-    8
-);
-
 /// `(sp, s, k)` for `z + zl` (`zl` a small correction to `z`): `softplus(z + zl)` and
 /// `sigmoid(z + zl) = s 2^k` (for [`mul_pow2`], so that a backward rounds a subnormal result
 /// once), each to first order in `zl`.
 /// `softplus(z) = max(z, 0) + log1p(e^-|z|)`: no overflow, and `softplus(z) = e^z` in the
 /// negative tail (`log1p` of a tiny argument is that argument).
 #[inline(always)]
-fn softplus_parts<V: Vector>(z: V, zl: V) -> (V, V, V) {
+pub(super) fn softplus_parts<V: Vector>(z: V, zl: V) -> (V, V, V) {
     let (k, m, e, d) = scaled_exp(z);
     let pos = z.ge(c(0.0));
     let (s, sn) = (V::select(pos, c(1.0), m) / d, V::select(pos, e, c(1.0)) / d);
@@ -223,6 +136,7 @@ fn softplus_parts<V: Vector>(z: V, zl: V) -> (V, V, V) {
     let sp = (V::select(pos, c(1.0), e) / d).mul_add(zl, sp);
     (sp, s.mul_add(sn * zl, s), V::select(pos, c(0.0), k))
 }
+
 /// `beta x` as `(z, zl)`, the rounded product and its exact error.
 #[inline(always)]
 fn times_beta<V: Vector>(x: V, beta: f64) -> (V, V) {
