@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use nonlin::accuracy::{cases, sweep};
+use nonlin::accuracy::{Case, cases, sweep_many};
 use nonlin::simd::{Level, set_level};
 
 fn main() {
@@ -43,38 +43,49 @@ fn main() {
         "{:<28}{:>10}{:>8}{:>16}{:>14}{:>8}{:>9}",
         "function", "max ULP", "budget", "at x", "not rounded", "wrong", "seconds"
     );
-    let mut fail = false;
-    for case in cases() {
-        if let Some(o) = &only {
-            if !o.iter().any(|n| case.name.starts_with(n.as_str())) {
-                continue;
-            }
+    // Rows that share a reference (a derivative and its backward with g = 1) are swept
+    // together, so the reference is evaluated once.
+    let selected: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| {
+            only.as_ref()
+                .is_none_or(|o| o.iter().any(|n| c.name.starts_with(n.as_str())))
+        })
+        .collect();
+    let mut groups: Vec<Vec<&Case>> = Vec::new();
+    for case in &selected {
+        match groups.last_mut() {
+            Some(g) if g[0].reference as usize == case.reference as usize => g.push(case),
+            _ => groups.push(vec![case]),
         }
+    }
+    let mut fail = false;
+    for group in groups {
         let t = Instant::now();
-        let st = sweep(&case, step, &|d, total| {
+        let label = group.iter().map(|c| c.name).collect::<Vec<_>>().join(" + ");
+        let stats = sweep_many(&group, step, &|d, total| {
             if d % (1 << 26) < (1 << 20) {
-                eprint!(
-                    "\r{:<28}{:>5.1}%",
-                    case.name,
-                    100.0 * d as f64 / total as f64
-                );
+                eprint!("\r{:<28}{:>5.1}%", label, 100.0 * d as f64 / total as f64);
                 let _ = std::io::stderr().flush();
             }
         });
-        eprint!("\r{:40}\r", "");
-        let over = st.max_ulp > case.budget;
-        println!(
-            "{:<28}{:>10.3}{:>8}{:>16e}{:>13.4}%{:>8}{:>9.1}{}",
-            case.name,
-            st.max_ulp,
-            case.budget,
-            st.worst,
-            100.0 * st.not_rounded as f64 / st.count as f64,
-            st.wrong,
-            t.elapsed().as_secs_f64(),
-            if over { "  OVER BUDGET" } else { "" }
-        );
-        fail |= st.wrong > 0 || over;
+        eprint!("\r{:80}\r", "");
+        let seconds = t.elapsed().as_secs_f64() / group.len() as f64;
+        for (case, st) in group.iter().zip(stats) {
+            let over = st.max_ulp > case.budget;
+            println!(
+                "{:<28}{:>10.3}{:>8}{:>16e}{:>13.4}%{:>8}{:>9.1}{}",
+                case.name,
+                st.max_ulp,
+                case.budget,
+                st.worst,
+                100.0 * st.not_rounded as f64 / st.count as f64,
+                st.wrong,
+                seconds,
+                if over { "  OVER BUDGET" } else { "" }
+            );
+            fail |= st.wrong > 0 || over;
+        }
     }
     std::process::exit(i32::from(fail));
 }

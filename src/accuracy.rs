@@ -573,13 +573,25 @@ mod refs {
 /// Sweeps the bit patterns `0, step, 2 step, ...` below 2^32 (plus every special value), in
 /// chunks on the thread pool; `progress(done, total)` is called as chunks finish.
 pub fn sweep(case: &Case, step: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> Stats {
+    sweep_many(&[case], step, progress).remove(0)
+}
+
+/// [`sweep`] for cases that share one reference function (a derivative and its `backward(1, x)`):
+/// the reference is evaluated once per input for all of them.
+pub fn sweep_many(cases: &[&Case], step: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> Vec<Stats> {
     const CHUNK: u64 = 1 << 20;
+    let reference = cases[0].reference;
+    assert!(
+        cases
+            .iter()
+            .all(|c| c.reference as usize == reference as usize)
+    );
     let total = (1u64 << 32).div_ceil(step);
     let chunks = total.div_ceil(CHUNK);
     let done = std::sync::atomic::AtomicU64::new(0);
     let parts = map_ranges(chunks as usize, 1, usize::MAX / 2, |c0, c1| {
-        let mut st = Stats::default();
-        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let mut st = vec![Stats::default(); cases.len()];
+        let (mut x, mut want, mut y) = (Vec::new(), Vec::new(), Vec::new());
         for c in c0 as u64..c1 as u64 {
             x.clear();
             let lo = c * CHUNK;
@@ -597,21 +609,24 @@ pub fn sweep(case: &Case, step: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> St
                     -f32::MAX,
                 ]);
             }
+            want.clear();
+            want.extend(x.iter().map(|&xi| reference(xi as f64)));
             y.resize(x.len(), 0.0);
-            (case.run)(&x, &mut y);
-            for (&xi, &yi) in x.iter().zip(&y) {
-                let want = (case.reference)(xi as f64);
-                let e = ulp_error(yi, want);
-                st.count += 1;
-                if e.is_infinite() {
-                    st.wrong += 1;
-                }
-                if yi.to_bits() != (want as f32).to_bits() && !(yi.is_nan() && want.is_nan()) {
-                    st.not_rounded += 1;
-                }
-                if e > st.max_ulp {
-                    st.max_ulp = e;
-                    st.worst = xi;
+            for (case, st) in cases.iter().zip(&mut st) {
+                (case.run)(&x, &mut y);
+                for ((&xi, &yi), &want) in x.iter().zip(&y).zip(&want) {
+                    let e = ulp_error(yi, want);
+                    st.count += 1;
+                    if e.is_infinite() {
+                        st.wrong += 1;
+                    }
+                    if yi.to_bits() != (want as f32).to_bits() && !(yi.is_nan() && want.is_nan()) {
+                        st.not_rounded += 1;
+                    }
+                    if e > st.max_ulp {
+                        st.max_ulp = e;
+                        st.worst = xi;
+                    }
                 }
             }
             let d = done.fetch_add(hi - lo, std::sync::atomic::Ordering::Relaxed) + hi - lo;
@@ -619,7 +634,13 @@ pub fn sweep(case: &Case, step: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> St
         }
         st
     });
-    parts.into_iter().fold(Stats::default(), Stats::merge)
+    let mut out = vec![Stats::default(); cases.len()];
+    for part in parts {
+        for (o, p) in out.iter_mut().zip(part) {
+            *o = std::mem::take(o).merge(p);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
