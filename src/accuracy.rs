@@ -210,7 +210,7 @@ fn mask(x: f64, inside: bool, v: f64) -> f64 {
 /// float32, value 20): each is exact or one rounding of its formula ([`EXACT`]).
 #[rustfmt::skip]
 pub fn hard_cases() -> Vec<Case> {
-    let hardswish_d = |x: f64| nan_or(x, if x < -3.0 { 0.0 } else if x > 3.0 { 1.0 } else { (2.0 * x + 3.0) / 6.0 });
+    let hardswish_d = |x: f64| nan_or(x, if x <= -3.0 { 0.0 } else if x >= 3.0 { 1.0 } else { (2.0 * x + 3.0) / 6.0 });
     vec![
         Case { name: "hardtanh", run: |x, y| apply(&Hardtanh { min_val: -1.0, max_val: 1.0 }, x, y),
                reference: |x| nan_or(x, x.clamp(-1.0, 1.0)), budget: EXACT },

@@ -992,10 +992,10 @@ def hardswish(x):
 
 
 def hardswish_derivative(x):
-    """0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 for x > 3 (ATen's hardswish_backward)."""
+    """0 for x <= -3, x/3 + 1/2 for -3 < x < 3, 1 for x >= 3 (ATen's hardswish_backward)."""
     x = _f64(x)
     with np.errstate(**_QUIET):
-        d = np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6))
+        d = np.where(x <= -3, 0.0, np.where(x >= 3, 1.0, (2 * x + 3) / 6))
     return np.where(np.isnan(x), np.nan, d)
 
 

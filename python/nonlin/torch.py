@@ -22,8 +22,7 @@ for the others. Backward is once differentiable (no double backward). There is n
 Where the numbers differ from PyTorch 2.15's (tests/test_torch_adapter.py checks each):
 nonlin keeps full relative accuracy in the tails (gelu in float32, gelu(approximate="tanh")
 below -5 in float64, where PyTorch's 1 + tanh(...) cancels); PyTorch rounds CELU's 1/alpha and
-hardsigmoid's 1/6 to float32 in their float64 backward, nonlin does not; hardswish's gradient at
-exactly -3 and 3 is -1/2 and 3/2 in nonlin (ATen's former rule), 0 and 1 in PyTorch 2.15.
+hardsigmoid's 1/6 to float32 in their float64 backward, nonlin does not.
 A call costs a few microseconds more than PyTorch's own (Tensor.numpy, Function.apply).
 
 PyTorch is an optional dependency: ``import nonlin`` never imports it; this module does.

@@ -124,16 +124,17 @@ impl<T: Real> Kernel<T, 1> for Hardswish {
     }
 }
 
-/// ATen's `hardswish_backward` rule: 0 for `x < -3`, `x / 3 + 1/2 = (2x + 3) / 6` for
-/// `-3 <= x <= 3` (so -1/2 at -3 and 3/2 at 3), 1 for `x > 3`; NaN for NaN.
+/// ATen's `hardswish_backward` rule (since PyTorch 1.13): 0 for `x <= -3`,
+/// `x / 3 + 1/2 = (2x + 3) / 6` for `-3 < x < 3`, 1 for `x >= 3` (the one-sided limits at the
+/// kinks: 0 at -3, 1 at 3); NaN for NaN.
 pub struct HardswishDerivative;
 impl<T: Real> Kernel<T, 1> for HardswishDerivative {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (s, e) = plus3(x + x);
         let d = div6(s, e);
-        let d = V::select(x.lt(c(-3.0)), c(0.0), d);
-        V::select(x.gt(c(3.0)), c(1.0), d)
+        let d = V::select(x.le(c(-3.0)), c(0.0), d);
+        V::select(x.ge(c(3.0)), c(1.0), d)
     }
 }
 
