@@ -1776,7 +1776,10 @@ fn add_axis_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-#[pymodule]
+// Free-threaded CPython (3.13t/3.14t): the module keeps no Python-visible state of its own; the
+// Rust globals (thread pool, buffer cache, SIMD level) are behind locks or atomics, and kernels
+// already run with the GIL released. So it declares it does not need the GIL.
+#[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(sigmoid, m)?)?;

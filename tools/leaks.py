@@ -1,13 +1,16 @@
 """Memory leaks: RSS stays flat over many calls of every function, and no reference is leaked.
 
-    python tools/leaks.py [--calls 1000000] [--slack-mb 4] [--only NAME]
+    python tools/leaks.py [--calls 1000000] [--max-seconds S] [--slack-mb 4] [--only NAME]
 
 For each function (every case of tests/conftest.py), small float32 and float64 operands, in
 turn: plain calls, calls with out=, and calls that fail in the middle (an unsupported dtype on
 the last operand, a wrong out= shape, a read-only out=), each `--calls` times after a warm-up.
 Reports RSS before and after each function and the growth; the reference counts of every
 operand, out= array and parameter must be unchanged. Exits non-zero if RSS grew by more than
---slack-mb in total over the measured loops (after each warm-up), or a reference count changed."""
+--slack-mb in total over the measured loops (after each warm-up), or a reference count changed.
+With --max-seconds, the calls per mode are cut (evenly over the functions still to run, from the
+time per call measured so far) so that the whole run fits in about that time; the report gives
+the calls actually made."""
 
 import argparse
 import gc
@@ -103,6 +106,7 @@ def main():
     ap.add_argument("--slack-mb", type=float, default=4.0)
     ap.add_argument("--only", default=None, help="comma-separated function names")
     ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--max-seconds", type=float, default=None, help="cut --calls to fit the run in about this time")
     a = ap.parse_args()
     calls = int(a.calls)
     only = set(a.only.split(",")) if a.only else None
@@ -110,18 +114,30 @@ def main():
     gc.collect()
     start_rss, t0, problems, n, measured = rss(), time.perf_counter(), [], 0, 0
     print(f"nonlin {nonlin.info()}; {len(cases)} cases x 5 modes x {a.dtypes} x {calls} calls; RSS {start_rss / 2**20:.1f} MiB")
+    dtypes = a.dtypes.split(",")
+    todo = len(cases) * len(dtypes)
+    per_call = None  # seconds per call so far, for --max-seconds
+    fewest = calls
     for case in cases:
-        for dt in a.dtypes.split(","):
-            before = rss()
-            growth, p = run(case, calls, np.dtype(dt))
+        for dt in dtypes:
+            k = calls
+            if a.max_seconds is not None and per_call is not None:
+                left = a.max_seconds - (time.perf_counter() - t0)
+                k = max(1000, min(calls, int(left / todo / (5 * per_call)) - 1000))
+            fewest = min(fewest, k)
+            before, t1 = rss(), time.perf_counter()
+            growth, p = run(case, k, np.dtype(dt))
             problems += p
             measured += growth
-            n += 5 * (calls + min(calls, 1000))
-            print(f"{case.id:28s} {dt}: RSS {before / 2**20:8.1f} -> {rss() / 2**20:8.1f} MiB"
+            n += 5 * (k + min(k, 1000))
+            per_call = (time.perf_counter() - t1) / (5 * (k + min(k, 1000)))
+            todo -= 1
+            print(f"{case.id:28s} {dt}: {k} calls per mode, RSS {before / 2**20:8.1f} -> {rss() / 2**20:8.1f} MiB"
                   f" (measured loops +{growth / 2**10:.0f} KiB){' REFCOUNT' if p else ''}", flush=True)
     end_rss = rss()
     grew = measured / 2**20
-    print(f"{n} calls in {time.perf_counter() - t0:.0f} s; RSS {start_rss / 2**20:.1f} -> {end_rss / 2**20:.1f} MiB"
+    print(f"{n} calls ({fewest} to {calls} per function, mode and dtype, plus warm-up) in"
+          f" {time.perf_counter() - t0:.0f} s; RSS {start_rss / 2**20:.1f} -> {end_rss / 2**20:.1f} MiB"
           f" overall; growth over the measured loops (after warm-up) {grew:+.2f} MiB (slack {a.slack_mb} MiB);"
           f" {len(problems)} reference-count changes")
     for p in problems[:20]:

@@ -6,10 +6,10 @@ natively (the result keeps the dtype), other real inputs are converted to float6
 """
 
 import os as _os
+from typing import Any, Dict
 
 from . import _core
 from ._core import (
-    __version__,
     celu,
     celu_backward,
     celu_derivative,
@@ -94,6 +94,8 @@ from ._core import (  # axis-wise and random activations
     softmax,
     softmax_backward,
 )
+
+__version__: str = _core.__version__
 
 __all__ = [
     "celu",
@@ -182,7 +184,7 @@ __all__ = [
 ]
 
 
-def info() -> dict:
+def info() -> Dict[str, Any]:
     """The version, the SIMD level in use and the number of threads of large calls."""
     level, threads = _core._runtime()
     return {"version": __version__, "simd": level, "threads": threads}

@@ -11,9 +11,10 @@ import concurrent.futures
 import json
 import math
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 import nonlin
 
@@ -31,16 +32,17 @@ SELU_SCALE, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
 SAVED_OUTPUT = ("sigmoid", "tanh", "elu", "selu", "celu")  # backward timed from the saved output, as PyTorch does
 
 
-def _split(name: str):
+def _split(name: str) -> Tuple[str, str, str]:
     """"gelu_backward:tanh" -> ("gelu_backward", "gelu", "tanh"): function, its forward, gelu's form."""
     fname, _, form = name.partition(":")
     return fname, fname.replace("_backward", ""), form or "none"
 
 
-def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:
+def _plain_inputs(name: str, n: int, dtype: DTypeLike) -> Dict[str, np.ndarray]:
     """x, g (gradient), y (saved output), w (prelu weight) with the shapes each function needs."""
     rng = np.random.default_rng(0)
     base = _split(name)[1]
+    shape: Tuple[int, ...]
     if base == "prelu":
         inner = max(1, n // (CHANNELS * 8))
         shape = (max(1, n // (CHANNELS * inner)), CHANNELS, inner)
@@ -58,12 +60,12 @@ def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:
     return d
 
 
-def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], object]:
+def _plain_nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], object]:
     x, g = d["x"], d["g"]
     name, base, form = _split(name)
     f = getattr(nonlin, name)
-    args: tuple
-    kw: dict = {}
+    args: Tuple[Any, ...]
+    kw: Dict[str, Any] = {}
     if name in ("sigmoid_backward", "tanh_backward"):
         args = (g, d["y"])
     elif name in ("elu_backward", "selu_backward", "celu_backward"):
@@ -92,10 +94,11 @@ def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], obje
     return lambda: f(*args, **kw)
 
 
-def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
+def _plain_numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     """The fastest plain NumPy/SciPy formulation we know, writing into preallocated buffers."""
     x, g = d["x"], d["g"]
-    y, w = d.get("y"), d["w"]
+    y: Any = d.get("y")
+    w = d["w"]
     o, t = np.empty_like(x), np.empty_like(x)
     try:
         from scipy.special import expit
@@ -103,7 +106,7 @@ def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]
         expit = None
     wb = w.reshape(1, -1, *([1] * (x.ndim - 2))) if x.ndim >= 2 else w
 
-    def sigmoid():
+    def sigmoid() -> Any:
         if expit is not None:
             return expit(x, out=o)
         np.negative(x, out=o)
@@ -111,7 +114,7 @@ def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]
         np.add(o, 1, out=o)
         return np.reciprocal(o, out=o)
 
-    table: Dict[str, Callable[[], object]] = {
+    table: Dict[str, Optional[Callable[[], object]]] = {
         "sigmoid": sigmoid,
         "tanh": lambda: np.tanh(x, out=o),
         "relu": lambda: np.maximum(x, 0, out=o),
@@ -134,7 +137,7 @@ def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]
     return table.get(name)
 
 
-def _numpy_new(x, g, y, o, t, expit) -> Dict[str, Callable[[], object]]:
+def _numpy_new(x: np.ndarray, g: np.ndarray, y: Any, o: np.ndarray, t: np.ndarray, expit: Any) -> Dict[str, Optional[Callable[[], object]]]:
     """NumPy formulations of the elementwise functions of torch.nn.functional (SciPy's erf and
     expit where installed)."""
     try:
@@ -145,32 +148,34 @@ def _numpy_new(x, g, y, o, t, expit) -> Dict[str, Callable[[], object]]:
     c, k = math.sqrt(2 / math.pi), 0.044715
     sa = SELU_SCALE * SELU_ALPHA
 
-    def gelu():
+    def gelu() -> Any:
         np.multiply(x, 1 / math.sqrt(2), out=t)
         np.add(erf(t, out=t), 1, out=t)
         return np.multiply(np.multiply(x, 0.5, out=o), t, out=o)
 
-    def gelu_backward():
+    def gelu_backward() -> Any:
         cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
         return np.multiply(g, cdf + x * np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)), out=o)
 
-    def gelu_tanh_parts():
+    def gelu_tanh_parts() -> Any:
         u = np.tanh(c * (x + k * x * x * x))
         return u, 0.5 * (1 + u)
 
-    def gelu_tanh_backward():
+    def gelu_tanh_backward() -> Any:
         u, h = gelu_tanh_parts()
         return np.multiply(g, h + 0.5 * x * (1 - u * u) * c * (1 + 3 * k * x * x), out=o)
 
-    def silu_backward():
+    def silu_backward() -> Any:
         s = sig(x)
         return np.multiply(g, s * (1 + x * (1 - s)), out=o)
 
-    def mish_backward():
+    def mish_backward() -> Any:
         u = np.tanh(np.logaddexp(0, x))
         return np.multiply(g, u + x * sig(x) * (1 - u * u), out=o)
 
-    hardswish_slope = lambda: np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1))
+    def hardswish_slope() -> Any:
+        return np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1))
+
     return {
         "gelu": gelu if erf is not None else None,
         "gelu_backward": gelu_backward if erf is not None else None,
@@ -211,7 +216,7 @@ def _numpy_new(x, g, y, o, t, expit) -> Dict[str, Callable[[], object]]:
     }
 
 
-def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callable[[], object]]:
+def _plain_torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callable[[], object]]:
     try:
         import torch
         import torch.nn.functional as F
@@ -221,7 +226,7 @@ def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callab
     x, g, w = (torch.from_numpy(d[k]) for k in ("x", "g", "w"))
     y = torch.from_numpy(d["y"]) if "y" in d else None
     aten = torch.ops.aten
-    table: Dict[str, Callable[[], object]] = {
+    table: Dict[str, Optional[Callable[[], object]]] = {
         "sigmoid": lambda: torch.sigmoid(x),
         "tanh": lambda: torch.tanh(x),
         "relu": lambda: torch.relu(x),
@@ -241,7 +246,7 @@ def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callab
     return table.get(name)
 
 
-def _torch_new(x, g, y, F, aten) -> Dict[str, Callable[[], object]]:
+def _torch_new(x: Any, g: Any, y: Any, F: Any, aten: Any) -> Dict[str, Optional[Callable[[], object]]]:
     """torch.nn.functional forwards and the ATen backward ops autograd calls (softsign and
     tanhshrink are composite in PyTorch: their backward is written out in torch ops)."""
     import torch
@@ -287,7 +292,7 @@ def _torch_new(x, g, y, F, aten) -> Dict[str, Callable[[], object]]:
     }
 
 
-def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
+def _plain_jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     try:
         import jax
         import jax.numpy as jnp
@@ -334,14 +339,14 @@ def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
         return lambda: f(x).block_until_ready()
     if base in SAVED_OUTPUT:  # from the saved output, as the others do
         sa = SELU_SCALE * SELU_ALPHA
-        form = {
+        backward = {
             "sigmoid": lambda gg, yy: gg * yy * (1 - yy),
             "tanh": lambda gg, yy: gg * (1 - yy * yy),
             "elu": lambda gg, yy: jnp.where(yy > 0, gg, gg * (yy + ALPHA)),
             "selu": lambda gg, yy: jnp.where(yy > 0, gg * SELU_SCALE, gg * (yy + sa)),
             "celu": lambda gg, yy: jnp.where(yy > 0, gg, gg * (yy / ALPHA + 1)),
         }[base]
-        f = jax.jit(form)
+        f = jax.jit(backward)
         return lambda: f(g, y).block_until_ready()
     if base in ("maxout",):
         return None
@@ -349,7 +354,7 @@ def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     return lambda: vjp(x, g).block_until_ready()
 
 
-def _numexpr(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
+def _plain_numexpr(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     try:
         import numexpr as ne
     except Exception:
@@ -378,7 +383,7 @@ def _numexpr(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], objec
     return lambda: ne.evaluate(expr, local_dict=local, out=o)
 
 
-def _numexpr_new(x, g, y) -> Dict[str, tuple]:
+def _numexpr_new(x: np.ndarray, g: np.ndarray, y: Any) -> Dict[str, Tuple[Any, ...]]:
     """numexpr forms of the elementwise functions of torch.nn.functional (numexpr has no erf, so
     no exact gelu); every constant is passed in the input's dtype, so float32 stays float32."""
     f = x.dtype.type
@@ -431,7 +436,7 @@ def _numexpr_new(x, g, y) -> Dict[str, tuple]:
     return {name: (expr, {v: k[v] for v in k if v in _names(expr)}) for name, expr in forms.items()}
 
 
-def _names(expr: str) -> set:
+def _names(expr: str) -> Set[str]:
     import re
 
     return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", expr))
@@ -446,7 +451,7 @@ def _floor(d: Dict[str, np.ndarray], name: str, threads: int) -> Callable[[], ob
     cuts = [n * i // threads for i in range(threads + 1)]
     pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 and n >= 1 << 18 else None
 
-    def part(i):
+    def part(i: int) -> Any:
         a, b = cuts[i], cuts[i + 1]
         if len(srcs) == 1:
             np.copyto(out[a:b], srcs[0][a:b])
@@ -475,7 +480,8 @@ def _median_ns(f: Callable[[], object], n: int, budget: float) -> float:
     return float(np.median(times)) / n * 1e9
 
 
-def run(sizes: List[int], dtypes=("float32", "float64"), names=None, budget: float = 0.2, progress=print):
+def run(sizes: List[int], dtypes: Iterable[str] = ("float32", "float64"), names: Optional[List[str]] = None,
+        budget: float = 0.2, progress: Callable[..., Any] = print) -> List[Dict[str, Any]]:
     threads = nonlin.info()["threads"]
     rows = []
     for dtype in dtypes:
@@ -492,7 +498,7 @@ def run(sizes: List[int], dtypes=("float32", "float64"), names=None, budget: flo
                     "numexpr": _numexpr(name, d),
                     "floor": _floor(d, name, threads),
                 }
-                row = {"function": name, "dtype": dtype, "n": m}
+                row: Dict[str, Any] = {"function": name, "dtype": dtype, "n": m}
                 for side, f in sides.items():
                     row[side] = None if f is None else _median_ns(f, m, budget)
                 others = [row[s] for s in ("numpy", "torch", "jax", "numexpr") if row[s] is not None]
@@ -516,7 +522,7 @@ def _fmt(v: Optional[float], w: int = 7) -> str:
     return f"{'-':>{w}}" if v is None else f"{v:>{w}.3f}"
 
 
-def _format_row(r: dict) -> str:
+def _format_row(r: Dict[str, Any]) -> str:
     return (
         f"{r['function']:<22}{r['dtype']:<8}{r['n']:>9}  {_fmt(r['nonlin'])}{_fmt(r['nonlin_out'])}"
         f"{_fmt(r['numpy'])}{_fmt(r['torch'])}{_fmt(r['jax'])}{_fmt(r['numexpr'], 8)}{_fmt(r['floor'])}  "
@@ -528,7 +534,7 @@ def _geomean(values: List[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def plot(rows: List[dict], path: str) -> bool:
+def plot(rows: List[Dict[str, Any]], path: str) -> bool:
     try:
         import matplotlib
 
@@ -555,7 +561,8 @@ def plot(rows: List[dict], path: str) -> bool:
     return True
 
 
-def main(quick: bool = False, json_path: Optional[str] = None, plot_path: Optional[str] = None, names=None) -> int:
+def main(quick: bool = False, json_path: Optional[str] = None, plot_path: Optional[str] = None,
+         names: Optional[List[str]] = None) -> int:
     info = nonlin.info()
     sizes = QUICK_SIZES if quick else SIZES
     print(f"nonlin {info['version']}  simd={info['simd']}  threads={info['threads']}  (ns per element, median)")
@@ -582,15 +589,15 @@ AXIS_FORWARD = ["softmax", "log_softmax", "glu", "rrelu"]
 FORWARD += AXIS_FORWARD
 BACKWARD += [f + "_backward" for f in AXIS_FORWARD]
 ROW, RRELU_LU = 1000, (1 / 8, 1 / 3)
-_plain_inputs, _plain_nonlin, _plain_numpy, _plain_torch, _plain_jax, _plain_numexpr = (
-    _inputs, _nonlin, _numpy, _torch, _jax, _numexpr)
+# _inputs, _nonlin, _numpy, _torch, _jax and _numexpr below handle these names and pass the
+# others to _plain_inputs, ... above.
 
 
 def _axis_base(name: str) -> str:
     return name.split(":")[0].replace("_backward", "")
 
 
-def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:  # noqa: F811
+def _inputs(name: str, n: int, dtype: DTypeLike) -> Dict[str, np.ndarray]:
     base = _axis_base(name)
     if base not in AXIS_FORWARD:
         return _plain_inputs(name, n, dtype)
@@ -608,14 +615,15 @@ def _inputs(name: str, n: int, dtype) -> Dict[str, np.ndarray]:  # noqa: F811
     return d
 
 
-def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], object]:  # noqa: F811
+def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], object]:
     base = _axis_base(name)
     if base not in AXIS_FORWARD:
         return _plain_nonlin(name, d, out)
     x, g = d["x"], d["g"]
     fname = name.split(":")[0]
     f = getattr(nonlin, fname)
-    kw: dict = {}
+    kw: Dict[str, Any] = {}
+    args: Tuple[Any, ...]
     if base in ("softmax", "log_softmax"):
         args = (g, d["y"]) if fname.endswith("_backward") else (x,)
     elif base == "glu":
@@ -630,38 +638,39 @@ def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], obje
     return lambda: f(*args, **kw)
 
 
-def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:  # noqa: F811
+def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     base = _axis_base(name)
     if base not in AXIS_FORWARD:
         return _plain_numpy(name, d)
-    x, g, y = d["x"], d["g"], d.get("y")
+    x, g = d["x"], d["g"]
+    y: Any = d.get("y")
     o = np.empty_like(x)
     try:
         from scipy.special import expit, log_softmax as sp_log_softmax, softmax as sp_softmax
     except ImportError:
         expit = sp_softmax = sp_log_softmax = None
 
-    def softmax():
+    def softmax() -> Any:
         np.subtract(x, x.max(axis=-1, keepdims=True), out=o)
         np.exp(o, out=o)
         return np.divide(o, o.sum(axis=-1, keepdims=True), out=o)
 
-    def log_softmax():
+    def log_softmax() -> Any:
         m = x.max(axis=-1, keepdims=True)
         np.subtract(x, m, out=o)
         s = np.log(np.exp(o).sum(axis=-1, keepdims=True))
         return np.subtract(o, s, out=o)
 
-    def glu_parts():
+    def glu_parts() -> Any:
         h = x.shape[1] // 2
         a, b = x[:, :h], x[:, h:]
         return a, b, (expit(b) if expit is not None else 1 / (1 + np.exp(-b)))
 
-    def glu_backward():
+    def glu_backward() -> Any:
         a, b, s = glu_parts()
         return np.concatenate([g * s, g * a * s * (1 - s)], axis=1)
 
-    def rrelu():
+    def rrelu() -> Any:
         r = np.random.default_rng(0).uniform(*RRELU_LU, x.shape).astype(x.dtype)
         return np.where(x > 0, x, r * x), r
 
@@ -678,7 +687,7 @@ def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]
     return table.get(name.split(":")[0])
 
 
-def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callable[[], object]]:  # noqa: F811
+def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callable[[], object]]:
     base = _axis_base(name)
     if base not in AXIS_FORWARD:
         return _plain_torch(name, d, threads)
@@ -705,7 +714,7 @@ def _torch(name: str, d: Dict[str, np.ndarray], threads: int) -> Optional[Callab
     return table.get(name.split(":")[0])
 
 
-def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:  # noqa: F811
+def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     base = _axis_base(name)
     if base not in AXIS_FORWARD:
         return _plain_jax(name, d)
@@ -736,5 +745,5 @@ def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     return lambda: f(g, y).block_until_ready()
 
 
-def _numexpr(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:  # noqa: F811
+def _numexpr(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     return None if _axis_base(name) in AXIS_FORWARD else _plain_numexpr(name, d)

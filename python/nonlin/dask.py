@@ -61,12 +61,12 @@ def _sample(a: da.Array, axis: Any = None) -> np.ndarray:
     return np.zeros(shape, a.dtype)
 
 
-def _dtype(a: da.Array) -> np.dtype:
+def _dtype(a: da.Array) -> np.dtype[Any]:
     """The dtype nonlin gives for a's dtype (float32 stays, other reals become float64)."""
     return nl.relu(np.zeros(0, a.dtype)).dtype
 
 
-def _split(name: str, args: tuple, kwargs: dict) -> Tuple[Dict[str, da.Array], Dict[str, Any]]:
+def _split(name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Dict[str, da.Array], Dict[str, Any]]:
     """(array arguments as dask arrays, the other parameters), by nonlin's signature."""
     sig = _SIGNATURES[name]
     bound = sig.bind(*args, **kwargs)  # no apply_defaults: nonlin fills in its own defaults
@@ -91,7 +91,7 @@ def _elementwise(name: str, *args: Any, **kwargs: Any) -> da.Array:
 def _axiswise(name: str, *args: Any, **kwargs: Any) -> da.Array:
     arrays, params = _split(name, args, kwargs)
     keys = tuple(arrays)
-    ref = arrays.get("x", arrays.get("output"))  # the full-size input; grad_output may be shorter on axis
+    ref = arrays["x"] if "x" in arrays else arrays["output"]  # the full-size input; grad_output may be shorter on axis
     axis = params.setdefault("axis", -1)
     if not isinstance(axis, (int, np.integer)) or not -ref.ndim <= axis < ref.ndim:
         raise ValueError(f"nonlin.dask.{name}: axis {axis!r} out of range for {ref.ndim} dimensions")
@@ -116,7 +116,7 @@ def _prelu_block(name: str, weight: np.ndarray, *blocks: np.ndarray, block_info:
         weight = weight[lo:hi]
     # Unpickled on a worker, weight can be misaligned, which nonlin.prelu rejects for its weight
     # (TypeError "not contiguous or is misaligned"; x and grad_output may be misaligned).
-    weight = np.require(weight, requirements="CA")
+    weight = np.require(weight, requirements=["C", "A"])
     return getattr(nl, name)(*blocks, weight)
 
 
@@ -142,7 +142,7 @@ def prelu_derivative(x: Any, weight: Any) -> da.Array:
 
 
 def _prelu_grad_input(w: np.ndarray, g: np.ndarray, x: np.ndarray, block_info: Any = None) -> np.ndarray:
-    return _prelu_block("prelu_backward", w, g, x, block_info=block_info)[0]
+    return np.asarray(_prelu_block("prelu_backward", w, g, x, block_info=block_info)[0])
 
 
 def _prelu_grad_weight(w: np.ndarray, g: np.ndarray, x: np.ndarray, block_info: Any = None) -> np.ndarray:

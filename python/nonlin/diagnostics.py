@@ -8,7 +8,7 @@ local derivative comes from one backward kernel call on what the forward saved
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Any, List, Tuple
 
 import numpy as np
 
@@ -62,7 +62,7 @@ def all_same_sign_fraction(grad_weight: np.ndarray) -> float:
     return float(np.mean(~((g > 0).any(axis=0) & (g < 0).any(axis=0))))
 
 
-def gradient_norms(model) -> List[Tuple[str, float]]:
+def gradient_norms(model: Any) -> List[Tuple[str, float]]:
     """(layer, ‖gradient‖₂ over all its parameters) for every layer with parameters, first to last."""
     layers = getattr(model, "layers", [model])
     out = []

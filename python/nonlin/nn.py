@@ -17,16 +17,17 @@ the output for sigmoid, tanh and elu (ATen's convention), the input otherwise.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 import nonlin as nl
 
 # name -> (what the backward reads, default parameters[, parameter names the backward takes]).
 # "output": backward(g, y, **p); "output=": backward(g, output=y, **p); "x": backward(g, x, **p).
 # A new elementwise activation is one row; rows whose function is not in nonlin are left out.
-_TABLE: Dict[str, tuple] = {
+_TABLE: Dict[str, Tuple[Any, ...]] = {
     "sigmoid": ("output", {}),
     "tanh": ("output", {}),
     "relu": ("x", {}),
@@ -65,6 +66,12 @@ ELEMENTWISE: Tuple[str, ...] = tuple(n for n in ACTIVATIONS if hasattr(nl, n + "
 class Layer:
     """Base: no parameters."""
 
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     def params(self) -> List[np.ndarray]:
         return []
 
@@ -75,7 +82,8 @@ class Layer:
         return type(self).__name__
 
 
-def _init(rng: np.random.Generator, init: str, fan_in: int, fan_out: int, shape, scale: float, dtype):
+def _init(rng: np.random.Generator, init: str, fan_in: int, fan_out: int, shape: Tuple[int, ...], scale: float,
+          dtype: DTypeLike) -> np.ndarray:
     if init == "xavier":  # Glorot & Bengio 2010, uniform: variance 2 / (fan_in + fan_out)
         a = scale * math.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-a, a, shape).astype(dtype)
@@ -95,7 +103,7 @@ class Linear(Layer):
     """
 
     def __init__(self, in_features: int, out_features: int, init: str = "xavier", scale: float = 1.0,
-                 bias_init: float = 0.0, rng: Optional[np.random.Generator] = None, dtype=np.float64):
+                 bias_init: float = 0.0, rng: Optional[np.random.Generator] = None, dtype: DTypeLike = np.float64) -> None:
         rng = rng if rng is not None else np.random.default_rng(0)
         self.W = _init(rng, init, in_features, out_features, (in_features, out_features), scale, dtype)
         self.b = np.full(out_features, bias_init, dtype)
@@ -110,10 +118,10 @@ class Linear(Layer):
         self.db[...] = grad.sum(axis=0)
         return grad @ self.W.T
 
-    def params(self):
+    def params(self) -> List[np.ndarray]:
         return [self.W, self.b]
 
-    def grads(self):
+    def grads(self) -> List[np.ndarray]:
         return [self.dW, self.db]
 
     def __repr__(self) -> str:
@@ -123,14 +131,14 @@ class Linear(Layer):
 class Identity(Layer):
     """No activation: the lecture's deep linear network."""
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
         return x
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         return grad
 
-    def derivative(self):
+    def derivative(self) -> np.ndarray:
         return np.ones_like(self.x)
 
 
@@ -142,7 +150,7 @@ class Activation(Layer):
     from what was saved: one kernel call (the backward of ones).
     """
 
-    def __init__(self, name: str, **params):
+    def __init__(self, name: str, **params: Any) -> None:
         if name not in ACTIVATIONS:
             raise ValueError(f"no activation {name!r} in nonlin {nl.__version__}; have {', '.join(ACTIVATIONS)}")
         reads, defaults, *rest = _TABLE[name]
@@ -172,26 +180,26 @@ class Activation(Layer):
 class PReLU(Layer):
     """x if x > 0 else w_c·x, with one learnable slope per feature (axis 1), starting at ``init``."""
 
-    def __init__(self, num_parameters: int, init: float = 0.25, dtype=np.float64):
+    def __init__(self, num_parameters: int, init: float = 0.25, dtype: DTypeLike = np.float64) -> None:
         self.weight = np.full(num_parameters, init, dtype)
         self.dweight = np.zeros_like(self.weight)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
         return nl.prelu(x, self.weight)
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         dx, dw = nl.prelu_backward(grad, self.x, self.weight)
         self.dweight[...] = dw
         return dx
 
-    def derivative(self):
+    def derivative(self) -> np.ndarray:
         return nl.prelu_derivative(self.x, self.weight)
 
-    def params(self):
+    def params(self) -> List[np.ndarray]:
         return [self.weight]
 
-    def grads(self):
+    def grads(self) -> List[np.ndarray]:
         return [self.dweight]
 
 
@@ -205,7 +213,7 @@ class Maxout(Layer):
 
     def __init__(self, in_features: int, out_features: int, pieces: int = 2, init: str = "xavier",
                  scale: float = 1.0, bias_init: float = 0.0, rng: Optional[np.random.Generator] = None,
-                 dtype=np.float64):
+                 dtype: DTypeLike = np.float64) -> None:
         rng = rng if rng is not None else np.random.default_rng(0)
         d, m, k = in_features, out_features, pieces
         self.k = k
@@ -213,28 +221,28 @@ class Maxout(Layer):
         self.b = np.full((m, k), bias_init, dtype)
         self.dW, self.db = np.zeros_like(self.W), np.zeros_like(self.b)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         d, m, k = self.W.shape
         self.x = x
         self.z = x @ self.W.reshape(d, m * k) + self.b.reshape(m * k)
         return nl.maxout(self.z, self.k)
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         d, m, k = self.W.shape
         dz = nl.maxout_backward(grad, self.z, self.k)
         self.dW[...] = (self.x.T @ dz).reshape(d, m, k)
         self.db[...] = dz.sum(axis=0).reshape(m, k)
         return dz @ self.W.reshape(d, m * k).T
 
-    def derivative(self):
+    def derivative(self) -> np.ndarray:
         """d h_i / d (winning piece): 1 for every unit and sample; a Maxout unit always passes gradient."""
         return nl.maxout_backward(np.ones((self.z.shape[0], self.W.shape[1]), self.z.dtype), self.z, self.k) \
             .reshape(self.z.shape[0], self.W.shape[1], self.k).sum(axis=-1)
 
-    def params(self):
+    def params(self) -> List[np.ndarray]:
         return [self.W, self.b]
 
-    def grads(self):
+    def grads(self) -> List[np.ndarray]:
         return [self.dW, self.db]
 
     def __repr__(self) -> str:
@@ -243,23 +251,23 @@ class Maxout(Layer):
 
 
 class Sequential(Layer):
-    def __init__(self, *layers: Layer):
+    def __init__(self, *layers: Layer) -> None:
         self.layers = list(layers)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
             x = layer.forward(x)
         return x
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
         return grad
 
-    def params(self):
+    def params(self) -> List[np.ndarray]:
         return [p for layer in self.layers for p in layer.params()]
 
-    def grads(self):
+    def grads(self) -> List[np.ndarray]:
         return [g for layer in self.layers for g in layer.grads()]
 
     def __repr__(self) -> str:
@@ -296,7 +304,7 @@ class MSE:
 class SGD:
     """Stochastic gradient descent with momentum, PyTorch's form: v = μ v + g; p -= lr v."""
 
-    def __init__(self, model: Layer, lr: float = 0.01, momentum: float = 0.0):
+    def __init__(self, model: Layer, lr: float = 0.01, momentum: float = 0.0) -> None:
         self.model, self.lr, self.momentum = model, lr, momentum
         self.velocity = [np.zeros_like(p) for p in model.params()]
 

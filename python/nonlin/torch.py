@@ -49,7 +49,7 @@ _RENAME = {"dim": "axis"}  # torch's parameter name -> nonlin's
 # [, the parameters the backward takes; all when absent]).
 # Reads: "output": backward(g, y, **p); "output=": backward(g, output=y, **p) (x when alpha <= 0);
 # "x": backward(g, x, **p). A new activation of nonlin is one row here.
-_TABLE: Dict[str, tuple] = {
+_TABLE: Dict[str, Tuple[Any, ...]] = {
     "sigmoid": ("Sigmoid", "output", {}),
     "tanh": ("Tanh", "output", {}),
     "relu": ("ReLU", "x", {}),
@@ -95,12 +95,13 @@ def _tensor(a: Any) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a))
 
 
-def _make_function(name: str, cls: str, reads: str, params: Dict[str, Any], bparams: Optional[Tuple[str, ...]]):
+def _make_function(name: str, cls: str, reads: str, params: Dict[str, Any],
+                   bparams: Optional[Tuple[str, ...]]) -> type:
     f, b = getattr(nl, name), getattr(nl, name + "_backward")
     keys = tuple(_RENAME.get(k, k) for k in params)
     bkeys = tuple(_RENAME.get(k, k) for k in (params if bparams is None else bparams))
 
-    def forward(ctx, x, *args):
+    def forward(ctx: Any, x: torch.Tensor, *args: Any) -> torch.Tensor:
         p = dict(zip(keys, args))
         y = _tensor(f(_array(x, name), **p))
         from_output = reads == "output" or (reads == "output=" and p.get("alpha", 1.0) > 0)
@@ -109,7 +110,7 @@ def _make_function(name: str, cls: str, reads: str, params: Dict[str, Any], bpar
         return y
 
     @once_differentiable
-    def backward(ctx, grad_output):
+    def backward(ctx: Any, grad_output: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
         (saved,) = ctx.saved_tensors
         g, s = _array(grad_output, name + "_backward"), _array(saved, name + "_backward")
         if reads == "output=":
@@ -129,13 +130,13 @@ class PReLUFunction(torch.autograd.Function):
     The weight's gradient is summed in float64 by nonlin in the same pass as the input's."""
 
     @staticmethod
-    def forward(ctx, x, weight):
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         return _tensor(nl.prelu(_array(x, "prelu"), _array(weight, "prelu")))
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output):
+    def backward(ctx: Any, grad_output: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         x, weight = ctx.saved_tensors
         dx, dw = nl.prelu_backward(_array(grad_output, "prelu_backward"), _array(x, "prelu_backward"),
                                    _array(weight, "prelu_backward"))
@@ -149,7 +150,8 @@ class RReLUFunction(torch.autograd.Function):
     the same seed gives the same slopes; eval uses the mean slope (lower + upper) / 2."""
 
     @staticmethod
-    def forward(ctx, x, lower, upper, training, seed):
+    def forward(ctx: Any, x: torch.Tensor, lower: float, upper: float, training: bool,
+                seed: Optional[int]) -> torch.Tensor:
         xa = _array(x, "rrelu")
         if training:
             y, noise = nl.rrelu(xa, lower, upper, True, seed)
@@ -162,7 +164,7 @@ class RReLUFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output):
+    def backward(ctx: Any, grad_output: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
         x, *noise = ctx.saved_tensors
         n = _array(noise[0], "rrelu_backward") if noise else None
         dx = nl.rrelu_backward(_array(grad_output, "rrelu_backward"), _array(x, "rrelu_backward"), n,
@@ -194,20 +196,20 @@ def _make_functional(name: str, fn: Any, params: Dict[str, Any]) -> Callable[...
     return functional
 
 
-def _make_module(cls: str, name: str, functional: Callable[..., torch.Tensor], params: Dict[str, Any]):
+def _make_module(cls: str, name: str, functional: Callable[..., torch.Tensor], params: Dict[str, Any]) -> type:
     sig = _signature(params, "self")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         bound = sig.bind(self, *args, **kwargs)
         bound.apply_defaults()
         nn.Module.__init__(self)
         for k in params:
             setattr(self, k, bound.arguments[k])
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
+    def forward(self: Any, input: torch.Tensor) -> torch.Tensor:
         return functional(input, *(getattr(self, k) for k in params))
 
-    def extra_repr(self) -> str:
+    def extra_repr(self: Any) -> str:
         return ", ".join(f"{k}={getattr(self, k)!r}" for k in params)
 
     __init__.__signature__ = sig  # type: ignore[attr-defined]
@@ -226,7 +228,7 @@ sys.modules[functional.__name__] = functional
 def _add(name: str, f: Callable[..., torch.Tensor]) -> None:
     f.__module__ = functional.__name__
     setattr(functional, name, f)
-    functional.__all__.append(name)  # type: ignore[attr-defined]
+    functional.__all__.append(name)
 
 
 FUNCTIONS: Dict[str, type] = {}  # nonlin name -> autograd Function

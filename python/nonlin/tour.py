@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -25,10 +25,10 @@ from . import nn
 @dataclass
 class Table:
     header: Sequence[str]
-    rows: List[Sequence]
+    rows: List[Sequence[Any]]
     caption: str = ""
 
-    def _cells(self):
+    def _cells(self) -> List[List[str]]:
         return [[_fmt(v) for v in r] for r in self.rows]
 
     def text(self) -> str:
@@ -49,7 +49,7 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def _fmt(v) -> str:
+def _fmt(v: Any) -> str:
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if v is None:
@@ -79,12 +79,12 @@ class Result:
     tables: List[Table]
     figure: Optional[str] = None
     seconds: float = 0.0
-    data: dict = field(default_factory=dict)  # the raw figures, for tests and reuse
+    data: Dict[Any, Any] = field(default_factory=dict)  # the raw figures, for tests and reuse
 
 
 # ---------------------------------------------------------------- data and training
 
-def _symmetric(x, labels):
+def _symmetric(x: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Each point twice, as x and -x with one label (both data sets keep their labels under x -> -x).
     Every line through the origin then splits each class in half: the boundary a linear model
     fitted by cross-entropy finds on symmetric data (w -> 0) scores 50%, not a lucky tilt of a
@@ -92,7 +92,7 @@ def _symmetric(x, labels):
     return np.concatenate([x, -x]), np.concatenate([labels, labels])
 
 
-def circles(n: int, rng: np.random.Generator, noise: float = 0.08):
+def circles(n: int, rng: np.random.Generator, noise: float = 0.08) -> Tuple[np.ndarray, np.ndarray]:
     """Two concentric rings (radius 0.5 and 1), alternating labels: not linearly separable."""
     labels = np.arange(n // 2) % 2
     r = np.where(labels == 0, 0.5, 1.0) + rng.normal(0, noise, n // 2)
@@ -100,7 +100,7 @@ def circles(n: int, rng: np.random.Generator, noise: float = 0.08):
     return _symmetric(np.c_[r * np.cos(t), r * np.sin(t)], labels)
 
 
-def xor(n: int, rng: np.random.Generator):
+def xor(n: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     """Uniform points on [-1, 1]², label 1 where the coordinates' signs differ; the four
     quadrants take turns, so the classes are balanced."""
     labels = np.arange(n // 2) % 2
@@ -108,14 +108,14 @@ def xor(n: int, rng: np.random.Generator):
     return _symmetric(quadrant * rng.uniform(0, 1, (n // 2, 2)), labels)
 
 
-def blobs(n: int, rng: np.random.Generator, dim: int = 16, classes: int = 4):
+def blobs(n: int, rng: np.random.Generator, dim: int = 16, classes: int = 4) -> Tuple[np.ndarray, np.ndarray]:
     """Gaussian clusters around fixed random centres in ``dim`` dimensions (a hard-ish 4-class task)."""
     centres = np.random.default_rng(123).standard_normal((classes, dim))
     labels = np.arange(n) % classes
     return centres[labels] + rng.standard_normal((n, dim)), labels
 
 
-def digits():
+def digits() -> Tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 digits (1797 images, shipped inside the package), scaled to [0, 1]."""
     from sklearn.datasets import load_digits
 
@@ -123,13 +123,14 @@ def digits():
     return x / 16.0, y
 
 
-def _split(x, y, rng, train: float = 2 / 3):
+def _split(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+           train: float = 2 / 3) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     p = rng.permutation(len(x))
     k = int(len(x) * train)
     return x[p[:k]], y[p[:k]], x[p[k:]], y[p[k:]]
 
 
-def train(net, x, y, epochs: int, lr: float, rng, momentum: float = 0.9, batch: int = 32,
+def train(net: nn.Layer, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, rng: np.random.Generator, momentum: float = 0.9, batch: int = 32,
           every: int = 0, on_eval: Optional[Callable[[int], bool]] = None) -> None:
     """Mini-batch SGD on softmax cross-entropy; ``on_eval(step)`` every ``every`` steps (stop if True)."""
     loss, opt = nn.SoftmaxCrossEntropy(), nn.SGD(net, lr, momentum)
@@ -142,11 +143,11 @@ def train(net, x, y, epochs: int, lr: float, rng, momentum: float = 0.9, batch: 
             net.backward(loss.backward())
             opt.step()
             step += 1
-            if every and step % every == 0 and on_eval(step):
+            if every and step % every == 0 and on_eval is not None and on_eval(step):
                 return
 
 
-def mlp(d_in: int, width: int, depth: int, d_out: int, act: Optional[str], rng, init: str = "xavier",
+def mlp(d_in: int, width: int, depth: int, d_out: int, act: Optional[str], rng: np.random.Generator, init: str = "xavier",
         scale: float = 1.0, bias_init: float = 0.0) -> nn.Sequential:
     """``depth`` hidden layers of ``width`` units: act is an activation name, "prelu", "maxout"
     (2 pieces) or None (a deep linear network), then a linear output layer."""
@@ -166,12 +167,12 @@ def mlp(d_in: int, width: int, depth: int, d_out: int, act: Optional[str], rng, 
     return nn.Sequential(*layers)
 
 
-def _hidden(net) -> list:
+def _hidden(net: nn.Sequential) -> List[Any]:
     """The layers whose ``derivative()`` is a hidden unit's local derivative."""
     return [layer for layer in net.layers if hasattr(layer, "derivative")]
 
 
-def _pyplot():
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -182,7 +183,7 @@ def _pyplot():
     return plt
 
 
-def _save(fig, out: Optional[str], name: str) -> Optional[str]:
+def _save(fig: Any, out: Optional[str], name: str) -> Optional[str]:
     if out is None:
         return None
     path = os.path.join(out, name)
@@ -197,8 +198,8 @@ def _save(fig, out: Optional[str], name: str) -> Optional[str]:
 def linear_vs_nonlinear(seed: int = 0, n: int = 1200, epochs: int = 100, width: int = 16,
                         out: Optional[str] = None) -> Result:
     table = Table(["data", "network (4 layers)", "test accuracy", "chance"], [])
-    acc = {}
-    nets = {}
+    acc: Dict[Any, Any] = {}
+    nets: Dict[Any, Any] = {}
     for data in (circles, xor):
         rng = np.random.default_rng(seed)
         (xt, yt), (xv, yv) = data(n, rng), data(n // 2, rng)  # balanced, point-symmetric train and test sets
@@ -249,7 +250,7 @@ def saturation(seed: int = 0, n: int = 1200, epochs: int = 20, width: int = 64, 
                       "at initialization, one full-batch gradient")
     summary = Table(["init s", "saturated (all layers)", "‖∇W₁‖/‖∇W_top‖",
                      f"test accuracy after {epochs} epochs"], [])
-    res = {}
+    res: Dict[Any, Any] = {}
     for s in scales:
         rng = np.random.default_rng(seed + 1)
         net = mlp(xt.shape[1], width, depth, 4, "sigmoid", rng, init="normal", scale=s)
@@ -310,12 +311,13 @@ def zero_centring(seed: int = 0, n: int = 600, width: int = 64, examples: int = 
     x, y = blobs(n, rng)
     table = Table(["activation before the layer", "mean h", "one example: all same sign",
                    "one example: majority sign", f"batch of {batch}: majority sign"], [])
-    res = {}
+    res: Dict[Any, Any] = {}
     for act in ("sigmoid", "tanh"):
         rng = np.random.default_rng(seed + 1)
         net = mlp(x.shape[1], width, 2, 4, act, rng)
         loss = nn.SoftmaxCrossEntropy()
         nxt = net.layers[2]  # the Linear layer fed by the first activation
+        assert isinstance(nxt, nn.Linear)
         allsame, major = [], []
         for i in range(examples):
             loss.forward(net.forward(x[i:i + 1]), y[i:i + 1])
@@ -366,7 +368,7 @@ def dead_units(seed: int = 0, n: int = 1200, epochs: int = 5, width: int = 64, s
                   f"dead hidden units (zero gradient for every training example) after {epochs} epochs of plain SGD, "
                   f"mean of {seeds} seeds; 'diverged' if the weights overflowed")
     acc = Table(["units", "bias init"] + [f"lr {lr}" for lr in lrs], [], "test accuracy (same runs)")
-    res = {}
+    res: Dict[Any, Any] = {}
     for act, bias in setups:
         dead_row, acc_row = [], []
         for lr in lrs:
@@ -421,7 +423,8 @@ CONVERGENCE = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "prelu", "maxout"
 
 
 def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: int = 5, width: int = 64,
-                lr: float = 0.05, acts: Sequence[str] = CONVERGENCE, data=None, out: Optional[str] = None) -> Result:
+                lr: float = 0.05, acts: Sequence[str] = CONVERGENCE,
+                data: Optional[Tuple[np.ndarray, np.ndarray]] = None, out: Optional[str] = None) -> Result:
     if data is None:
         data = digits()
     x, y = data
@@ -434,15 +437,17 @@ def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: in
                   f"{len(xt)} training / {len(xv)} test images, 2 hidden layers of {width} (Xavier init for all), "
                   f"SGD lr {lr} momentum 0.9, "
                   f"batch 32, test accuracy every quarter epoch until it reaches {target:.0%}, {seeds} seeds")
-    res, curves = {}, {}
+    res: Dict[str, Dict[str, Any]] = {}
+    curves: Dict[str, List[Tuple[float, float]]] = {}
     for act in acts:
-        reached = []
+        reached: List[Optional[float]] = []
         for k in range(seeds):
             rng = np.random.default_rng(seed + 1 + k)
             net = mlp(xt.shape[1], width, 2, classes, act, rng)
-            hit, trace = [None], []
+            hit: List[Optional[float]] = [None]
+            trace: List[Tuple[float, float]] = []
 
-            def check(step):
+            def check(step: int) -> bool:
                 a = nn.accuracy(net.forward(xv), yv)
                 trace.append((step / steps_per_epoch, a))
                 if hit[0] is None and a >= target:
@@ -459,10 +464,10 @@ def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: in
         table.rows.append([act, res[act]["epochs"] if got else f"not in {epochs}",
                            ", ".join("-" if r is None else f"{r:.2g}" for r in reached)])
 
-    def ep(a):
+    def ep(a: str) -> float:
         return res[a]["epochs"] if a in res and res[a]["epochs"] is not None else float("inf")
 
-    claims = []
+    claims: List[Claim] = []
     if all(a in res for a in ("sigmoid", "tanh", "relu")):
         claims.append(Claim("ReLU converges much faster than sigmoid.",
                             f"epochs to {target:.0%}: ReLU {ep('relu'):.2g}, sigmoid {ep('sigmoid'):.2g}",
@@ -487,7 +492,7 @@ def convergence(seed: int = 0, epochs: int = 30, target: float = 0.95, seeds: in
 
 # ---------------------------------------------------------------- 6. constructions
 
-def _hard_sigmoid(x, a):
+def _hard_sigmoid(x: np.ndarray, a: float) -> np.ndarray:
     """(max(0, a x + 1) - max(0, a x - 1)) / 2: the lecture's two ReLUs, scaled to [0, 1]."""
     return (nl.relu(a * x + 1) - nl.relu(a * x - 1)) / 2
 
@@ -495,10 +500,10 @@ def _hard_sigmoid(x, a):
 def constructions(seed: int = 0, n: int = 100_000, out: Optional[str] = None) -> Result:
     x = np.linspace(-12, 12, 24_001)
     sig = nl.sigmoid(x)
-    gaps = {}
+    gaps: Dict[float, float] = {}
     for a in np.linspace(0.2, 1.0, 801):
         gaps[float(a)] = float(np.max(np.abs(_hard_sigmoid(x, a) - sig)))
-    best = min(gaps, key=gaps.get)
+    best = min(gaps, key=lambda a: gaps[a])
     table = Table(["two ReLUs (max(0, a x + 1) - max(0, a x - 1)) / 2", "a", "max |gap| to σ", "at x"], [])
     for label, a in (("the lecture's units (a = 1)", 1.0), ("same slope at 0 as σ (a = 1/2)", 0.5),
                      ("smallest max gap", best)):
@@ -509,7 +514,7 @@ def constructions(seed: int = 0, n: int = 100_000, out: Optional[str] = None) ->
                         [0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1.7e308, -1.7e308]])
     mx = Table(["Maxout unit, pieces (w, b)", "reproduces", "inputs", "max |difference|", "equal", "-0 vs +0"], [],
                "the bias adds +0, so x·w + 0 is +0 where relu/leaky_relu keep -0 (equal as numbers)")
-    exact = {}
+    exact: Dict[Any, Any] = {}
     for label, slopes, ref in (("(1, 0), (0, 0)", (1.0, 0.0), nl.relu(z)),
                                ("(1, 0), (0.01, 0)", (1.0, 0.01), nl.leaky_relu(z, 0.01))):
         unit = nn.Maxout(1, 1, pieces=2)
@@ -558,12 +563,12 @@ EXP_BASED = ("sigmoid", "tanh", "elu", "selu", "celu", "gelu", "silu", "mish", "
              "tanhshrink")
 
 
-def _time_all(names, n: int, budget: float) -> dict:
+def _time_all(names: Sequence[str], n: int, budget: float) -> Dict[str, Dict[Tuple[str, str], Any]]:
     from . import bench
 
-    res = {}
+    res: Dict[Any, Any] = {}
     for name in names:
-        row = {}
+        row: Dict[Tuple[str, str], Any] = {}
         for kind, fn in (("fwd", name), ("bwd", name + "_backward")):
             try:
                 d = bench._inputs(fn, n, np.dtype("float32"))
@@ -596,7 +601,7 @@ def cost(n: int = 1_000_000, budget: float = 0.05, names: Optional[Sequence[str]
         table.rows.append([name, name in EXP_BASED, row["nonlin", "fwd"], row["numpy", "fwd"],
                            row["nonlin", "bwd"], row["numpy", "bwd"]])
 
-    def ratio(side, names_):
+    def ratio(side: str, names_: Sequence[str]) -> float:
         vals = [res[k][side, "fwd"] for k in names_ if k in res and res[k][side, "fwd"] is not None]
         return float(np.mean(vals)) / res["relu"][side, "fwd"] if vals and "relu" in res else float("nan")
 
@@ -627,7 +632,7 @@ def cost(n: int = 1_000_000, budget: float = 0.05, names: Optional[Sequence[str]
 
 # ---------------------------------------------------------------- 8. gallery
 
-def _sides(r: dict) -> str:
+def _sides(r: Dict[str, Any]) -> str:
     return ("left and right" if r["sat_left"] and r["sat_right"] else "left" if r["sat_left"]
             else "right" if r["sat_right"] else "none")
 
@@ -638,7 +643,8 @@ def gallery(out: Optional[str] = None) -> Result:
     z = np.random.default_rng(0).standard_normal(200_000)
     table = Table(["activation", "f(-6)", "f(6)", "f'(-6)", "f'(0)", "f'(6)", "saturates left", "saturates right",
                    "mean f(z), z~N(0,1)"], [], "saturates: |f'| < 0.01 at ∓6; the mean measures zero-centring")
-    curves, res = {}, {}
+    curves: Dict[Any, Any] = {}
+    res: Dict[Any, Any] = {}
     for name in names:
         if name == "prelu":
             f, df = partial(nl.prelu, weight=0.25), partial(nl.prelu_derivative, weight=0.25)
@@ -732,14 +738,15 @@ def report(results: List[Result], seconds: float, notes: List[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(out: str = "nonlin-tour", only: Optional[Sequence[int]] = None, seed: int = 0, progress=print) -> List[Result]:
+def run(out: str = "nonlin-tour", only: Optional[Sequence[int]] = None, seed: int = 0,
+        progress: Callable[..., Any] = print) -> List[Result]:
     os.makedirs(out, exist_ok=True)
-    notes = []
+    notes: List[str] = []
     if _pyplot() is None:
         notes.append("matplotlib is not installed, so there are no figures: pip install 'nonlin[plot]' "
                      "(or pip install matplotlib).")
         progress(notes[-1])
-    results = []
+    results: List[Result] = []
     t0 = time.perf_counter()
     for number, title, fn in EXPERIMENTS:
         if only and number not in only:
