@@ -320,8 +320,8 @@ pub fn smooth_cases() -> Vec<Case> {
             },
             refs::softplus,
             refs::sigmoid,
-            3.0,
-            3.0
+            SMOOTH,
+            SMOOTH
         ),
         smooth_rows!(
             "logsigmoid",
@@ -330,8 +330,8 @@ pub fn smooth_cases() -> Vec<Case> {
             LogsigmoidBackward,
             |x| -refs::softplus(-x),
             |x| refs::sigmoid(-x),
-            3.0,
-            3.0
+            SMOOTH,
+            SMOOTH
         ),
         smooth_rows!(
             "softsign",

@@ -571,6 +571,35 @@ pub fn expm1_pair<V: Vector>(x: V) -> (V, V) {
     (uh, p.mul_add(ql, t))
 }
 
+/// `log1p(h + l) = rh + rl` (an unevaluated pair, `|rl|` within a few ulp of `rh`) for `h + l`
+/// in `[sqrt(1/2) - 1, 1]`, `|l| <= ulp(h)`, to about 2^-(digits+3) relative. `1 + h + l = 2^E
+/// (1 + fh + fl)`, with `E = 0`, `fh = h` up to `h = sqrt 2 - 1`, and above `E = 1`, `fh + fl =
+/// (h - 1 + l) / 2` (`fh` its rounded sum, `fl` the exact rest); then, as in [`log1p`],
+/// `log1p(fh) = fh - c`, `c = fh^2/2 - s (fh^2/2 + R(s^2))`, `s = fh / (2 + fh)`, with `fh^2/2`
+/// and `c` as pairs (only the small product `s (...)`, under 6% of the result, carries a rounding
+/// error), plus `E ln2` (as hi + lo) and `fl / (1 + fh)` (to third order in `fh`).
+#[inline(always)]
+pub fn log1p_pair<V: Vector>(h: V, l: V) -> (V, V) {
+    let big = h.gt(c(std::f64::consts::SQRT_2 - 1.0));
+    let e = V::select(big, c(1.0), c(0.0));
+    let (d, dl) = fast_two_sum(c(-1.0), h);
+    let half = c::<V>(0.5);
+    let fh = V::select(big, d * half, h);
+    let fl = V::select(big, (dl + l) * half, l);
+    let s = fh / (fh + c(2.0));
+    let z = s * s;
+    let r = z * poly(z, V::Elem::LOG_P);
+    let hf = half * fh;
+    let q = hf * fh;
+    let ql = hf.mul_add(fh, -q);
+    let t = s * (q + r);
+    let (ch, cl) = fast_two_sum(q, -t);
+    let (a, al) = fast_two_sum(e * c(V::Elem::LN2_HI), fh);
+    let (b, bl) = fast_two_sum(a, -ch);
+    let corr = fl * fh.mul_add(fh - c(1.0), c(1.0));
+    (b, e.mul_add(c(V::Elem::LN2_LO), al + bl - (cl + ql)) + corr)
+}
+
 /// e^x - 1, within 1 ulp, accurate near 0 (the sign of zero is kept).
 #[inline(always)]
 pub fn expm1<V: Vector>(x: V) -> V {

@@ -9,7 +9,7 @@
 
 use super::{c, exp_split, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
 use crate::math::{
-    MathConsts, div_pair, exp_nonpositive, expm1_pair, fast_two_sum, log1p, square_pair,
+    MathConsts, div_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair,
 };
 use crate::simd::{Kernel, Real, Vector};
 
@@ -121,20 +121,56 @@ scaled_derivative!(
     8
 );
 
-/// `(sp, s, k)` for `z + zl` (`zl` a small correction to `z`): `softplus(z + zl)` and
-/// `sigmoid(z + zl) = s 2^k` (for [`mul_pow2`], so that a backward rounds a subnormal result
-/// once), each to first order in `zl`.
-/// `softplus(z) = max(z, 0) + log1p(e^-|z|)`: no overflow, and `softplus(z) = e^z` in the
-/// negative tail (`log1p` of a tiny argument is that argument).
+/// `sigmoid(z + zl) = 2^k (q + r)` as `(k, q, r)` (`k = 0` for `z >= 0`; `q + r` an unevaluated
+/// pair, so that `g sigmoid` is rounded once), to first order in `zl` (a small correction to `z`):
+/// `(z >= 0 ? 1 : e) / (1 + e)` with `e = e^-|z|` and `1 + e` as pairs, as [`crate::activations::sigmoid`].
 #[inline(always)]
-pub(super) fn softplus_parts<V: Vector>(z: V, zl: V) -> (V, V, V) {
-    let (k, m, e, d) = scaled_exp(z);
+fn sigmoid_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
+    let (k, h, l, ek, dh, dl) = one_plus_exp_pair(z);
     let pos = z.ge(c(0.0));
-    let (s, sn) = (V::select(pos, c(1.0), m) / d, V::select(pos, e, c(1.0)) / d);
+    let (nh, nl) = (V::select(pos, c(1.0), h), V::select(pos, c(0.0), l));
+    let inv = c::<V>(1.0) / dh;
+    let q = nh * inv;
+    let rem = (-q).mul_add(dh, nh) + (-q).mul_add(dl, nl);
+    // sigmoid' = sigmoid(z) sigmoid(-z); sigmoid(-z) roughly (it only scales zl).
+    let sn = V::select(pos, ek * h, c(1.0)) * inv;
     let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
-    let sp = V::select(z.gt(c(0.0)), z, c(0.0)) + log1p(e);
-    let sp = (V::select(pos, c(1.0), e) / d).mul_add(zl, sp);
-    (sp, s.mul_add(sn * zl, s), V::select(pos, c(0.0), k))
+    let r = (q * sn).mul_add(zl, rem * inv);
+    (V::select(pos, c(0.0), k), q, r)
+}
+
+/// `a (q + r) 2^k`, rounded once (as [`mul_pow2`], with `q + r` a pair from [`sigmoid_pair`]);
+/// an infinite `a` gives `a q 2^k` (no `inf * 0` from a zero `r`).
+#[inline(always)]
+fn mul_pow2_pair<V: Vector>(q: V, r: V, a: V, k: V) -> V {
+    let magic = c::<V>(V::Elem::ROUND_MAGIC);
+    let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
+    let s1 = (k - (k2 + k2)).pow2i();
+    let s2 = k2.pow2i();
+    let corr = (r * s1) * a;
+    let corr = V::select(corr.abs().lt(c(f64::INFINITY)), corr, c(0.0));
+    (((q * s1).mul_add(a, corr)) * s2) * s2
+}
+
+/// `softplus(z + zl) = max(z, 0) + log1p(e) + sigmoid(z) zl` (`zl` a small correction to `z`,
+/// first order), `e = e^-|z|`: no overflow, `log1p(e)` as a pair ([`log1p_pair`]) added to `z` in
+/// one more rounding. Where `e < 2^-(digits+4)` and `z < 0`, `log1p(e) = e (1 - e/2 ..)` is `e`
+/// itself, carried as `2^k (h + l)` and scaled last: the tail keeps its precision down to the
+/// subnormals (`softplus(-100) = e^-100`). `+inf` for `z = +inf`, 0 for `-inf`.
+#[inline(always)]
+fn softplus_pair<V: Vector>(z: V, zl: V) -> V {
+    let (k, h, l, ek, dh, _) = one_plus_exp_pair(z);
+    let (lh, ll) = log1p_pair(ek * h, ek * l);
+    let pos = z.gt(c(0.0));
+    let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
+    // sigmoid(z) roughly, for the zl term: 1 / (1 + e), or e / (1 + e).
+    let sig = V::select(pos, c(1.0), ek * h) / dh;
+    let (s, t) = two_sum(V::select(pos, z, c(0.0)), lh);
+    let y = s + sig.mul_add(zl, t + ll);
+    let tail = mul_pow2(h.mul_add(zl, l) + h, c(1.0), k);
+    let digits = V::Elem::MANTISSA_DIGITS as f64;
+    let y = V::select(V::and(k.lt(c(-(digits + 4.0))), z.lt(c(0.0))), tail, y);
+    V::select(z.ge(c(f64::INFINITY)), z, y)
 }
 
 /// `beta x` as `(z, zl)`, the rounded product and its exact error.
@@ -146,8 +182,10 @@ fn times_beta<V: Vector>(x: V, beta: f64) -> (V, V) {
 }
 
 /// `softplus(x) = log(1 + e^(beta x)) / beta`, and `x` where `beta x > threshold` (as
-/// PyTorch). Stable for any x: `softplus(-100) = e^-100`, not 0 (PyTorch's `log1p(exp(x))`
-/// agrees there; the difference is `beta != 1`, where the rounding of `beta x` is corrected).
+/// PyTorch): `max(z, 0) + log1p(e^-|z|)`, `z = beta x` (its rounding error corrected to first
+/// order), rounded once for `beta = 1` (within 1 ulp); for other `beta` the division by `beta`
+/// rounds once more. Stable for any x: `softplus(-100) = e^-100`, not 0 (PyTorch's
+/// `log1p(exp(x))` agrees there).
 pub struct Softplus {
     pub beta: f64,
     pub threshold: f64,
@@ -157,14 +195,14 @@ impl<T: Real> Kernel<T, 1> for Softplus {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = times_beta(x, self.beta);
-        let (sp, _, _) = softplus_parts(z, zl);
+        let sp = softplus_pair(z, zl);
         let y = V::select(z.gt(c(self.threshold)), x, sp / c(self.beta));
         V::select(x.is_nan(), x, y)
     }
 }
 
 /// `softplus'(x) = sigmoid(beta x)`, and 1 where `beta x > threshold` (as PyTorch's
-/// `softplus_backward`).
+/// `softplus_backward`); rounded once ([`sigmoid_pair`]).
 pub struct SoftplusDerivative {
     pub beta: f64,
     pub threshold: f64,
@@ -174,13 +212,13 @@ impl<T: Real> Kernel<T, 1> for SoftplusDerivative {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = times_beta(x, self.beta);
-        let (_, s, k) = softplus_parts(z, zl);
-        let y = V::select(z.gt(c(self.threshold)), c(1.0), mul_pow2(s, c(1.0), k));
+        let (k, q, r) = sigmoid_pair(z, zl);
+        let y = V::select(z.gt(c(self.threshold)), c(1.0), mul_pow2_pair(q, r, c(1.0), k));
         V::select(x.is_nan(), x, y)
     }
 }
 
-/// `g * softplus'(x)`.
+/// `g * softplus'(x)`, rounded once (also where it is subnormal).
 pub struct SoftplusBackward {
     pub beta: f64,
     pub threshold: f64,
@@ -190,43 +228,42 @@ impl<T: Real> Kernel<T, 2> for SoftplusBackward {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         let (z, zl) = times_beta(x, self.beta);
-        let (_, s, k) = softplus_parts(z, zl);
-        let y = V::select(z.gt(c(self.threshold)), g, mul_pow2(s, g, k));
+        let (k, q, r) = sigmoid_pair(z, zl);
+        let y = V::select(z.gt(c(self.threshold)), g, mul_pow2_pair(q, r, g, k));
         V::select(x.is_nan(), x, y)
     }
 }
 
-/// `logsigmoid(x) = log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log1p(e^-|x|)`: no
-/// cancellation, `logsigmoid(-1e4) = -1e4`, `logsigmoid(100) = -e^-100`.
+/// `logsigmoid(x) = log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log1p(e^-|x|)`, rounded once
+/// (as [`Softplus`]): no cancellation, `logsigmoid(-1e4) = -1e4`, `logsigmoid(100) = -e^-100`.
 pub struct Logsigmoid;
 impl<T: Real> Kernel<T, 1> for Logsigmoid {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (sp, _, _) = softplus_parts(-x, c(0.0));
-        V::select(x.is_nan(), x, -sp)
+        V::select(x.is_nan(), x, -softplus_pair(-x, c(0.0)))
     }
 }
 
-/// `logsigmoid'(x) = sigmoid(-x)`, accurate in both tails.
+/// `logsigmoid'(x) = sigmoid(-x)`, rounded once, accurate in both tails.
 pub struct LogsigmoidDerivative;
 impl<T: Real> Kernel<T, 1> for LogsigmoidDerivative {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (_, s, k) = softplus_parts(-x, c(0.0));
-        V::select(x.is_nan(), x, mul_pow2(s, c(1.0), k))
+        let (k, q, r) = sigmoid_pair(-x, c(0.0));
+        V::select(x.is_nan(), x, mul_pow2_pair(q, r, c(1.0), k))
     }
 }
 
-/// `g * sigmoid(-x)` (ATen's `log_sigmoid_backward` without its buffer argument).
+/// `g * sigmoid(-x)` (ATen's `log_sigmoid_backward` without its buffer argument), rounded once.
 pub struct LogsigmoidBackward;
 impl<T: Real> Kernel<T, 2> for LogsigmoidBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        let (_, s, k) = softplus_parts(-x, c(0.0));
-        V::select(x.is_nan(), x, mul_pow2(s, g, k))
+        let (k, q, r) = sigmoid_pair(-x, c(0.0));
+        V::select(x.is_nan(), x, mul_pow2_pair(q, r, g, k))
     }
 }
 
@@ -254,30 +291,44 @@ impl<T: Real> Kernel<T, 1> for Softsign {
     }
 }
 
-/// `softsign'(x) = 1 / (1 + |x|)^2`, as `r (r + 2 r e)` with `r = 1 / (1 + |x|)` rounded and
-/// `e` its relative error (no overflow of the square; 0 at ±inf).
+/// `1 / (1 + |x|)^2 = p (1 + 2e) + pl` as `(r, e, p, c)`, `c = p 2e + pl`: `r = 1 / (1 + |x|)` rounded,
+/// `e` its relative error (from `1 + |x|` as a pair), `p + pl = r^2` exactly (where `p` is
+/// normal). No overflow (`r <= 1`); 0 at ±inf.
+#[inline(always)]
+fn softsign_d_parts<V: Vector>(x: V) -> (V, V, V, V) {
+    let (d, dl) = one_plus_abs(x);
+    let r = c::<V>(1.0) / d;
+    let e = (-r).mul_add(d, c(1.0)) - r * dl;
+    let p = r * r;
+    let pl = r.mul_add(r, -p);
+    (r, e, p, (p + p).mul_add(e, pl))
+}
+
+/// `softsign'(x) = 1 / (1 + |x|)^2`, rounded once: `r^2 (1 + 2e)` with `r = 1 / (1 + |x|)`
+/// rounded, `e` its relative error and `r^2` as a pair (no overflow of the square; 0 at ±inf).
 pub struct SoftsignDerivative;
 impl<T: Real> Kernel<T, 1> for SoftsignDerivative {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (d, dl) = one_plus_abs(x);
-        let r = c::<V>(1.0) / d;
-        let e = (-r).mul_add(d, c(1.0)) - r * dl;
-        let y = (r + r).mul_add(e, r) * r;
-        V::select(x.abs().ge(c(f64::INFINITY)), c(0.0), y)
+        let (_, _, p, corr) = softsign_d_parts(x);
+        V::select(x.abs().ge(c(f64::INFINITY)), c(0.0), p + corr)
     }
 }
 
-/// `g * softsign'(x)`.
+/// `g * softsign'(x)`, rounded once: `g p + g c` in one fused multiply-add (see
+/// [`SoftsignDerivative`]); where `r^2` is far down (`|x|` above `2^(digits+8)`), `(g r) (r +
+/// 2 r e)`, so that `g` enters before the square can underflow.
 pub struct SoftsignBackward;
 impl<T: Real> Kernel<T, 2> for SoftsignBackward {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        // (g r) (r + 2 r e): g enters before the square can underflow.
-        let (d, dl) = one_plus_abs(x);
-        let r = c::<V>(1.0) / d;
-        let e = (-r).mul_add(d, c(1.0)) - r * dl;
-        let y = (g * r) * (r + r).mul_add(e, r);
+        let (r, e, p, corr) = softsign_d_parts(x);
+        let gc = g * corr;
+        let gc = V::select(gc.abs().lt(c(f64::INFINITY)), gc, c(0.0));
+        let near = g.mul_add(p, gc);
+        let far = (g * r) * (r + r).mul_add(e, r);
+        let huge = x.abs().gt(c(2f64.powi(V::Elem::MANTISSA_DIGITS as i32 + 8)));
+        let y = V::select(huge, far, near);
         V::select(x.abs().ge(c(f64::INFINITY)), g * c(0.0), y)
     }
 }
@@ -289,25 +340,41 @@ const TANHSHRINK_F32: [f64; 11] = [0.23024970214677892, -0.07085696980668987, 0.
 #[rustfmt::skip]
 const TANHSHRINK_F64: [f64; 22] = [0.23024970214677892, -0.07085696069441098, 0.022137085603752226, -0.006930041560310882, 0.002170103335010243, -0.0006795862339985432, 0.00021281965250368983, -6.664680702202095e-05, 2.087118341736924e-05, -6.536041099476421e-06, 2.0468247361707106e-06, -6.409857261673526e-07, 2.0075668456243813e-07, -6.286916851101088e-08, 1.9641582842812378e-08, -6.150978156778602e-09, 1.9821548704390937e-09, -6.20733644991626e-10, 1.527324443607195e-10, -4.7829848368764685e-11, 3.2518291900687304e-11, -1.0183461525356913e-11];
 
-/// `tanhshrink(x) = x - tanh(x)`, with the sign of x: for `|x| < 1.5`, where the difference
-/// cancels, `|x|^3 P(x^2)` (an interpolant of `(x - tanh x) / x^3`); above,
-/// `(|x| - 1) + 2e / (1 + e)` with `e = e^-2|x|` (both terms positive).
+/// `tanhshrink(x) = x - tanh(x)`, with the sign of x, rounded about once: for `|x| < 1.5`, where
+/// the difference cancels, `|x| P(x^2) x^2` (`P` an interpolant of `(x - tanh x) / x^3`), with
+/// `x^2` and `|x| P` as pairs and `P = c0 + c1 u + u^2 Q(u)`, `u = (x^2 - 1.125) / 1.125`, whose
+/// first two terms are exact pairs (only `u^2 Q`, under 14% of `P`, is rounded); above,
+/// `(|x| - 1) + 2e / (1 + e)` with `e = e^-2|x|` (both terms positive, the quotient of pairs
+/// rounded once and under a fifth of the sum).
 pub struct Tanhshrink;
 impl<T: Real> Kernel<T, 1> for Tanhshrink {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let a = x.abs();
+        let coeffs = super::by_type::<V>(&TANHSHRINK_F32, &TANHSHRINK_F64);
         let z = a * a;
         let zl = a.mul_add(a, -z);
-        let p = poly(
-            z.mul_add(c(1.0 / 1.125), c(-1.0)),
-            super::by_type::<V>(&TANHSHRINK_F32, &TANHSHRINK_F64),
-        );
-        let ap = a * p;
-        let small = ap.mul_add(z, ap * zl);
-        let e = exp_nonpositive(-(a + a));
-        let large = (a - c(1.0)) + (e + e) / (e + c(1.0));
+        // v = z - 1.125 = vh + vl exactly; c1 u = (c1 / 1.125) v.
+        let (vh, vl) = two_sum(z, c(-1.125));
+        let vl = vl + zl;
+        let u = vh * c(1.0 / 1.125);
+        let w = (u * u) * poly(u, &coeffs[2..]);
+        let (c0h, c0l) = split::<V>(coeffs[0], 0.0);
+        let (c1h, c1l) = split::<V>(coeffs[1] / 1.125, 0.0);
+        let m = c1h * vh;
+        let ml = c1h.mul_add(vh, -m) + c1h.mul_add(vl, c1l * vh);
+        let (s0, s0l) = fast_two_sum(c0h, m);
+        let (ph, p1) = fast_two_sum(s0, w);
+        let pl = p1 + s0l + ml + c0l;
+        let ap = a * ph;
+        let apl = a.mul_add(ph, -ap) + a * pl;
+        let small = ap.mul_add(z, ap.mul_add(zl, apl * z));
+        // |x| >= 1.5: e = e^-2|x| = 2^k (h + l), 1 + e = dh + dl.
+        let (_, h, l, ek, dh, dl) = one_plus_exp_pair(a + a);
+        let two_ek = ek + ek;
+        let q = div_pair(two_ek * h, two_ek * l, dh, dl);
+        let large = (a - c(1.0)) + q;
         V::select(a.lt(c(1.5)), small, large).copysign(x)
     }
 }
