@@ -149,11 +149,19 @@ fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V) {
     // gelu' < 0 where this is used (x < x0 - 1): the sign of a zero product follows x.
     let far = (ffh + ffl).copysign(x);
     let (use_tail, k) = (p.use_tail, p.k);
-    let t = minus(x, split(GELU_X0.0, GELU_X0.1));
-    let root = t * poly(t, by_type::<V>(&GELU_Q_F32, &GELU_Q_F64));
+    // t = th + tl exactly (x - hi is exact near the root); t Q(t) = th c0 + (th (t Q1(t) + c0l)
+    // + tl c0), the small part rounded separately, so the product rounds about once.
+    let (x0h, x0l) = split::<V>(GELU_X0.0, GELU_X0.1);
+    let (th, tl) = (x - x0h, -x0l);
+    let t = th + tl;
+    let q = by_type::<V>(&GELU_Q_F32, &GELU_Q_F64);
+    let (c0h, c0l) = split::<V>(q[0], 0.0);
+    let r = t.mul_add(poly(t, &q[1..]), c0l);
+    let root = th.mul_add(c0h, th.mul_add(r, tl * c0h));
     let y = V::select(use_tail, far, near);
     let k = V::select(use_tail, k, c(0.0));
-    let at_root = t.abs().lt(c(1.0));
+    // Elsewhere the pairs keep the cancellation of the two terms harmless.
+    let at_root = t.abs().lt(c(0.125));
     let y = V::select(at_root, root, y);
     let k = V::select(at_root, c(0.0), k);
     let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
