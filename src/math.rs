@@ -377,45 +377,107 @@ const ERFC_ASYMPTOTIC: [f64; 17] = [
     1.9189878396251062e+17,
 ];
 
-/// erf(x) / x for |x| < 1.
+/// `2 / sqrt(pi)`.
+const TWO_OVER_SQRT_PI: f64 = 1.1283791670955126;
+
+/// `c` as a pair of the type, `hi + lo`.
 #[inline(always)]
-fn erf_over_x<V: Vector>(x: V) -> V {
-    poly(x * x, &ERF_TAYLOR)
+fn split_const<V: Vector>(v: f64) -> (V, V) {
+    let h = V::Elem::from_f64(v);
+    (V::splat(h), c(v - h.to_f64()))
 }
 
-/// erfc(a) for `a >= 0.5` (NaN passes): `e^(-a^2) g(a)`, with `g` from one of four
-/// interpolants (coefficients chosen lane by lane) or, from 9 on, the asymptotic series; `a^2`
-/// is split into `hi + lo` so that `e^(-a^2) = e^-hi (1 - lo)` keeps full relative accuracy.
+/// `(p, e)` with `p = fl(a b)`, `p + e = a b` exactly.
 #[inline(always)]
-fn erfc_tail<V: Vector>(a: V) -> V {
-    let a = V::select(a.gt(c(30.0)), c(30.0), a);
-    let g = erfcx_tail(a);
-    let hi = a * a;
-    let lo = a.mul_add(a, -hi);
-    let e = exp_nonpositive(-hi);
-    (-e).mul_add(lo, e) * g
+fn two_prod<V: Vector>(a: V, b: V) -> (V, V) {
+    let p = a * b;
+    (p, a.mul_add(b, -p))
 }
 
-/// The error function: `x P(x^2)` (Taylor) for |x| < 0.75, else `1 - erfc(|x|)` with the sign
-/// of x. Within 1 ulp (float64) and 1.5 ulp (float32), measured against mpmath.
+/// `(s, e)` with `s = fl(a + b)`, `s + e = a + b` exactly, in any order (Knuth's TwoSum).
+#[inline(always)]
+fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// `erf(x + dx)` for `|x| < 0.75`, `|dx| <= ulp(x)`, as a normalized pair: `x c0 + x t`,
+/// `t = x^2 P(x^2)` (Taylor), with `x c0` exact as a pair, so the only roundings are in `t`,
+/// which is at most a tenth of the sum.
+#[inline(always)]
+fn erf_small_pair<V: Vector>(x: V, dx: V) -> (V, V) {
+    let x2 = x * x;
+    let t = x2 * poly(x2, &ERF_TAYLOR[1..]);
+    let (c0h, c0l) = split_const::<V>(ERF_TAYLOR[0]);
+    let (ph, pl) = two_prod(x, c0h);
+    // erf'(x) = c0 e^(-x^2) ~ c0 (1 - x^2 + x^4/2), for the first-order term in dx.
+    let d = c::<V>(ERF_TAYLOR[0]) * (x2 * c(0.5) - c(1.0)).mul_add(x2, c(1.0));
+    let pl = x.mul_add(c0l, pl) + d.mul_add(dx, x * t);
+    fast_two_sum(ph, pl)
+}
+
+/// `erfc(a + da)` for `a >= 0.5` (NaN passes), `|da| <= ulp(a)`, as `2^k (h + l)`: `e^-(a+da)^2`
+/// from the exact square of `a` as a pair, times [`erfcx_pair`]; `a` is clamped where `erfc`
+/// underflows.
+#[inline(always)]
+fn erfc_tail_pair<V: Vector>(a: V, da: V) -> (V, V, V) {
+    let lim = (-V::Elem::EXP_LO).sqrt();
+    let da = V::select(a.gt(c(lim)), c(0.0), da);
+    let a = V::select(a.gt(c(lim)), c(lim), a);
+    let (gh, gl) = erfcx_pair(a, da);
+    let (sq, sql) = two_prod(a, a);
+    let (k, eh, el) = exp_pair(-sq);
+    // e^-(sq + sql + 2 a da) = e^-sq (1 - sql - 2 a da) to well below the rounding.
+    let el = (-eh).mul_add((a + a).mul_add(da, sql), el);
+    let (ph, pl) = two_prod(eh, gh);
+    let pl = eh.mul_add(gl, el.mul_add(gh, pl));
+    (k, ph, pl)
+}
+
+/// `erfc(x + dx)`, `|dx| <= ulp(x)`, as `2^k (h + l)` (`k = 0` for `x < 0.5`): `1 - erf` for
+/// `|x| < 0.5`, the tail for `x >= 0.5`, `2 - erfc(-x)` for `x <= -0.5`, each sum formed from
+/// pairs so that the result rounds once.
+#[inline(always)]
+pub fn erfc_pair<V: Vector>(x: V, dx: V) -> (V, V, V) {
+    let a = x.abs();
+    let small = a.lt(c(0.5));
+    let (eh, el) = erf_small_pair(V::select(small, x, c(0.0)), dx);
+    let (s, e) = fast_two_sum(c(1.0), -eh);
+    let (sh, sl) = fast_two_sum(s, e - el);
+    let pos = x.gt(c(0.0));
+    let (k, th, tl) = erfc_tail_pair(
+        V::select(small, c(1.0), a),
+        V::select(pos, dx, -dx),
+    );
+    // erfc(-x) <= erfc(0.5) here; 2^k scales it exactly or to a negligible subnormal.
+    let (n, ne) = fast_two_sum(c(2.0), -scale(th, k));
+    let (nh, nl) = fast_two_sum(n, ne - scale(tl, k));
+    let h = V::select(small, sh, V::select(pos, th, nh));
+    let l = V::select(small, sl, V::select(pos, tl, nl));
+    let k = V::select(V::and(pos, a.ge(c(0.5))), k, c(0.0));
+    (k, h, l)
+}
+
+/// The error function, rounded about once: `x P(x^2)` (Taylor, `x c0` as an exact pair) for
+/// `|x| < 0.75`, else `1 - erfc(|x|)` with `erfc` as a pair and the sign of x.
 #[inline(always)]
 pub fn erf<V: Vector>(x: V) -> V {
     let a = x.abs();
     let small = a.lt(c(0.75));
-    let big = (c::<V>(1.0) - erfc_tail(V::select(small, c(1.0), a))).copysign(x);
-    V::select(small, x * erf_over_x(x), big)
+    let (eh, el) = erf_small_pair(V::select(small, x, c(0.0)), c(0.0));
+    let (k, th, tl) = erfc_tail_pair(V::select(small, c(1.0), a), c(0.0));
+    let (s, e) = fast_two_sum(c(1.0), -scale(th, k));
+    let big = (s + (e - scale(tl, k))).copysign(x);
+    V::select(small, eh + el, big)
 }
 
-/// The complementary error function `1 - erf(x)`, with full relative accuracy in the right
-/// tail (where `1 - erf(x)` would cancel to 0): `1 - erf(x)` for |x| < 0.5, `erfc(x)` from the
-/// tail for x >= 0.5, `2 - erfc(-x)` for x <= -0.5.
+/// The complementary error function `1 - erf(x)`, rounded about once, with full relative
+/// accuracy in the right tail down to the subnormals (see [`erfc_pair`]).
 #[inline(always)]
 pub fn erfc<V: Vector>(x: V) -> V {
-    let a = x.abs();
-    let small = a.lt(c(0.5));
-    let t = erfc_tail(V::select(small, c(1.0), a));
-    let big = V::select(x.gt(c(0.0)), t, c::<V>(2.0) - t);
-    V::select(small, c::<V>(1.0) - x * erf_over_x(x), big)
+    let (k, h, l) = erfc_pair(x, c(0.0));
+    scale(h + l, k)
 }
 
 // ------------------------------------------------------------------ double-word evaluation
@@ -788,13 +850,17 @@ mod tests {
     }
 }
 
-/// The scaled complementary error function `erfcx(a) = erfc(a) e^(a^2)` for `a >= 0.5` (NaN
-/// passes; clamped at 1e15, where it is `1/(a sqrt(pi))` to working precision — callers
-/// select larger `a` away): the interpolants and asymptotic series of [`erfc`] without the
-/// factor `e^(-a^2)`, so that a caller can supply that factor from a more accurate square
-/// (gelu computes `e^(-x^2/2)` from `x` itself, not from the rounded `x / sqrt(2)`).
+/// The scaled complementary error function `erfcx(a + da) = erfc(a + da) e^((a + da)^2)` for
+/// `a >= 0.5` (NaN passes), `|da| <= ulp(a)`, as a pair `h + l` accurate to about 2^-(digits+6)
+/// (float32; for float64 the interpolants' own error, about 2^-50, dominates). Clamped at 1e15,
+/// where it is `1/(a sqrt(pi))` to working precision (callers select larger `a` away). One of
+/// four Chebyshev interpolants (coefficients chosen lane by lane) in `u = (a - mid) / half`,
+/// its last three Horner steps in pairs, the rounding of `u` and `da` entering through
+/// `erfcx'(a) = 2 a erfcx(a) - 2/sqrt(pi)`; from 9 on, the asymptotic series over
+/// `(a + da) sqrt(pi)` as a pair quotient.
 #[inline(always)]
-pub fn erfcx_tail<V: Vector>(a: V) -> V {
+pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
+    let da = V::select(a.gt(c(1e15)), c(0.0), da);
     let a = V::select(a.gt(c(1e15)), c(1e15), a);
     let (i1, i2, i3) = (a.ge(c(1.5)), a.ge(c(3.0)), a.ge(c(5.5)));
     let pick = |v: [f64; 4]| {
@@ -804,13 +870,47 @@ pub fn erfcx_tail<V: Vector>(a: V) -> V {
             V::select(i2, c(v[2]), V::select(i1, c(v[1]), c(v[0]))),
         )
     };
+    let pick_pair = |k: usize| {
+        let v = [ERFC_G[0][k], ERFC_G[1][k], ERFC_G[2][k], ERFC_G[3][k]];
+        let lo = v.map(|x| x - V::Elem::from_f64(x).to_f64());
+        (pick(v), pick(lo))
+    };
     let coef = |k: usize| pick([ERFC_G[0][k], ERFC_G[1][k], ERFC_G[2][k], ERFC_G[3][k]]);
-    let u = (a - pick([1.0, 2.25, 4.25, 7.25])) / pick([0.5, 0.75, 1.25, 1.75]);
+    let (mid, half) = (pick([1.0, 2.25, 4.25, 7.25]), pick([0.5, 0.75, 1.25, 1.75]));
+    // a - mid is exact (Sterbenz) on each interval; u's rounding error is ul / half.
+    let d = a - mid;
+    let u = d / half;
+    let ul = (-u).mul_add(half, d);
     let mut g = coef(18);
-    for k in (0..18).rev() {
+    for k in (3..18).rev() {
         g = g.mul_add(u, coef(k));
     }
+    let mut gl = c::<V>(0.0);
+    for k in (0..3).rev() {
+        let (m, ml) = two_prod(u, g);
+        let ml = u.mul_add(gl, ml);
+        let (ch, cl) = pick_pair(k);
+        let (s, sl) = two_sum(ch, m);
+        g = s;
+        gl = sl + (ml + cl);
+    }
+    let slope = (a + a).mul_add(g, c(-TWO_OVER_SQRT_PI));
+    let (g, gl) = fast_two_sum(g, slope.mul_add(ul + da, gl));
+    // a >= 9: S(w) / ((a + da) sqrt(pi)), S = 1 + w P(w), w = 1 / (2 a^2).
     let w = c::<V>(0.5) / (a * a);
-    let asym = poly(w, &ERFC_ASYMPTOTIC) / (a * c(1.7724538509055160273)); // sqrt(pi)
-    V::select(a.ge(c(9.0)), asym, g)
+    let (sh, sl) = fast_two_sum(c(1.0), w * poly(w, &ERFC_ASYMPTOTIC[1..]));
+    let (pih, pil) = split_const::<V>(1.7724538509055160273); // sqrt(pi)
+    let (dh, dl) = two_prod(a, pih);
+    let dl = a.mul_add(pil, da.mul_add(pih, dl));
+    let qh = sh / dh;
+    let ql = ((-qh).mul_add(dh, sh) + (-qh).mul_add(dl, sl)) / dh;
+    let big = a.ge(c(9.0));
+    (V::select(big, qh, g), V::select(big, ql, gl))
+}
+
+/// [`erfcx_pair`] rounded: `erfcx(a)` for `a >= 0.5`.
+#[inline(always)]
+pub fn erfcx_tail<V: Vector>(a: V) -> V {
+    let (h, l) = erfcx_pair(a, c(0.0));
+    h + l
 }

@@ -12,7 +12,7 @@
 use super::{
     by_type, c, exp_split, exp_split_pair, minus, mul_pow2, poly, scaled_derivative, split,
 };
-use crate::math::{erfc, erfcx_tail};
+use crate::math::{erfc_pair, erfcx_pair, fast_two_sum};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `1 / sqrt(2)`, `2 sqrt(2/pi)`, `2 sqrt(2/pi) 0.044715` and `1 / sqrt(2 pi)` as hi + lo.
@@ -20,8 +20,15 @@ const FRAC_1_SQRT2: (f64, f64) = (0.7071067811865476, -4.833646656726457e-17);
 const TWO_K: (f64, f64) = (1.5957691216057308, -9.96930880911092e-17);
 const TWO_K_KAPPA: (f64, f64) = (0.07135481627260025, -6.175149918155315e-19);
 const INV_SQRT_2PI: f64 = 0.3989422804014327;
-/// `2 / sqrt(pi)`.
-const TWO_SQRT_PI: f64 = 1.1283791670955126;
+const INV_SQRT_2PI_LO: f64 = -2.4923272022777433e-17;
+
+/// `(s, e)` with `s = fl(a + b)`, `s + e = a + b` exactly, in any order.
+#[inline(always)]
+fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
 
 /// `a * b` as `(p, pl)`, the rounded product and its exact error.
 #[inline(always)]
@@ -57,53 +64,61 @@ fn gauss<V: Vector>(x: V) -> (V, V, V) {
     (k, h, (-h).mul_add(lo * c(0.5), l))
 }
 
-/// `a (h + l)`, rounded once up to the error of `a`.
-#[inline(always)]
-fn times_pair<V: Vector>(a: V, h: V, l: V) -> V {
-    a.mul_add(h, a * l)
+/// The pieces of the exact form: `s + ds = -x / sqrt(2)`; where `s < 0.5`, `erfc(s + ds)` as a
+/// pair `(eh, el)`; where `s >= 0.5` (`use_tail`), `erfcx(s + ds)` as a pair `(th, tl)` and
+/// `e^(-x^2/2) = 2^k (gh + gl)`, so that `erfc(s + ds) = 2^k (gh + gl)(th + tl)`.
+struct ErfcParts<V: Vector> {
+    use_tail: V::Mask,
+    eh: V,
+    el: V,
+    th: V,
+    tl: V,
+    k: V,
+    gh: V,
+    gl: V,
 }
 
-/// The pieces of the exact form: `(s, ds, use_tail, tail, (k, h, l))` with
-/// `s + ds = -x / sqrt(2)`, and, for `s >= 0.5`, `erfc(s + ds) = e^(-x^2/2) erfcx(s + ds)` with
-/// `tail = erfcx(s + ds)` and `e^(-x^2/2) = 2^k (h + l)`.
 #[inline(always)]
-fn erfc_parts<V: Vector>(x: V) -> (V, V, V::Mask, V, (V, V, V)) {
+fn erfc_parts<V: Vector>(x: V) -> ErfcParts<V> {
     let (s, ds) = times_const(-x, FRAC_1_SQRT2);
     let use_tail = s.ge(c(0.5));
-    let st = V::select(use_tail, s, c(1.0));
-    // d log erfcx / ds = 2s - M(s), M(s) = 2 / (sqrt(pi) erfcx(s)) ~ 2s + (2/sqrt(pi)) / (1 + s).
-    let slope = -(c::<V>(TWO_SQRT_PI) / (st + c(1.0)));
-    let g = erfcx_tail(st);
-    (s, ds, use_tail, g.mul_add(slope * ds, g), gauss(x))
-}
-
-/// `erfc(s + ds)` for `s < 0.5`, to first order in `ds`, with `M(s)` approximated closely
-/// enough for the correction (`ds` is at most about `ulp(s)`).
-#[inline(always)]
-fn erfc_near<V: Vector>(s: V, ds: V) -> V {
-    let r = erfc(s);
-    let m = V::select(
-        s.ge(c(0.0)),
-        (s + s) + c::<V>(TWO_SQRT_PI) / (s + c(1.0)),
-        c::<V>(TWO_SQRT_PI) / (s * (s + s) - s + c(1.0)),
+    let (_, eh, el) = erfc_pair(
+        V::select(use_tail, c(0.0), s),
+        V::select(use_tail, c(0.0), ds),
     );
-    r.mul_add(-(m * ds), r)
+    let (th, tl) = erfcx_pair(
+        V::select(use_tail, s, c(1.0)),
+        V::select(use_tail, ds, c(0.0)),
+    );
+    let (k, gh, gl) = gauss(x);
+    ErfcParts { use_tail, eh, el, th, tl, k, gh, gl }
 }
 
-/// `gelu(x) = x Phi(x) = x/2 erfc(-x / sqrt(2))`, with full relative accuracy in the negative
-/// tail down to the subnormals. `gelu(-0) = -0`, `gelu(-inf) = -0` (PyTorch gives NaN there),
-/// `gelu(inf) = inf`.
+/// `(ah + al)(bh + bl)` as a pair, to about 2^-(2 digits - 2) relative.
+#[inline(always)]
+fn mul_pairs<V: Vector>(ah: V, al: V, bh: V, bl: V) -> (V, V) {
+    let (p, pl) = two_prod(ah, bh);
+    (p, ah.mul_add(bl, al.mul_add(bh, pl)))
+}
+
+/// `gelu(x) = x Phi(x) = x/2 erfc(-x / sqrt(2))`, rounded once (up to the pairs' errors, about
+/// 2^-(digits+5)): `x/2 (eh + el)`, or in the negative tail `x/2 2^k (gh + gl)(th + tl)`, with full
+/// relative accuracy down to the subnormals. `gelu(-0) = -0`, `gelu(-inf) = -0` (PyTorch gives
+/// NaN there), `gelu(inf) = inf`.
 pub struct Gelu;
 impl<T: Real> Kernel<T, 1> for Gelu {
     const COST: usize = 8;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let h = x * c(0.5);
-        let (s, ds, use_tail, tail, (k, gh, gl)) = erfc_parts(x);
-        let near = h * erfc_near(s, ds);
-        let far = mul_pow2(times_pair(h * tail, gh, gl), c(1.0), k).copysign(x);
+        let p = erfc_parts(x);
+        // gelu has the sign of x (the product's sign of zero follows el's otherwise).
+        let near = h.mul_add(p.eh, h * p.el).copysign(x);
+        let (ph, pl) = mul_pairs(p.th, p.tl, p.gh, p.gl);
+        let far = mul_pow2(h.mul_add(ph, h * pl), c(1.0), p.k).copysign(x);
         let far = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), far);
-        V::select(use_tail, far, near)
+        let near = V::select(x.ge(c(f64::INFINITY)), x, near);
+        V::select(p.use_tail, far, near)
     }
 }
 
@@ -121,16 +136,32 @@ const GELU_Q_F64: [f64; 24] = [0.4314939923140469, 0.388284982990552, -0.0181996
 /// `gelu'(0) = 1/2`, `gelu'(inf) = 1`, `gelu'(-inf) = 0`.
 #[inline(always)]
 fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V) {
-    let (s, ds, use_tail, tail, (k, gh, gl)) = erfc_parts(x);
-    let xk = x * c(INV_SQRT_2PI);
-    // x > -0.71 here, so k is small and the scaling exact.
-    let near = erfc_near(s, ds).mul_add(c(0.5), mul_pow2(times_pair(xk, gh, gl), c(1.0), k));
-    let far = times_pair(tail.mul_add(c(0.5), xk), gh, gl);
-    let t = minus(x, split(GELU_X0.0, GELU_X0.1));
-    let root = t * poly(t, by_type::<V>(&GELU_Q_F32, &GELU_Q_F64));
+    let p = erfc_parts(x);
+    let (xh, xl) = times_const(x, (INV_SQRT_2PI, INV_SQRT_2PI_LO));
+    // x > -0.71: Phi(x) + 2^k x/sqrt(2 pi) (gh + gl), k small unless that term is negligible.
+    let (qh, ql) = mul_pairs(xh, xl, p.gh, p.gl);
+    let (nh, nl) = two_sum(p.eh * c(0.5), mul_pow2(qh, c(1.0), p.k));
+    let near = nh + (p.el.mul_add(c(0.5), mul_pow2(ql, c(1.0), p.k)) + nl);
+    // x < -0.71: 2^k (gh + gl)(erfcx/2 + x/sqrt(2 pi)).
+    let (fh, fl) = two_sum(p.th * c(0.5), xh);
+    let (fh, fl) = fast_two_sum(fh, fl + p.tl.mul_add(c(0.5), xl));
+    let (ffh, ffl) = mul_pairs(fh, fl, p.gh, p.gl);
+    // gelu' < 0 where this is used (x < x0 - 1): the sign of a zero product follows x.
+    let far = (ffh + ffl).copysign(x);
+    let (use_tail, k) = (p.use_tail, p.k);
+    // t = th + tl exactly (x - hi is exact near the root); t Q(t) = th c0 + (th (t Q1(t) + c0l)
+    // + tl c0), the small part rounded separately, so the product rounds about once.
+    let (x0h, x0l) = split::<V>(GELU_X0.0, GELU_X0.1);
+    let (th, tl) = (x - x0h, -x0l);
+    let t = th + tl;
+    let q = by_type::<V>(&GELU_Q_F32, &GELU_Q_F64);
+    let (c0h, c0l) = split::<V>(q[0], 0.0);
+    let r = t.mul_add(poly(t, &q[1..]), c0l);
+    let root = th.mul_add(c0h, th.mul_add(r, tl * c0h));
     let y = V::select(use_tail, far, near);
     let k = V::select(use_tail, k, c(0.0));
-    let at_root = t.abs().lt(c(1.0));
+    // Elsewhere the pairs keep the cancellation of the two terms harmless.
+    let at_root = t.abs().lt(c(0.125));
     let y = V::select(at_root, root, y);
     let k = V::select(at_root, c(0.0), k);
     let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
