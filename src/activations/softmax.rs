@@ -540,9 +540,10 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
     #[inline(always)]
     fn run<V: Vector<Elem = T>>(self) -> Vec<Out> {
         let (op, p) = (self.op, self.p);
-        let chunks = |c0: usize, c1: usize, len: usize| {
-            (c0..c1).map(move |ch| (p.at(ch * CHUNK), CHUNK.min(len - ch * CHUNK)))
-        };
+        // A chunk of a row of `len` at `p`, and its length. (Plain loops below, not closures:
+        // those might not be inlined into the SIMD level's code.)
+        let chunk = |ch: usize, len: usize| (p.at(ch * CHUNK), CHUNK.min(len - ch * CHUNK));
+        let mut res = Vec::new();
         unsafe {
             match self.task {
                 Task::Rows(r0, r1, len) => {
@@ -553,21 +554,25 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                         let s = row_sums::<T, V>(op, a, b, m, len);
                         row_finish::<T, V>(op, pr, len, m, params::<T>(op, &s));
                     }
-                    Vec::new()
                 }
-                Task::Max(c0, c1, len) => chunks(c0, c1, len)
-                    .map(|(q, n)| Out::Max(row_max::<T, V>(q.a.0, n).to_f64()))
-                    .collect(),
-                Task::Sums(c0, c1, len, m) => chunks(c0, c1, len)
-                    .map(|(q, n)| {
-                        Out::Sums(row_sums::<T, V>(op, q.a.0, q.b.0, T::from_f64(m), n))
-                    })
-                    .collect(),
+                Task::Max(c0, c1, len) => {
+                    for ch in c0..c1 {
+                        let (q, n) = chunk(ch, len);
+                        res.push(Out::Max(row_max::<T, V>(q.a.0, n).to_f64()));
+                    }
+                }
+                Task::Sums(c0, c1, len, m) => {
+                    for ch in c0..c1 {
+                        let (q, n) = chunk(ch, len);
+                        let s = row_sums::<T, V>(op, q.a.0, q.b.0, T::from_f64(m), n);
+                        res.push(Out::Sums(s));
+                    }
+                }
                 Task::Finish(c0, c1, len, m, t) => {
-                    for (q, n) in chunks(c0, c1, len) {
+                    for ch in c0..c1 {
+                        let (q, n) = chunk(ch, len);
                         row_finish::<T, V>(op, q, n, T::from_f64(m), t);
                     }
-                    Vec::new()
                 }
                 Task::Cols(i0, i1, len, inner) => {
                     let blocks = inner.div_ceil(COLS);
@@ -581,10 +586,10 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                             at += V::LANES;
                         }
                     }
-                    Vec::new()
                 }
             }
         }
+        res
     }
 }
 
