@@ -1,28 +1,28 @@
 //! Softmax and log-softmax along one axis, and their backward (from the saved output).
 //!
 //! Arrays are C-contiguous of shape `(outer, len, inner)`, reduced over `len`:
-//! - `inner == 1` (the last axis): each row is cut into chunks of [`CHUNK`] elements. A chunk is
-//!   read twice while it sits in cache: its maximum, then `e = exp(x - max)` summed (and, for
-//!   softmax, stored). A last pass scales (softmax) or shifts (log-softmax) the row. Rows longer
-//!   than a chunk are split across threads by chunks, whose sums are combined in order.
+//! - `inner == 1` (the last axis): a row of at most [`CHUNK`] elements is done by one task in
+//!   three passes while it sits in cache: its maximum `m`, the sums, the output. Longer rows
+//!   are split across threads by chunks, pass by pass; the chunks' sums are combined in order.
 //! - `inner > 1`: strips of columns run across SIMD lanes, each lane one column.
 //!
-//! `x - max` is rounded, and `exp` turns its rounding error into a relative error as large as
-//! `|x - max| eps` (64 ulp at `x - max = -100` in float32): the error is recovered exactly
-//! (TwoSum) and put back as `e (1 + err)`. Rows are summed in 64 virtual lanes (element `i` to
-//! lane `i % 64`) over blocks of 1024 elements, each block's lanes added pairwise in float64
-//! into a compensated float64 sum; columns in one lane each, flushed every 16 rows. So results
-//! are bit-identical for every SIMD level and thread count, and the sums' errors are about an
-//! ulp at most.
-//!
-//! The sum is kept as `count + rest`, with `count` the number of terms `e = 1` (the maxima) and
-//! `rest` the others, so that log-softmax takes `log1p((count - 1) + rest)`: the maximum of a row
-//! whose other entries are far below gets `-sum(e)`, not 0.
+//! Accuracy (each output within 1 ulp of the correctly rounded result): `x - m` is exact as a
+//! pair (TwoSum), `e^(x - m)` is a pair from [`exp_pair`], and the sums are compensated: in
+//! each of 64 virtual lanes (element `i` to lane `i % 64`) a running `(hi, lo)` pair in the
+//! element type (TwoSum), flushed every [`BLOCK`] elements (columns: every 16 rows) lane by lane
+//! into a compensated float64 sum. The order of every operation is fixed by the element index
+//! alone, so results are bit-identical for every SIMD level and thread count.
+//! - softmax: `f = 1 / sum` as a pair, and `y = e^(x - m) f` rounded once ([`exp_mul_pair`]).
+//! - log-softmax: `y = (x - m) - log(sum)` with `log(sum)` as a pair. The sum is kept as
+//!   `count + rest` (`count`: the elements equal to `m`), so `log(sum) = log1p((count - 1) +
+//!   rest)` is accurate where it is tiny: the maximum of a row whose other entries are far below
+//!   gets `-rest`, not 0.
+//! - backward: `sum(g y)` (from exact products) and `sum(g)` are compensated sums.
 //!
 //! NaN or `+inf` in a row gives a row of NaN, as does a row of `-inf` (as PyTorch).
 
 use super::c;
-use crate::math::{exp, exp_nonpositive};
+use crate::math::{MathConsts, exp, exp_mul_pair, exp_pair, expm1_pair};
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
 
@@ -30,8 +30,7 @@ use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
 pub const CHUNK: usize = 1 << 13;
 /// Virtual lanes of the row sums (element `i` of a row goes to lane `i % VLANES`).
 const VLANES: usize = 64;
-/// Elements per block of the row sums: each lane's running sum (16 terms) is flushed into its
-/// compensated float64 sum at the end of a block.
+/// Elements per block of the row sums: each lane's running pair is flushed at its end.
 const BLOCK: usize = 1024;
 /// Columns per task when `inner > 1` (results do not depend on it).
 const COLS: usize = 64;
@@ -48,84 +47,104 @@ pub enum Op {
 impl Op {
     fn cost(self) -> usize {
         match self {
-            Op::Softmax | Op::LogSoftmax => 6,
+            Op::Softmax => 10,
+            Op::LogSoftmax => 6,
             Op::LogSoftmaxBackward => 4,
             Op::SoftmaxBackward => 2,
         }
     }
-}
-
-/// `a - b = s + err` exactly (TwoSum); `err` is NaN where `s` is not finite.
-#[inline(always)]
-fn two_diff<V: Vector>(a: V, b: V) -> (V, V) {
-    let s = a - b;
-    let bb = s - a;
-    (s, (a - (s - bb)) - (b + bb))
-}
-
-/// `x - m` as `s + err`, `err` set to 0 where it is NaN (`s` infinite or NaN).
-#[inline(always)]
-fn shifted<V: Vector>(x: V, m: V) -> (V, V) {
-    let (s, err) = two_diff(x, m);
-    (s, V::select(err.is_nan(), c(0.0), err))
-}
-
-/// `e^(x - m)` for `x <= m`, with the rounding error of `x - m` put back: `e + e err`.
-#[inline(always)]
-fn exp_shifted<V: Vector>(x: V, m: V) -> V {
-    let (s, err) = shifted(x, m);
-    let e = exp_nonpositive(s);
-    e.mul_add(err, e)
-}
-
-/// `[count, rest]`: the terms `e >= 1` (the maxima) count as 1, the others go to `rest`.
-#[inline(always)]
-fn split_one<V: Vector>(e: V) -> [V; 2] {
-    let one = e.ge(c(1.0));
-    [V::select(one, c(1.0), c(0.0)), V::select(one, c(0.0), e)]
-}
-
-/// `[y, f_hi, f_lo] -> y f_hi + y f_lo`: softmax's scaling by `f = 1 / sum` held as two parts.
-pub struct SoftmaxScale;
-impl<T: Real> Kernel<T, 3> for SoftmaxScale {
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [y, hi, lo]: [V; 3]) -> V {
-        y.mul_add(hi, y * lo)
+    fn forward(self) -> bool {
+        matches!(self, Op::Softmax | Op::LogSoftmax)
     }
 }
 
-/// `[x, m, l_hi, l_lo] -> (x - m) - l`, with `x - m` exact (as `s + err`) and `l = log(sum)` in
-/// two parts: `(s - l_hi) + (err - l_lo)`. `-inf` gives `-inf`.
+/// `a + b = s + err` exactly (TwoSum); `err` is NaN where `s` is not finite.
+#[inline(always)]
+fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// `x - m` as `s + err` exactly, `err` set to 0 where it is NaN (`s` infinite or NaN).
+#[inline(always)]
+fn shifted<V: Vector>(x: V, m: V) -> (V, V) {
+    let (s, err) = two_sum(x, -m);
+    (s, V::select(err.is_nan(), c(0.0), err))
+}
+
+/// The terms `[count, hi, lo]` of `sum e^(x - m)` for `x <= m`: `count` is 1 where `x = m`,
+/// otherwise `e^(x - m) = hi + lo` (to about 2^-(digits+4); 0 or a subnormal far below the sum's
+/// precision where it underflows).
+#[inline(always)]
+fn exp_terms<V: Vector>(x: V, m: V) -> [V; 3] {
+    let (s, err) = shifted(x, m);
+    let lo = V::Elem::EXP_LO;
+    let (k, h, l) = exp_pair(V::select(s.lt(c(lo)), c(lo), s));
+    let sh = V::Elem::EXP_SHIFT;
+    let p = (k + c(sh)).pow2i() * c(2f64.powi(-(sh as i32)));
+    // e^(s + err) = e^s (1 + err) to within err^2.
+    let (eh, el) = (h * p, h.mul_add(err, l) * p);
+    // Exactly 0 below EXP_LO (so that padding lanes add nothing at all).
+    let under = s.lt(c(lo));
+    let (eh, el) = (V::select(under, c(0.0), eh), V::select(under, c(0.0), el));
+    let top = s.ge(c(0.0));
+    [
+        V::select(top, c(1.0), c(0.0)),
+        V::select(top, c(0.0), eh),
+        V::select(top, c(0.0), el),
+    ]
+}
+
+/// `[x, m, f_hi, f_lo] -> e^(x - m) f`, rounded once, with `x - m` exact and `f = 1 / sum` a
+/// pair. `-inf` gives 0.
+pub struct SoftmaxOut;
+impl<T: Real> Kernel<T, 4> for SoftmaxOut {
+    const COST: usize = 4;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x, m, fh, fl]: [V; 4]) -> V {
+        let (s, err) = shifted(x, m);
+        // f e^(s + err) = (f + f err) e^s.
+        exp_mul_pair(s, c(1.0), fh, fh.mul_add(err, fl))
+    }
+}
+
+/// `[x, m, l_hi, l_lo] -> (x - m) - l`, with `x - m = s + err` exact and `l = log(sum)` a pair:
+/// `s - l_hi = d + d_err` exactly, then `d + ((d_err + err) - l_lo)`. `-inf` gives `-inf`.
 pub struct LogSoftmaxOut;
 impl<T: Real> Kernel<T, 4> for LogSoftmaxOut {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x, m, hi, lo]: [V; 4]) -> V {
         let (s, err) = shifted(x, m);
-        (s - hi) + (err - lo)
+        let (d, de) = two_sum(s, -hi);
+        let de = V::select(de.is_nan(), c(0.0), de);
+        d + ((de + err) - lo)
     }
 }
 
-/// `[g, y, dot] -> y (g - dot)`, ATen's `_softmax_backward_data` with `dot = sum(g y)`.
+/// `[g, y, dot_hi, dot_lo] -> y ((g - dot_hi) - dot_lo)`, ATen's `_softmax_backward_data` with
+/// `dot = sum(g y)` a pair.
 pub struct SoftmaxGrad;
-impl<T: Real> Kernel<T, 3> for SoftmaxGrad {
+impl<T: Real> Kernel<T, 4> for SoftmaxGrad {
     #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [g, y, dot]: [V; 3]) -> V {
-        y * (g - dot)
+    fn eval<V: Vector<Elem = T>>(&self, [g, y, hi, lo]: [V; 4]) -> V {
+        y * ((g - hi) - lo)
     }
 }
 
-/// `[g, y, sum] -> g - e^y sum` (one rounding), ATen's `_log_softmax_backward_data` with
-/// `sum = sum(g)`.
+/// `[g, y, sum_hi, sum_lo] -> g - e^y sum`, ATen's `_log_softmax_backward_data` with `sum =
+/// sum(g)` a pair.
 pub struct LogSoftmaxGrad;
-impl<T: Real> Kernel<T, 3> for LogSoftmaxGrad {
+impl<T: Real> Kernel<T, 4> for LogSoftmaxGrad {
     const COST: usize = 4;
     #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [g, y, sum]: [V; 3]) -> V {
-        (-exp(y)).mul_add(sum, g)
+    fn eval<V: Vector<Elem = T>>(&self, [g, y, hi, lo]: [V; 4]) -> V {
+        let e = -exp(y);
+        e.mul_add(hi, e.mul_add(lo, g))
     }
 }
 
-/// A compensated (Neumaier) float64 sum.
+/// A compensated float64 sum (TwoSum, errors added up in `lo`).
 #[derive(Clone, Copy, Default, Debug)]
 struct Acc {
     hi: f64,
@@ -135,13 +154,9 @@ struct Acc {
 impl Acc {
     #[inline(always)]
     fn add(&mut self, v: f64) {
-        let s = self.hi + v;
-        self.lo += if self.hi.abs() >= v.abs() {
-            (self.hi - s) + v
-        } else {
-            (v - s) + self.hi
-        };
+        let (s, e) = two_sum(self.hi, v);
         self.hi = s;
+        self.lo += e;
     }
     fn merge(&mut self, o: Acc) {
         self.add(o.hi);
@@ -149,30 +164,66 @@ impl Acc {
     }
     /// `(hi, lo)` with `hi = hi + lo` rounded; an infinite or NaN sum is `(sum, 0)`.
     fn parts(self) -> (f64, f64) {
-        if !self.hi.is_finite() {
-            return (self.hi, 0.0);
-        }
         let s = self.hi + self.lo;
-        (
-            s,
-            if s.is_finite() {
-                (self.hi - s) + self.lo
-            } else {
-                0.0
-            },
-        )
-    }
-    fn value(self) -> f64 {
-        self.parts().0
+        if !s.is_finite() || !self.hi.is_finite() {
+            return (self.hi + self.lo, 0.0);
+        }
+        (s, (self.hi - s) + self.lo)
     }
 }
 
-/// What phase 1 leaves for a chunk or a column: the maximum (forward) and the sums
-/// (forward: `[count, rest]`; backward: `[sum]`).
+/// A row's (chunk's, column's) sums: forward `count` (elements equal to the maximum) and
+/// `rest`; backward `rest` only.
 #[derive(Clone, Copy, Default, Debug)]
-struct Stats {
-    m: f64,
-    s: [Acc; 2],
+struct Sums {
+    count: Acc,
+    rest: Acc,
+}
+
+impl Sums {
+    fn merge(&mut self, o: Sums) {
+        self.count.merge(o.count);
+        self.rest.merge(o.rest);
+    }
+}
+
+/// Running sums of one vector of lanes: `count` (plain: its terms are integers) and
+/// `(hi, lo)`, compensated.
+#[derive(Clone, Copy)]
+struct Lanes<V> {
+    count: V,
+    hi: V,
+    lo: V,
+}
+
+impl<V: Vector> Lanes<V> {
+    fn zero() -> Self {
+        let z = V::splat(V::Elem::default());
+        Lanes { count: z, hi: z, lo: z }
+    }
+    #[inline(always)]
+    fn add(&mut self, [n, h, l]: [V; 3]) {
+        let (s, e) = two_sum(self.hi, h);
+        self.count = self.count + n;
+        self.hi = s;
+        self.lo = self.lo + (e + l);
+    }
+    /// Adds the first `n` lanes to `sums[..n]` (lane by lane, in order) and zeroes `self`.
+    #[inline(always)]
+    fn flush(&mut self, sums: &mut [Sums]) {
+        let mut buf = [[V::Elem::default(); 64]; 3];
+        unsafe {
+            self.count.store(buf[0].as_mut_ptr());
+            self.hi.store(buf[1].as_mut_ptr());
+            self.lo.store(buf[2].as_mut_ptr());
+        }
+        for (j, s) in sums.iter_mut().enumerate() {
+            s.count.add(buf[0][j].to_f64());
+            s.rest.add(buf[1][j].to_f64());
+            s.rest.add(buf[2][j].to_f64());
+        }
+        *self = Lanes::zero();
+    }
 }
 
 /// The lowest finite T: a row maximum is at least this, so that a row with `-inf` entries and
@@ -185,77 +236,49 @@ fn lowest<T: Real>() -> T {
     })
 }
 
-/// `e^(a - b)` in float64 for `a <= b`, with the rounding error of `a - b` put back.
-fn exp_diff(a: f64, b: f64) -> f64 {
-    let (s, err) = two_diff(a, b);
-    let e = s.exp();
-    if err.is_nan() { e } else { e.mul_add(err, e) }
-}
-
-/// `(hi, lo)` of `v` in T: `hi = v` rounded, `lo = v - hi` rounded (0 for f64).
-fn split<T: Real>(v: f64, lo: f64) -> (f64, f64) {
+/// `(hi, lo)` of `v + lo` in T: `hi = v` rounded, `lo = (v - hi) + lo` rounded.
+fn split<T: Real>(v: f64, lo: f64) -> [f64; 2] {
     let hi = T::from_f64(v).to_f64();
-    (hi, T::from_f64((v - hi) + lo).to_f64())
+    let lo = if hi.is_finite() { (v - hi) + lo } else { 0.0 };
+    [hi, T::from_f64(lo).to_f64()]
 }
 
-/// The row's totals from its chunks' stats: forward `[M, S_hi, S_lo]` with S the sum (softmax)
-/// or `[M, L_hi, L_lo]` with `L = log(sum)` (log-softmax); backward `[sum, 0, 0]`.
-fn totals<T: Real>(op: Op, stats: &[Stats]) -> [f64; 3] {
-    match op {
-        Op::SoftmaxBackward | Op::LogSoftmaxBackward => {
-            let mut a = Acc::default();
-            stats.iter().for_each(|s| a.merge(s.s[0]));
-            [a.value(), 0.0, 0.0]
-        }
-        Op::Softmax | Op::LogSoftmax => {
-            let m = stats.iter().fold(f64::NEG_INFINITY, |m, s| m.max(s.m));
-            let (mut ones, mut rest) = (0.0, Acc::default());
-            for s in stats {
-                if s.m == m {
-                    ones += s.s[0].value();
-                    rest.merge(s.s[1]);
-                } else {
-                    let w = exp_diff(s.m, m);
-                    rest.add(s.s[0].value() * w);
-                    rest.add(s.s[1].value() * w);
-                }
-            }
-            if op == Op::Softmax {
-                rest.add(ones);
-                let (hi, lo) = rest.parts();
-                [m, hi, lo]
-            } else {
-                rest.add(ones - 1.0); // exact: `ones` counts
-                let (hi, lo) = rest.parts();
-                // log(1 + hi + lo) = log1p(hi) + lo / (1 + hi)
-                let l = hi.ln_1p();
-                let (h, l2) = split::<T>(l, lo / (1.0 + hi));
-                [m, h, l2]
-            }
-        }
+/// `log1p(th + tl)` as a pair `(l, d)`: float64's `ln_1p`, then one Newton step with
+/// `expm1(l)` as a pair, so the pair is within about 2^-57 relative.
+fn log1p_pair(th: f64, tl: f64) -> (f64, f64) {
+    let l = th.ln_1p();
+    if !l.is_finite() {
+        return (l, 0.0);
     }
+    let (uh, ul) = expm1_pair(l);
+    // th - uh is exact (Sterbenz) unless l is off by far more than an ulp.
+    (l, ((th - uh) + (tl - ul)) / (1.0 + uh))
 }
 
-/// Phase 2 parameters of one chunk from the row's totals: softmax `[f_hi, f_lo, _]` with
-/// `f = e^(m_c - M) / S`; log-softmax `[M, L_hi, L_lo]`; backward `[sum, _, _]`.
-fn chunk_params<T: Real>(op: Op, t: [f64; 3], s: &Stats) -> [f64; 3] {
+/// The finishing kernel's two parameters from the sums (and the maximum `m`, forward):
+/// softmax `f = 1 / sum`, log-softmax `log(sum)`, backward the sum, each as a pair in T.
+fn params<T: Real>(op: Op, s: &Sums) -> [f64; 2] {
     match op {
         Op::Softmax => {
-            let [m, hi, lo] = t;
-            // 1 / (hi + lo) as r + r_lo: r_lo = (1 - r hi - r lo) / hi.
-            let r = 1.0 / hi;
-            let r_lo = (-r.mul_add(hi, -1.0) - r * lo) / hi;
-            let r_lo = if r_lo.is_finite() { r_lo } else { 0.0 };
-            let (r, r_lo) = if s.m == m {
-                (r, r_lo)
-            } else {
-                let w = exp_diff(s.m, m);
-                (r * w, r_lo * w)
-            };
-            let (h, l) = split::<T>(r, r_lo);
-            [h, l, 0.0]
+            let mut sum = s.rest;
+            sum.add(s.count.hi);
+            let (h, l) = sum.parts();
+            // 1 / (h + l) as r + r_lo: r_lo = (1 - r h - r l) / h.
+            let r = 1.0 / h;
+            let r_lo = (-r.mul_add(h, -1.0) - r * l) / h;
+            split::<T>(r, if r_lo.is_finite() { r_lo } else { 0.0 })
         }
-        _ => t,
+        Op::LogSoftmax => {
+            let mut t = s.rest;
+            t.add(s.count.hi - 1.0); // exact: `count` counts
+            let (th, tl) = t.parts();
+            let (l, d) = log1p_pair(th, tl);
+            split::<T>(l, d)
+        }
+        _ => {
+            let (h, l) = s.rest.parts();
+            split::<T>(h, l)
+        }
     }
 }
 
@@ -289,69 +312,6 @@ unsafe fn st<V: Vector>(v: V, p: *mut V::Elem, at: usize, n: usize) {
     }
 }
 
-/// Adds the first `n` lanes of each `v[k]` to `acc[k][lane]` and zeroes `v`.
-#[inline(always)]
-fn flush<V: Vector, const K: usize>(
-    v: &mut [V; K],
-    acc: &mut [[Acc; 64]; K],
-    lane0: usize,
-    n: usize,
-) {
-    for k in 0..K {
-        let mut buf = [V::Elem::default(); 64];
-        unsafe { v[k].store(buf.as_mut_ptr()) };
-        for (a, b) in acc[k][lane0..lane0 + n].iter_mut().zip(&buf) {
-            a.add(b.to_f64());
-        }
-        v[k] = V::splat(V::Elem::default());
-    }
-}
-
-/// Sums `K` terms per element over a row of `n`: `term(at)` gives the terms of the `V::LANES`
-/// elements at `at` (padded past `n` so that they add 0). Element `i` goes to virtual lane
-/// `i % 64` (64 independent running sums in T, whatever the level); at the end of each block of
-/// [`BLOCK`] elements the lanes are added pairwise in float64 and the block's total goes into a
-/// compensated float64 sum.
-#[inline(always)]
-unsafe fn row_sums<V: Vector, const K: usize>(
-    n: usize,
-    mut term: impl FnMut(usize) -> [V; K],
-) -> [Acc; K] {
-    let per = VLANES / V::LANES;
-    let mut total = [Acc::default(); K];
-    let mut acc = [[V::splat(V::Elem::default()); K]; VLANES];
-    let mut i = 0;
-    while i < n {
-        let end = (i + BLOCK).min(n);
-        while i < end {
-            for (a, acc) in acc[..per].iter_mut().enumerate() {
-                let t = term(i + a * V::LANES);
-                for k in 0..K {
-                    acc[k] = acc[k] + t[k];
-                }
-            }
-            i += VLANES;
-        }
-        for (k, total) in total.iter_mut().enumerate() {
-            let mut buf = [V::Elem::default(); VLANES];
-            for (a, acc) in acc[..per].iter_mut().enumerate() {
-                unsafe { acc[k].store(buf.as_mut_ptr().add(a * V::LANES)) };
-                acc[k] = V::splat(V::Elem::default());
-            }
-            let mut v: [f64; VLANES] = buf.map(|b| b.to_f64());
-            let mut w = VLANES;
-            while w > 1 {
-                w /= 2;
-                for j in 0..w {
-                    v[j] += v[j + w];
-                }
-            }
-            total.add(v[0]);
-        }
-    }
-    total
-}
-
 /// The maximum of `n` elements at `x` (NaN ignored), at least [`lowest`]; two independent
 /// running maxima.
 #[inline(always)]
@@ -371,6 +331,159 @@ unsafe fn row_max<T: Real, V: Vector<Elem = T>>(x: *const T, n: usize) -> T {
     buf[..V::LANES]
         .iter()
         .fold(lowest::<T>(), |a, &b| if b > a { b } else { a })
+}
+
+/// The terms `[count, hi, lo]` of element(s) `at` of the sums of `op` (padded past `n` with
+/// terms 0), `a` being x (forward) or g, `b` the saved output.
+#[inline(always)]
+unsafe fn terms<V: Vector>(
+    op: Op,
+    a: *const V::Elem,
+    b: *const V::Elem,
+    m: V,
+    at: usize,
+    n: usize,
+) -> [V; 3] {
+    let zero = V::Elem::default();
+    let z = V::splat(zero);
+    unsafe {
+        match op {
+            Op::Softmax | Op::LogSoftmax => {
+                exp_terms(ld::<V>(a, at, n, V::Elem::from_f64(f64::NEG_INFINITY)), m)
+            }
+            Op::SoftmaxBackward => {
+                // g y exactly, as a pair.
+                let (g, y) = (ld::<V>(a, at, n, zero), ld::<V>(b, at, n, zero));
+                let p = g * y;
+                let pl = g.mul_add(y, -p);
+                [z, p, V::select(pl.is_nan(), z, pl)]
+            }
+            Op::LogSoftmaxBackward => [z, ld::<V>(a, at, n, zero), z],
+        }
+    }
+}
+
+/// The sums of `op` over a row of `n` at `a`, `b`: element `i` goes to virtual lane `i % 64`
+/// (64 running pairs in T, whatever the level), flushed lane by lane every [`BLOCK`] elements
+/// into compensated float64 sums, which are then added in lane order.
+#[inline(always)]
+unsafe fn row_sums<T: Real, V: Vector<Elem = T>>(
+    op: Op,
+    a: *const T,
+    b: *const T,
+    m: T,
+    n: usize,
+) -> Sums {
+    let per = VLANES / V::LANES;
+    let m = V::splat(m);
+    let mut sums = [Sums::default(); VLANES];
+    let mut acc = [Lanes::<V>::zero(); VLANES];
+    let mut i = 0;
+    while i < n {
+        let end = (i + BLOCK).min(n);
+        while i < end {
+            for (j, acc) in acc[..per].iter_mut().enumerate() {
+                acc.add(unsafe { terms(op, a, b, m, i + j * V::LANES, n) });
+            }
+            i += VLANES;
+        }
+        for (j, acc) in acc[..per].iter_mut().enumerate() {
+            acc.flush(&mut sums[j * V::LANES..(j + 1) * V::LANES]);
+        }
+    }
+    let mut total = Sums::default();
+    sums.iter().for_each(|s| total.merge(*s));
+    total
+}
+
+/// The finishing kernel of `op` on one vector.
+#[inline(always)]
+fn finish<V: Vector>(op: Op, a: V, b: V, q: [V; 2]) -> V {
+    match op {
+        Op::Softmax => SoftmaxOut.eval([a, b, q[0], q[1]]),
+        Op::LogSoftmax => LogSoftmaxOut.eval([a, b, q[0], q[1]]),
+        Op::SoftmaxBackward => SoftmaxGrad.eval([a, b, q[0], q[1]]),
+        Op::LogSoftmaxBackward => LogSoftmaxGrad.eval([a, b, q[0], q[1]]),
+    }
+}
+
+/// The last pass over `n` contiguous elements: `b` is the maximum (forward, broadcast) or the
+/// saved output.
+#[inline(always)]
+unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
+    op: Op,
+    p: Ptrs<T>,
+    n: usize,
+    m: T,
+    q: [f64; 2],
+) {
+    let q: [T; 2] = q.map(T::from_f64);
+    let (q0, q1) = (&q[0] as *const T, &q[1] as *const T);
+    let (b, bb) = if op.forward() {
+        (&m as *const T, true)
+    } else {
+        (p.b.0 as *const T, false)
+    };
+    macro_rules! go {
+        ($k:expr) => {
+            unsafe { map_bcast::<T, V, _, 4>(&$k, [p.a.0 as *const T, b, q0, q1], [false, bb, true, true], p.out.0, n) }
+        };
+    }
+    match op {
+        Op::Softmax => go!(SoftmaxOut),
+        Op::LogSoftmax => go!(LogSoftmaxOut),
+        Op::SoftmaxBackward => go!(SoftmaxGrad),
+        Op::LogSoftmaxBackward => go!(LogSoftmaxGrad),
+    }
+}
+
+/// A strip of `nv <= V::LANES` columns (stride `inner`) over `len` rows, one column per lane:
+/// maximum, sums (flushed every 16 rows), output.
+#[inline(always)]
+unsafe fn strip<T: Real, V: Vector<Elem = T>>(
+    op: Op,
+    p: Ptrs<T>,
+    len: usize,
+    inner: usize,
+    nv: usize,
+) {
+    let (a, b, out) = (p.a.0 as *const T, p.b.0 as *const T, p.out.0);
+    let zero = T::default();
+    let row = |k: usize| k * inner;
+    unsafe {
+        let m = if op.forward() {
+            let ninf = T::from_f64(f64::NEG_INFINITY);
+            let mut m = V::splat(ninf);
+            for k in 0..len {
+                let v = ld::<V>(a.add(row(k)), 0, nv, ninf);
+                m = V::select(v.gt(m), v, m);
+            }
+            let lo = V::splat(lowest::<T>());
+            V::select(m.lt(lo), lo, m)
+        } else {
+            V::splat(zero)
+        };
+        let mut sums = [Sums::default(); 64];
+        let mut acc = Lanes::<V>::zero();
+        for k in 0..len {
+            acc.add(terms(op, a.add(row(k)), b.add(row(k)), m, 0, nv));
+            if k % 16 == 15 || k + 1 == len {
+                acc.flush(&mut sums[..nv]);
+            }
+        }
+        let mut qb = [[zero; 64]; 2];
+        for l in 0..nv {
+            let q = params::<T>(op, &sums[l]);
+            qb[0][l] = T::from_f64(q[0]);
+            qb[1][l] = T::from_f64(q[1]);
+        }
+        let q = [V::load(qb[0].as_ptr()), V::load(qb[1].as_ptr())];
+        for k in 0..len {
+            let bk = if op.forward() { m } else { ld::<V>(b.add(row(k)), 0, nv, zero) };
+            let v = finish(op, ld::<V>(a.add(row(k)), 0, nv, zero), bk, q);
+            st(v, out.add(row(k)), 0, nv);
+        }
+    }
 }
 
 /// Pointers of one call: `a` is x (forward) or grad_output, `b` the saved output (backward).
@@ -393,248 +506,72 @@ impl<T> Ptrs<T> {
     }
 }
 
-/// Phase 1 over `n` contiguous elements (softmax also stores `e` into `out`).
-#[inline(always)]
-unsafe fn chunk_stats<T: Real, V: Vector<Elem = T>>(op: Op, p: Ptrs<T>, n: usize) -> Stats {
-    let (a, b, out) = (p.a.0 as *const T, p.b.0 as *const T, p.out.0);
-    let zero = T::default();
-    unsafe {
-        match op {
-            Op::Softmax | Op::LogSoftmax => {
-                let m = row_max::<T, V>(a, n);
-                let mv = V::splat(m);
-                let ninf = T::from_f64(f64::NEG_INFINITY);
-                let s = row_sums::<V, 2>(
-                    n,
-                    #[inline(always)]
-                    |at| {
-                        let e = exp_shifted(ld::<V>(a, at, n, ninf), mv);
-                        if op == Op::Softmax {
-                            st(e, out, at, n);
-                        }
-                        split_one(e)
-                    },
-                );
-                Stats { m: m.to_f64(), s }
-            }
-            Op::SoftmaxBackward => {
-                let [s] = row_sums::<V, 1>(
-                    n,
-                    #[inline(always)]
-                    |at| [ld::<V>(a, at, n, zero) * ld::<V>(b, at, n, zero)],
-                );
-                Stats {
-                    m: 0.0,
-                    s: [s, Acc::default()],
-                }
-            }
-            Op::LogSoftmaxBackward => {
-                let [s] = row_sums::<V, 1>(
-                    n,
-                    #[inline(always)]
-                    |at| [ld::<V>(a, at, n, zero)],
-                );
-                Stats {
-                    m: 0.0,
-                    s: [s, Acc::default()],
-                }
-            }
-        }
-    }
-}
-
-/// Phase 2 over `n` contiguous elements with the chunk's parameters.
-#[inline(always)]
-unsafe fn chunk_finish<T: Real, V: Vector<Elem = T>>(op: Op, p: Ptrs<T>, n: usize, q: [f64; 3]) {
-    let (a, b, out) = (p.a.0 as *const T, p.b.0 as *const T, p.out.0);
-    let q: [T; 3] = q.map(T::from_f64);
-    let (q0, q1, q2) = (&q[0] as *const T, &q[1] as *const T, &q[2] as *const T);
-    unsafe {
-        match op {
-            Op::Softmax => {
-                let y = out as *const T;
-                map_bcast::<T, V, _, 3>(&SoftmaxScale, [y, q0, q1], [false, true, true], out, n)
-            }
-            Op::LogSoftmax => map_bcast::<T, V, _, 4>(
-                &LogSoftmaxOut,
-                [a, q0, q1, q2],
-                [false, true, true, true],
-                out,
-                n,
-            ),
-            Op::SoftmaxBackward => {
-                map_bcast::<T, V, _, 3>(&SoftmaxGrad, [a, b, q0], [false, false, true], out, n)
-            }
-            Op::LogSoftmaxBackward => {
-                map_bcast::<T, V, _, 3>(&LogSoftmaxGrad, [a, b, q0], [false, false, true], out, n)
-            }
-        }
-    }
-}
-
-/// Column sums of two terms per row (`term(k)` for row `k`), flushed every 16 rows into the
-/// first `nv` lanes' compensated sums.
-#[inline(always)]
-unsafe fn col_sums<V: Vector, F: FnMut(usize) -> [V; 2]>(
-    len: usize,
-    nv: usize,
-    mut term: F,
-) -> [[Acc; 64]; 2] {
-    let mut lanes = [[Acc::default(); 64]; 2];
-    let mut acc = [V::splat(V::Elem::default()); 2];
-    for k in 0..len {
-        let t = term(k);
-        acc[0] = acc[0] + t[0];
-        acc[1] = acc[1] + t[1];
-        if k % 16 == 15 || k + 1 == len {
-            flush(&mut acc, &mut lanes, 0, nv);
-        }
-    }
-    lanes
-}
-
-/// A strip of `nv <= V::LANES` columns (stride `inner`) over `len` rows: phases 1 and 2 with one
-/// column per lane; sums flushed every 16 rows.
-#[inline(always)]
-unsafe fn strip<T: Real, V: Vector<Elem = T>>(
-    op: Op,
-    p: Ptrs<T>,
-    len: usize,
-    inner: usize,
-    nv: usize,
-) {
-    let (a, b, out) = (p.a.0 as *const T, p.b.0 as *const T, p.out.0);
-    let zero = T::default();
-    let ninf = T::from_f64(f64::NEG_INFINITY);
-    unsafe {
-        let (m, lanes) = match op {
-            Op::Softmax | Op::LogSoftmax => {
-                let mut m = V::splat(ninf);
-                for k in 0..len {
-                    let v = ld::<V>(a.add(k * inner), 0, nv, ninf);
-                    m = V::select(v.gt(m), v, m);
-                }
-                let lo = V::splat(lowest::<T>());
-                let m = V::select(m.lt(lo), lo, m);
-                let lanes = col_sums::<V, _>(
-                    len,
-                    nv,
-                    #[inline(always)]
-                    |k| {
-                        let e = exp_shifted(ld::<V>(a.add(k * inner), 0, nv, ninf), m);
-                        if op == Op::Softmax {
-                            st(e, out.add(k * inner), 0, nv);
-                        }
-                        split_one(e)
-                    },
-                );
-                (m, lanes)
-            }
-            Op::SoftmaxBackward => (
-                V::splat(zero),
-                col_sums::<V, _>(
-                    len,
-                    nv,
-                    #[inline(always)]
-                    |k| {
-                        let (g, y) = (
-                            ld::<V>(a.add(k * inner), 0, nv, zero),
-                            ld::<V>(b.add(k * inner), 0, nv, zero),
-                        );
-                        [g * y, V::splat(zero)]
-                    },
-                ),
-            ),
-            Op::LogSoftmaxBackward => (
-                V::splat(zero),
-                col_sums::<V, _>(
-                    len,
-                    nv,
-                    #[inline(always)]
-                    |k| [ld::<V>(a.add(k * inner), 0, nv, zero), V::splat(zero)],
-                ),
-            ),
-        };
-        // Per-column parameters.
-        let mut mb = [zero; 64];
-        m.store(mb.as_mut_ptr());
-        let mut qb = [[zero; 64]; 3];
-        for l in 0..nv {
-            let s = Stats {
-                m: mb[l].to_f64(),
-                s: [lanes[0][l], lanes[1][l]],
-            };
-            let q = chunk_params::<T>(op, totals::<T>(op, &[s]), &s);
-            for j in 0..3 {
-                qb[j][l] = T::from_f64(q[j]);
-            }
-        }
-        let q: [V; 3] = std::array::from_fn(|j| V::load(qb[j].as_ptr()));
-        for k in 0..len {
-            let (ak, bk, ok) = (a.add(k * inner), b.add(k * inner), out.add(k * inner));
-            let v = match op {
-                Op::Softmax => SoftmaxScale.eval([ld::<V>(ok, 0, nv, zero), q[0], q[1]]),
-                Op::LogSoftmax => LogSoftmaxOut.eval([ld::<V>(ak, 0, nv, zero), q[0], q[1], q[2]]),
-                Op::SoftmaxBackward => {
-                    SoftmaxGrad.eval([ld::<V>(ak, 0, nv, zero), ld::<V>(bk, 0, nv, zero), q[0]])
-                }
-                Op::LogSoftmaxBackward => {
-                    LogSoftmaxGrad.eval([ld::<V>(ak, 0, nv, zero), ld::<V>(bk, 0, nv, zero), q[0]])
-                }
-            };
-            st(v, ok, 0, nv);
-        }
-    }
-}
-
-/// The work of one task.
+/// The work of one task; chunks `c0..c1` are of one row of `len` at `p`.
 #[derive(Clone, Copy)]
 enum Task {
     /// Whole rows `r0..r1` of `len` (at most a chunk) elements.
     Rows(usize, usize, usize),
-    /// Phase 1 of chunks `c0..c1` of one row of `len` at `p`.
-    Stats(usize, usize, usize),
-    /// Phase 2 of chunks `c0..c1` of one row of `len` at `p`, with the row's totals.
-    Finish(usize, usize, usize, [f64; 3]),
+    /// The maxima of chunks `c0..c1`.
+    Max(usize, usize, usize),
+    /// The sums of chunks `c0..c1`, with the row maximum.
+    Sums(usize, usize, usize, f64),
+    /// The last pass over chunks `c0..c1`, with the row maximum and parameters.
+    Finish(usize, usize, usize, f64, [f64; 2]),
     /// Column blocks `i0..i1` (item `i`: outer index `i / blocks`, columns from `(i % blocks) *
     /// COLS`), each over `len` rows of `inner`.
     Cols(usize, usize, usize, usize),
 }
 
-struct SoftmaxJob<'a, T> {
+/// A task's results: the chunks' maxima or sums.
+#[derive(Clone, Copy)]
+enum Out {
+    Max(f64),
+    Sums(Sums),
+}
+
+struct SoftmaxJob<T> {
     op: Op,
     p: Ptrs<T>,
     task: Task,
-    stats: &'a [Stats],
 }
 
-impl<T: Real> Job<T> for SoftmaxJob<'_, T> {
-    type Output = Vec<Stats>;
+impl<T: Real> Job<T> for SoftmaxJob<T> {
+    type Output = Vec<Out>;
     #[inline(always)]
-    fn run<V: Vector<Elem = T>>(self) -> Vec<Stats> {
+    fn run<V: Vector<Elem = T>>(self) -> Vec<Out> {
         let (op, p) = (self.op, self.p);
+        // A chunk of a row of `len` at `p`, and its length. (Plain loops below, not closures:
+        // those might not be inlined into the SIMD level's code.)
+        let chunk = |ch: usize, len: usize| (p.at(ch * CHUNK), CHUNK.min(len - ch * CHUNK));
         let mut res = Vec::new();
         unsafe {
             match self.task {
                 Task::Rows(r0, r1, len) => {
                     for r in r0..r1 {
                         let pr = p.at(r * len);
-                        let s = chunk_stats::<T, V>(op, pr, len);
-                        let q = chunk_params::<T>(op, totals::<T>(op, &[s]), &s);
-                        chunk_finish::<T, V>(op, pr, len, q);
+                        let (a, b) = (pr.a.0 as *const T, pr.b.0 as *const T);
+                        let m = if op.forward() { row_max::<T, V>(a, len) } else { T::default() };
+                        let s = row_sums::<T, V>(op, a, b, m, len);
+                        row_finish::<T, V>(op, pr, len, m, params::<T>(op, &s));
                     }
                 }
-                Task::Stats(c0, c1, len) => {
+                Task::Max(c0, c1, len) => {
                     for ch in c0..c1 {
-                        let n = CHUNK.min(len - ch * CHUNK);
-                        res.push(chunk_stats::<T, V>(op, p.at(ch * CHUNK), n));
+                        let (q, n) = chunk(ch, len);
+                        res.push(Out::Max(row_max::<T, V>(q.a.0, n).to_f64()));
                     }
                 }
-                Task::Finish(c0, c1, len, t) => {
+                Task::Sums(c0, c1, len, m) => {
                     for ch in c0..c1 {
-                        let n = CHUNK.min(len - ch * CHUNK);
-                        let q = chunk_params::<T>(op, t, &self.stats[ch]);
-                        chunk_finish::<T, V>(op, p.at(ch * CHUNK), n, q);
+                        let (q, n) = chunk(ch, len);
+                        let s = row_sums::<T, V>(op, q.a.0, q.b.0, T::from_f64(m), n);
+                        res.push(Out::Sums(s));
+                    }
+                }
+                Task::Finish(c0, c1, len, m, t) => {
+                    for ch in c0..c1 {
+                        let (q, n) = chunk(ch, len);
+                        row_finish::<T, V>(op, q, n, T::from_f64(m), t);
                     }
                 }
                 Task::Cols(i0, i1, len, inner) => {
@@ -680,29 +617,41 @@ pub unsafe fn softmax_raw<T: Real>(
         b: SendPtr(b as *mut T),
         out: SendPtr(out),
     };
-    let job = |p: Ptrs<T>, task: Task, stats: &[Stats]| dispatch(SoftmaxJob { op, p, task, stats });
+    let job = |p: Ptrs<T>, task: Task| dispatch(SoftmaxJob { op, p, task });
     let cost = op.cost();
     if inner > 1 {
         let items = outer * inner.div_ceil(COLS);
         let per = COLS.min(inner) * len;
         for_ranges(items, (GRAIN / per).max(1), per * cost, |i0, i1| {
-            job(p, Task::Cols(i0, i1, len, inner), &[]);
+            job(p, Task::Cols(i0, i1, len, inner));
         });
     } else if len <= CHUNK {
         for_ranges(outer, (GRAIN / len).max(1), len * cost, |r0, r1| {
-            job(p, Task::Rows(r0, r1, len), &[]);
+            job(p, Task::Rows(r0, r1, len));
         });
     } else {
         let chunks = len.div_ceil(CHUNK);
         for r in 0..outer {
             let pr = p.at(r * len);
-            let stats: Vec<Stats> = map_ranges(chunks, 1, CHUNK * cost, |c0, c1| {
-                job(pr, Task::Stats(c0, c1, len), &[])
-            })
-            .concat();
-            let t = totals::<T>(op, &stats);
-            for_ranges(chunks, 1, CHUNK, |c0, c1| {
-                job(pr, Task::Finish(c0, c1, len, t), &stats);
+            let mut m = 0.0;
+            if op.forward() {
+                m = lowest::<T>().to_f64();
+                for o in map_ranges(chunks, 1, CHUNK, |c0, c1| job(pr, Task::Max(c0, c1, len))).concat() {
+                    if let Out::Max(v) = o && v > m {
+                        m = v;
+                    }
+                }
+            }
+            let mut s = Sums::default();
+            let per = map_ranges(chunks, 1, CHUNK * cost, |c0, c1| job(pr, Task::Sums(c0, c1, len, m)));
+            for o in per.concat() {
+                if let Out::Sums(v) = o {
+                    s.merge(v);
+                }
+            }
+            let t = params::<T>(op, &s);
+            for_ranges(chunks, 1, CHUNK * cost, |c0, c1| {
+                job(pr, Task::Finish(c0, c1, len, m, t));
             });
         }
     }
