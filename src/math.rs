@@ -446,10 +446,7 @@ pub fn erfc_pair<V: Vector>(x: V, dx: V) -> (V, V, V) {
     let (s, e) = fast_two_sum(c(1.0), -eh);
     let (sh, sl) = fast_two_sum(s, e - el);
     let pos = x.gt(c(0.0));
-    let (k, th, tl) = erfc_tail_pair(
-        V::select(small, c(1.0), a),
-        V::select(pos, dx, -dx),
-    );
+    let (k, th, tl) = erfc_tail_pair(V::select(small, c(1.0), a), V::select(pos, dx, -dx));
     // erfc(-x) <= erfc(0.5) here; 2^k scales it exactly or to a negligible subnormal.
     let (n, ne) = fast_two_sum(c(2.0), -scale(th, k));
     let (nh, nl) = fast_two_sum(n, ne - scale(tl, k));

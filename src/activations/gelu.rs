@@ -91,7 +91,16 @@ fn erfc_parts<V: Vector>(x: V) -> ErfcParts<V> {
         V::select(use_tail, ds, c(0.0)),
     );
     let (k, gh, gl) = gauss(x);
-    ErfcParts { use_tail, eh, el, th, tl, k, gh, gl }
+    ErfcParts {
+        use_tail,
+        eh,
+        el,
+        th,
+        tl,
+        k,
+        gh,
+        gl,
+    }
 }
 
 /// `(ah + al)(bh + bl)` as a pair, to about 2^-(2 digits - 2) relative.

@@ -8,9 +8,7 @@
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
 use super::{c, exp_split, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
-use crate::math::{
-    MathConsts, div_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair,
-};
+use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `(k, m, e, d)` with `e = e^-|x| = 2^k m` (see [`exp_split`]) and `d = 1 + e`.
@@ -213,7 +211,11 @@ impl<T: Real> Kernel<T, 1> for SoftplusDerivative {
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = times_beta(x, self.beta);
         let (k, q, r) = sigmoid_pair(z, zl);
-        let y = V::select(z.gt(c(self.threshold)), c(1.0), mul_pow2_pair(q, r, c(1.0), k));
+        let y = V::select(
+            z.gt(c(self.threshold)),
+            c(1.0),
+            mul_pow2_pair(q, r, c(1.0), k),
+        );
         V::select(x.is_nan(), x, y)
     }
 }
@@ -327,7 +329,9 @@ impl<T: Real> Kernel<T, 2> for SoftsignBackward {
         let gc = V::select(gc.abs().lt(c(f64::INFINITY)), gc, c(0.0));
         let near = g.mul_add(p, gc);
         let far = (g * r) * (r + r).mul_add(e, r);
-        let huge = x.abs().gt(c(2f64.powi(V::Elem::MANTISSA_DIGITS as i32 + 8)));
+        let huge = x
+            .abs()
+            .gt(c(2f64.powi(V::Elem::MANTISSA_DIGITS as i32 + 8)));
         let y = V::select(huge, far, near);
         V::select(x.abs().ge(c(f64::INFINITY)), g * c(0.0), y)
     }

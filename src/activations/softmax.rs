@@ -199,7 +199,11 @@ struct Lanes<V> {
 impl<V: Vector> Lanes<V> {
     fn zero() -> Self {
         let z = V::splat(V::Elem::default());
-        Lanes { count: z, hi: z, lo: z }
+        Lanes {
+            count: z,
+            hi: z,
+            lo: z,
+        }
     }
     #[inline(always)]
     fn add(&mut self, [n, h, l]: [V; 3]) {
@@ -426,7 +430,15 @@ unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
     };
     macro_rules! go {
         ($k:expr) => {
-            unsafe { map_bcast::<T, V, _, 4>(&$k, [p.a.0 as *const T, b, q0, q1], [false, bb, true, true], p.out.0, n) }
+            unsafe {
+                map_bcast::<T, V, _, 4>(
+                    &$k,
+                    [p.a.0 as *const T, b, q0, q1],
+                    [false, bb, true, true],
+                    p.out.0,
+                    n,
+                )
+            }
         };
     }
     match op {
@@ -479,7 +491,11 @@ unsafe fn strip<T: Real, V: Vector<Elem = T>>(
         }
         let q = [V::load(qb[0].as_ptr()), V::load(qb[1].as_ptr())];
         for k in 0..len {
-            let bk = if op.forward() { m } else { ld::<V>(b.add(row(k)), 0, nv, zero) };
+            let bk = if op.forward() {
+                m
+            } else {
+                ld::<V>(b.add(row(k)), 0, nv, zero)
+            };
             let v = finish(op, ld::<V>(a.add(row(k)), 0, nv, zero), bk, q);
             st(v, out.add(row(k)), 0, nv);
         }
@@ -550,7 +566,11 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                     for r in r0..r1 {
                         let pr = p.at(r * len);
                         let (a, b) = (pr.a.0 as *const T, pr.b.0 as *const T);
-                        let m = if op.forward() { row_max::<T, V>(a, len) } else { T::default() };
+                        let m = if op.forward() {
+                            row_max::<T, V>(a, len)
+                        } else {
+                            T::default()
+                        };
                         let s = row_sums::<T, V>(op, a, b, m, len);
                         row_finish::<T, V>(op, pr, len, m, params::<T>(op, &s));
                     }
@@ -636,14 +656,20 @@ pub unsafe fn softmax_raw<T: Real>(
             let mut m = 0.0;
             if op.forward() {
                 m = lowest::<T>().to_f64();
-                for o in map_ranges(chunks, 1, CHUNK, |c0, c1| job(pr, Task::Max(c0, c1, len))).concat() {
-                    if let Out::Max(v) = o && v > m {
+                for o in
+                    map_ranges(chunks, 1, CHUNK, |c0, c1| job(pr, Task::Max(c0, c1, len))).concat()
+                {
+                    if let Out::Max(v) = o
+                        && v > m
+                    {
                         m = v;
                     }
                 }
             }
             let mut s = Sums::default();
-            let per = map_ranges(chunks, 1, CHUNK * cost, |c0, c1| job(pr, Task::Sums(c0, c1, len, m)));
+            let per = map_ranges(chunks, 1, CHUNK * cost, |c0, c1| {
+                job(pr, Task::Sums(c0, c1, len, m))
+            });
             for o in per.concat() {
                 if let Out::Sums(v) = o {
                     s.merge(v);
