@@ -145,8 +145,9 @@ impl<T: Real> Kernel<T, 1> for Celu {
         } else {
             expm1(u)
         };
-        let corr = (m + c(1.0)) * r; // not where m is infinite (r may be 0 or negative)
-        let m = V::select(m.abs().lt(c(f64::INFINITY)), m + corr, m);
+        // Not where m is infinite (r may be 0 or negative); |corr| < ulp(m): m's sign (of zero).
+        let corr = (m + c(1.0)) * r;
+        let m = V::select(m.abs().lt(c(f64::INFINITY)), (m + corr).copysign(m), m);
         piecewise(x, x, c::<V>(self.alpha) * m)
     }
 }
