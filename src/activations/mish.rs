@@ -1,9 +1,9 @@
 //! mish, `x tanh(softplus(x))` (Misra 2019), its derivative and backward, on the pair
 //! machinery of [`super::smooth`].
 
-use super::smooth::{div_to_pair, one_plus_exp_pair, scaled_exp, two_sum};
-use super::{c, minus, mul_pow2, scaled_derivative, split};
-use crate::math::{MathConsts, expm1_nonpositive, fast_two_sum};
+use super::smooth::{div_to_pair, one_plus_exp_pair, two_sum};
+use super::{c, mul_pow2, scaled_derivative, split};
+use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, square_pair};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `mish(x) = x tanh(softplus(x))`, with `tanh(softplus(x)) = n / (n + 2)`, `n = e^x (e^x + 2)`:
@@ -45,42 +45,77 @@ impl<T: Real> Kernel<T, 1> for Mish {
     }
 }
 
-/// The root of `mish'` and `e^x0`.
+/// The root of `mish'`, `e^x0`, `4 (1 + e^x0)` and `e^2x0 + 6`, each as hi + lo.
 const MISH_X0: (f64, f64) = (-1.1924312145154952, -4.8484829848031044e-17);
-const MISH_E0: f64 = 0.3034825352815289;
+const MISH_E0: (f64, f64) = (0.3034825352815289, 1.981117434764409e-17);
+const MISH_C: (f64, f64) = (5.213930141126116, 7.924469739057636e-17);
+const MISH_C6: (f64, f64) = (6.092101649220904, 3.150954997471186e-16);
 
-/// `mish'(x) = tanh(sp) + x sech^2(sp) sigmoid(x)` (`sp = softplus(x)`). For `x > 0`, with
-/// `f = e^-x` and `D = 1 + 2f (1 + f)`: `((1 + 2f) D + 4x f^2 (1 + f)) / D^2` (all terms
-/// positive). For `x <= 0`, with `e = e^x` (scaled): `e q / (e (e + 2) + 2)^2`,
-/// `q = e^3 + 4e^2 + 6e + 4 + 4x (1 + e)`, which has the root `x0`; `q` is evaluated as
-/// `q(x) - q(x0) = d B + 4t (1 + e0)` with `t = x - x0` (exact), `d = e - e0 = e0 expm1(t)` and
-/// `B = (e + e0)(e + 4) + e0^2 + 6 + 4x`, which keeps full relative accuracy at the root.
-/// `mish'(0) = 0.6`, `mish'(inf) = 1`, `mish'(-inf) = 0`.
+/// `(ah + al) (bh + bl)` as a pair (not renormalized), to about 2^-(2 digits - 2) relative.
+#[inline(always)]
+fn mul_pair<V: Vector>(ah: V, al: V, bh: V, bl: V) -> (V, V) {
+    let p = ah * bh;
+    (p, ah.mul_add(bh, -p) + ah.mul_add(bl, al * bh))
+}
+
+/// `mish'(x) = tanh(sp) + x sech^2(sp) sigmoid(x)` (`sp = softplus(x)`), rounded once: every
+/// part below is a pair. For `x > 0`, with `f = e^-x` and `D = 1 + 2f (1 + f)`:
+/// `((1 + 2f) D + 4x f^2 (1 + f)) / D^2` (all terms positive). For `x <= 0`, with `e = e^x`
+/// (scaled): `e q / (e (e + 2) + 2)^2`, `q = e^3 + 4e^2 + 6e + 4 + 4x (1 + e)`, which has the
+/// root `x0`; `q` is evaluated as `q(x) - q(x0) = d B + 4t (1 + e0)` with `t = x - x0` (exact as
+/// a pair), `d = e - e0 = e0 expm1(t)` and `B = (e + e0)(e + 4) + e0^2 + 6 + 4x`: at the root
+/// both terms have the sign of `t` (B > 0 above x = -1.98), and below, where they differ, they
+/// cancel by less than a factor 1.4. `mish'(0) = 0.6`, `mish'(inf) = 1`, `mish'(-inf) = 0`.
 #[inline(always)]
 fn mish_derivative_parts<V: Vector>(x: V) -> (V, V) {
-    let (k, m, e, _) = scaled_exp(x);
+    let (k, h, l, ek, dh, dl) = one_plus_exp_pair(x);
+    let (eh, el) = (ek * h, ek * l);
     let one = c::<V>(1.0);
-    // x > 0: e is f = e^-x.
-    let dd = (e + e).mul_add(e + one, one);
-    let num = e.mul_add(c(2.0), one) * dd + x * ((c::<V>(4.0) * (e * e)) * (e + one));
-    let pos = num / (dd * dd);
-    // x <= 0: e is e^x (and m = 0 below EXP_MUL_LO, where x is clamped to keep q finite).
+    let (two, four) = (c::<V>(2.0), c::<V>(4.0));
+    // x > 0: e is f = e^-x, dh + dl = 1 + f; x is clamped where f = 0 (4x stays finite).
+    let (fg, fgl) = mul_pair(eh, el, dh, dl);
+    let (ddh, ddl) = fast_two_sum(one, fg + fg);
+    let ddl = fgl.mul_add(two, ddl);
+    let (oh, ol) = fast_two_sum(one, eh + eh);
+    let (n1, n1l) = mul_pair(oh, el.mul_add(two, ol), ddh, ddl);
+    let (ff, ffl) = mul_pair(eh, el, fg, fgl);
+    let x4 = four * V::select(x.gt(c(1e4)), c(1e4), x);
+    let n2 = x4 * ff;
+    let n2l = x4.mul_add(ff, -n2) + x4 * ffl;
+    let (nh, nl) = fast_two_sum(n1, n2);
+    let (sh, sl) = square_pair(ddh, ddl);
+    let pos = div_pair(nh, nl + n1l + n2l, sh, sl);
+    let pos = V::select(x.ge(c(f64::INFINITY)), one, pos);
+    // x <= 0: e is e^x (0 below 2^-100, and the 2^k of h + l is applied last); n2 = e (e + 2) + 2.
+    let (ah, al) = fast_two_sum(two, eh);
+    let (p, pl) = mul_pair(eh, el, ah, al + el);
+    let (den, den_l) = fast_two_sum(two, p);
+    let (sh, sl) = square_pair(den, den_l + pl);
+    // q = d B + C t; x is clamped at EXP_MUL_LO (below, e^x 2^k is 0), t at EXPM1_LO for expm1.
     let lo = V::Elem::EXP_MUL_LO;
     let xn = V::select(x.lt(c(lo)), c(lo), x);
-    let t = minus(xn, split(MISH_X0.0, MISH_X0.1));
-    let e0 = c::<V>(MISH_E0);
-    let b = (e + e0).mul_add(e + c(4.0), c(MISH_E0 * MISH_E0 + 6.0)) + c::<V>(4.0) * xn;
-    let q = (e0 * expm1_nonpositive(t)).mul_add(b, c::<V>(4.0 * (1.0 + MISH_E0)) * t);
-    // Away from the root q directly has no cancellation: below x = -2 (where B < 0 and the
-    // shifted form cancels a little) its terms 4 + 4x and e (4x + 6) are both negative, above
-    // x = -0.9 all its terms but a small 4x e are positive.
-    let four = c::<V>(4.0);
-    let direct = four.mul_add(xn, four) + e * (four.mul_add(xn, c(6.0)) + e * (e + four));
-    let q = V::select(V::or(xn.lt(c(-2.0)), xn.gt(c(-0.9))), direct, q);
-    let n2 = e.mul_add(e + c(2.0), c(2.0));
-    let neg = (m * q) / (n2 * n2);
+    let (x0h, x0l) = split::<V>(MISH_X0.0, MISH_X0.1);
+    let (th, tl) = two_sum(xn, -x0h);
+    let tl = tl - x0l;
+    let lo = V::Elem::EXPM1_LO;
+    let (uh, ul) = expm1_pair(V::select(th.lt(c(lo)), c(lo), th));
+    let (e0h, e0l) = split::<V>(MISH_E0.0, MISH_E0.1);
+    let (d, dl) = mul_pair(e0h, e0l, uh, ul);
+    let dl = (e0h * (uh + one)).mul_add(tl, dl); // + e0 e^t tl
+    let (s, s_l) = two_sum(eh, e0h);
+    let (a4, a4l) = fast_two_sum(four, eh);
+    let (pb, pbl) = mul_pair(s, s_l + (el + e0l), a4, a4l + el);
+    let (c6h, c6l) = split::<V>(MISH_C6.0, MISH_C6.1);
+    let (r, rl) = two_sum(four * xn, c6h);
+    let (bh, bl) = two_sum(pb, r);
+    let (db, dbl) = mul_pair(d, dl, bh, bl + (pbl + (rl + c6l)));
+    let (ch, cl) = split::<V>(MISH_C.0, MISH_C.1);
+    let (ct, ctl) = mul_pair(ch, cl, th, tl);
+    let (qh, ql) = two_sum(db, ct);
+    let (qh, ql) = fast_two_sum(qh, ql + (dbl + ctl));
+    let (n, n_l) = mul_pair(h, l, qh, ql);
+    let neg = div_pair(n, n_l, sh, sl).copysign(qh); // also where e^x 2^k is 0
     let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
-    let pos = V::select(x.ge(c(f64::INFINITY)), one, pos);
     let p = x.gt(c(0.0));
     (V::select(p, pos, neg), V::select(p, c(0.0), k))
 }
