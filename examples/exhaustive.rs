@@ -13,8 +13,14 @@ use std::time::Instant;
 use nonlin::accuracy::{Case, cases, sweep_many};
 use nonlin::simd::{Level, set_level};
 
+const USAGE: &str = "exhaustive [--level scalar|avx2|avx512|neon] [--only NAME,...] [--step N]";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{}", USAGE);
+        return;
+    }
     let value = |flag: &str| {
         args.iter()
             .position(|a| a == flag)

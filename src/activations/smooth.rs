@@ -11,14 +11,6 @@ use super::{c, exp_split, exp_split_pair, mul_pow2, poly, scaled_derivative, spl
 use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair};
 use crate::simd::{Kernel, Real, Vector};
 
-/// `(k, m, e, d)` with `e = e^-|x| = 2^k m` (see [`exp_split`]) and `d = 1 + e`.
-#[inline(always)]
-pub(super) fn scaled_exp<V: Vector>(x: V) -> (V, V, V, V) {
-    let (k, m) = exp_split(-x.abs());
-    let e = mul_pow2(m, c(1.0), k);
-    (k, m, e, e + c(1.0))
-}
-
 /// `e^-|x| = 2^k (h + l)` (from [`exp_split_pair`]), `ek = 2^k` (0 below `2^-100`, where `e` no
 /// longer reaches `1 + e`) and `1 + e^-|x| = dh + dl`, a normalized pair: `(k, h, l, ek, dh, dl)`.
 #[inline(always)]
