@@ -602,7 +602,7 @@ fn visit_elementwise<T: Real>(v: &mut impl Visit<T>, alpha: f64) {
     v.unary("hardsigmoid", Hardsigmoid, &|x| nan_or(x, clamp((x + 3.0) / 6.0, 0.0, 1.0)));
     v.unary("hardsigmoid_derivative", HardsigmoidDerivative, &|x| mask(x, x.abs() < 3.0, 1.0 / 6.0));
     v.binary("hardsigmoid_backward", HardsigmoidBackward, &|g, x| mask(x, x.abs() < 3.0, g / 6.0), &id);
-    let hardswish_d = move |x: f64| nan_or(x, if x < -3.0 { 0.0 } else if x > 3.0 { 1.0 } else { (2.0 * x + 3.0) / 6.0 });
+    let hardswish_d = move |x: f64| nan_or(x, if x <= -3.0 { 0.0 } else if x >= 3.0 { 1.0 } else { (2.0 * x + 3.0) / 6.0 });
     v.unary("hardswish", Hardswish, &|x| nan_or(x, if x < -3.0 { -0.0 } else if x > 3.0 { x } else { x * (x + 3.0) / 6.0 }));
     v.unary("hardswish_derivative", HardswishDerivative, &hardswish_d);
     v.binary("hardswish_backward", HardswishBackward, &|g, x| g * hardswish_d(x), &id);

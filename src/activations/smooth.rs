@@ -130,7 +130,7 @@ fn sigmoid_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
 }
 
 /// `a (q + r) 2^k`, rounded once (as [`mul_pow2`], with `q + r` a pair from [`sigmoid_pair`]);
-/// an infinite `a` gives `a q 2^k` (no `inf * 0` from a zero `r`).
+/// an infinite `a` gives `a q 2^k` (no `inf * 0` from a zero `r`). `q + r` must be positive.
 #[inline(always)]
 fn mul_pow2_pair<V: Vector>(q: V, r: V, a: V, k: V) -> V {
     let magic = c::<V>(V::Elem::ROUND_MAGIC);
@@ -139,7 +139,9 @@ fn mul_pow2_pair<V: Vector>(q: V, r: V, a: V, k: V) -> V {
     let s2 = k2.pow2i();
     let corr = (r * s1) * a;
     let corr = V::select(corr.abs().lt(c(f64::INFINITY)), corr, c(0.0));
-    (((q * s1).mul_add(a, corr)) * s2) * s2
+    // q + r > 0: the result has the sign of a, also where it is 0 (a = -0 and r < 0 would
+    // otherwise give -0 + 0 = +0).
+    ((((q * s1).mul_add(a, corr)) * s2) * s2).copysign(a)
 }
 
 /// `softplus(z + zl) = max(z, 0) + log1p(e) + sigmoid(z) zl` (`zl` a small correction to `z`,
@@ -324,7 +326,8 @@ impl<T: Real> Kernel<T, 2> for SoftsignBackward {
         let huge = x
             .abs()
             .gt(c(2f64.powi(V::Elem::MANTISSA_DIGITS as i32 + 8)));
-        let y = V::select(huge, far, near);
+        // softsign' > 0: the sign of g, also for a zero result (g = -0 and corr < 0).
+        let y = V::select(huge, far, near).copysign(g);
         V::select(x.abs().ge(c(f64::INFINITY)), g * c(0.0), y)
     }
 }
