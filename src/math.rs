@@ -466,7 +466,7 @@ pub fn erf<V: Vector>(x: V) -> V {
     let (k, th, tl) = erfc_tail_pair(V::select(small, c(1.0), a), c(0.0));
     let (s, e) = fast_two_sum(c(1.0), -scale(th, k));
     let big = (s + (e - scale(tl, k))).copysign(x);
-    V::select(small, eh + el, big)
+    V::select(small, (eh + el).copysign(x), big) // odd: erf(-0) = -0
 }
 
 /// The complementary error function `1 - erf(x)`, rounded about once, with full relative

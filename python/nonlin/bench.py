@@ -299,7 +299,7 @@ def _plain_jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], obj
     except Exception:
         return None
     if d["x"].dtype == np.float64:
-        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call,unused-ignore]
     x, g, w = (jnp.asarray(d[k]) for k in ("x", "g", "w"))
     y = jnp.asarray(d["y"]) if "y" in d else None
     wb = w.reshape(1, -1, *([1] * (x.ndim - 2))) if x.ndim >= 2 else w
@@ -726,7 +726,7 @@ def _jax(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
     except Exception:
         return None
     if d["x"].dtype == np.float64:
-        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call,unused-ignore]
     x, g = jnp.asarray(d["x"]), jnp.asarray(d["g"])
     y = jnp.asarray(d["y"]) if "y" in d else None
     fwd = {"softmax": jax.nn.softmax, "log_softmax": jax.nn.log_softmax, "glu": jax.nn.glu}
