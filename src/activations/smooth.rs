@@ -7,7 +7,7 @@
 //! huge gradient times a tiny derivative is not lost. The derivatives of silu and mish have a root; around it they are written as
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
-use super::{c, exp_split, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
+use super::{c, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
 use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair};
 use crate::simd::{Kernel, Real, Vector};
 
