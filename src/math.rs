@@ -396,7 +396,7 @@ fn two_prod<V: Vector>(a: V, b: V) -> (V, V) {
 
 /// `(s, e)` with `s = fl(a + b)`, `s + e = a + b` exactly, in any order (Knuth's TwoSum).
 #[inline(always)]
-fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
+pub fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
     let s = a + b;
     let bb = s - a;
     (s, (a - (s - bb)) + (b - bb))

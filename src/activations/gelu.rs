@@ -12,6 +12,7 @@
 use super::{
     by_type, c, exp_split, exp_split_pair, minus, mul_pow2, poly, scaled_derivative, split,
 };
+use crate::math::two_sum;
 use crate::math::{erfc_pair, erfcx_pair, fast_two_sum};
 use crate::simd::{Kernel, Real, Vector};
 
@@ -21,14 +22,6 @@ const TWO_K: (f64, f64) = (1.5957691216057308, -9.96930880911092e-17);
 const TWO_K_KAPPA: (f64, f64) = (0.07135481627260025, -6.175149918155315e-19);
 const INV_SQRT_2PI: f64 = 0.3989422804014327;
 const INV_SQRT_2PI_LO: f64 = -2.4923272022777433e-17;
-
-/// `(s, e)` with `s = fl(a + b)`, `s + e = a + b` exactly, in any order.
-#[inline(always)]
-fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
-    let s = a + b;
-    let bb = s - a;
-    (s, (a - (s - bb)) + (b - bb))
-}
 
 /// `a * b` as `(p, pl)`, the rounded product and its exact error.
 #[inline(always)]

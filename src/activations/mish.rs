@@ -1,9 +1,9 @@
 //! mish, `x tanh(softplus(x))` (Misra 2019), its derivative and backward, on the pair
 //! machinery of [`super::smooth`].
 
-use super::smooth::{div_to_pair, one_plus_exp_pair, two_sum};
+use super::smooth::{div_to_pair, one_plus_exp_pair};
 use super::{c, mul_pow2, scaled_derivative, split};
-use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, square_pair};
+use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, square_pair, two_sum};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `mish(x) = x tanh(softplus(x))`, with `tanh(softplus(x)) = n / (n + 2)`, `n = e^x (e^x + 2)`:

@@ -8,6 +8,7 @@
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
 use super::{c, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
+use crate::math::two_sum;
 use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair};
 use crate::simd::{Kernel, Real, Vector};
 
@@ -30,14 +31,6 @@ pub(super) fn div_to_pair<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> (V, V) {
     let q = nh * inv;
     let rem = (-q).mul_add(dh, nh) + (-q).mul_add(dl, nl);
     (q, rem * inv)
-}
-
-/// `a + b = s + t` exactly, for any order of magnitudes (Knuth's TwoSum).
-#[inline(always)]
-pub(super) fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
-    let s = a + b;
-    let bb = s - a;
-    (s, (a - (s - bb)) + (b - bb))
 }
 
 /// `silu(x) = x sigmoid(x)`: `x / (1 + e^-x)` for `x > 0`, `x e^x / (1 + e^x)` otherwise, with

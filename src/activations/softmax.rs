@@ -22,6 +22,7 @@
 //! NaN or `+inf` in a row gives a row of NaN, as does a row of `-inf` (as PyTorch).
 
 use super::c;
+use crate::math::two_sum;
 use crate::math::{MathConsts, exp, exp_mul_pair, exp_pair, expm1_pair};
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
@@ -56,14 +57,6 @@ impl Op {
     fn forward(self) -> bool {
         matches!(self, Op::Softmax | Op::LogSoftmax)
     }
-}
-
-/// `a + b = s + err` exactly (TwoSum); `err` is NaN where `s` is not finite.
-#[inline(always)]
-fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
-    let s = a + b;
-    let bb = s - a;
-    (s, (a - (s - bb)) + (b - bb))
 }
 
 /// `x - m` as `s + err` exactly, `err` set to 0 where it is NaN (`s` infinite or NaN).
