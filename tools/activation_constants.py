@@ -47,9 +47,9 @@ def mish_q(x):
     return e**3 + 4 * e**2 + 6 * e + 4 + 4 * x * (1 + e)
 
 
-def cheb_monomial(f, a, b, n):
+def cheb_monomial(f, a, b, n, exact=False):
     """Monomial coefficients (constant first) in u = (x - mid)/half of the degree-n Chebyshev
-    interpolant of f on [a, b]."""
+    interpolant of f on [a, b] (as mpmath numbers with exact=True, else float64)."""
     mid, half = (a + b) / 2, (b - a) / 2
     nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / (n + 1)) for k in range(n + 1)]
     vals = [f(mid + half * u) for u in nodes]
@@ -61,7 +61,7 @@ def cheb_monomial(f, a, b, n):
     for j in range(n + 1):
         for i, v in enumerate(chebT(j)):
             mono[i] += c[j] * v
-    return [float(v) for v in mono], mid, half
+    return (mono if exact else [float(v) for v in mono]), mid, half
 
 
 _T = {0: [mp.mpf(1)], 1: [mp.mpf(0), mp.mpf(1)]}
@@ -84,25 +84,61 @@ def horner(coeffs, u):
     return acc
 
 
-def fit(name, f, a, b, tol32=4e-9, tol64=5e-17, odd=False):
-    """The lowest degrees meeting each tolerance (odd ones only with odd=True: with x0 at the
-    center, an even degree would put a node at x0, where f is 0/0)."""
+def fit(name, f, a, b, tol32=4e-9, tol64=5e-17, odd=False, lo0=False, in_t=False):
+    """The lowest degrees meeting each tolerance (None: skip that type; odd ones only with
+    odd=True: with x0 at the center, an even degree would put a node at x0, where f is 0/0). With
+    lo0=True the float64 constant term is a pair: its lo part is printed as NAME_F64_LO. With
+    in_t=True the coefficients are printed for t = x - mid instead of u (exact: half must be a
+    power of two)."""
     a, b = mp.mpf(a), mp.mpf(b)
     grid = [a + (b - a) * (i + mp.mpf(1) / 3) / 401 for i in range(401)]
     ref = [f(x) for x in grid]
     out = {}
     for label, tol in (("f32", tol32), ("f64", tol64)):
+        if tol is None:
+            continue
         for n in range(5 if odd else 4, 40, 2 if odd else 1):
-            mono, mid, half = cheb_monomial(f, a, b, n)
-            err = max(abs(horner(mono, (x - mid) / half) / r - 1) for x, r in zip(grid, ref))
+            exact, mid, half = cheb_monomial(f, a, b, n, exact=True)
+            mono = [float(v) for v in exact]
+            lo = float(exact[0] - mono[0]) if lo0 and label == "f64" else 0.0
+            coeffs = [mp.mpf(mono[0]) + lo] + mono[1:]
+            err = max(abs(horner(coeffs, (x - mid) / half) / r - 1) for x, r in zip(grid, ref))
             if err < tol:
-                out[label] = (n, mono, float(err))
+                if in_t:
+                    assert mp.log(half, 2) == int(mp.log(half, 2))
+                    mono = [v / float(half) ** k for k, v in enumerate(mono)]
+                out[label] = (n, mono, float(err), lo)
                 break
     print(f"// {name} on [{float(a)}, {float(b)}]: u = (x - {float((a + b) / 2)!r}) / {float((b - a) / 2)!r}")
-    for label, (n, mono, err) in out.items():
+    for label, (n, mono, err, lo) in out.items():
         print(f"// {label}: degree {n}, max relative error {err:.2e}")
         print(f"const {name}_{label.upper()}: [f64; {n + 1}] = {mono!r};")
+        if lo:
+            print(f"const {name}_{label.upper()}_LO: f64 = {lo!r};")
     return out
+
+
+def erfcx_tables(n=19):
+    """ERFC_G and ERFC_G_LO in src/math.rs: erfc(a) e^(a^2) on the four intervals of erfcx_pair,
+    degree-n Chebyshev interpolants as monomials in u; the first three coefficients also as lo
+    parts (erfcx_pair adds them as pairs). Prints each interval's relative error with the
+    coefficients rounded so (float64 evaluation: about 2^-59)."""
+    erfcx = lambda t: mp.erfc(t) * mp.exp(t * t)
+    rows, los = [], []
+    for a, b in [(0.5, 1.5), (1.5, 3), (3, 5.5), (5.5, 9)]:
+        a, b = mp.mpf(a), mp.mpf(b)
+        mono, mid, half = cheb_monomial(erfcx, a, b, n, exact=True)
+        hi = [float(v) for v in mono]
+        lo = [float(mono[k] - hi[k]) for k in range(3)]
+        coeffs = [mp.mpf(hi[k]) + lo[k] for k in range(3)] + hi[3:]
+        grid = [mid + half * mp.cos(mp.pi * (i + mp.mpf(1) / 3) / 400) for i in range(400)]
+        err = max(abs(horner(coeffs, (x - mid) / half) / erfcx(x) - 1) for x in grid)
+        print(f"// [{float(a)}, {float(b)}]: degree {n}, max relative error {float(err):.2e}")
+        rows.append(hi)
+        los.append(lo)
+    print(f"const ERFC_G: [[f64; {n + 1}]; 4] = {rows!r};")
+    print(f"const ERFC_G_LO: [[f64; 3]; 4] = {los!r};")
+    return rows, los
 
 
 if __name__ == "__main__":
@@ -116,7 +152,10 @@ if __name__ == "__main__":
     print("gelu_tanh' root:", split(x_gt))
     print("K:", split(K), "2K:", split(2 * K), "1/sqrt2:", split(1 / mp.sqrt(2)), "2K*KAPPA:", split(2 * K * KAPPA),
           "6K*KAPPA:", split(6 * K * KAPPA), "1/sqrt(2pi):", split(1 / mp.sqrt(2 * mp.pi)))
-    fit("GELU_Q", lambda x: gelu_d(x) / (x - x_gelu), x_gelu - 1, x_gelu + 1, odd=True, tol64=1e-16)
+    fit("GELU_Q", lambda x: gelu_d(x) / (x - x_gelu), x_gelu - 1, x_gelu + 1, odd=True, tol64=None)
+    fit("GELU_Q", lambda x: gelu_d(x) / (x - x_gelu), x_gelu - 0.25, x_gelu + 0.25, odd=True, tol32=None,
+        tol64=3e-17, lo0=True, in_t=True)
     fit("GELU_TANH_Q", lambda x: gelu_tanh_factor(x) / (x - x_gt), x_gt - 0.75, x_gt + 0.75, odd=True, tol64=1.2e-16)
+    erfcx_tables()
     fit("TANHSHRINK", lambda z: (mp.sqrt(z) - mp.tanh(mp.sqrt(z))) / mp.sqrt(z) ** 3 if z > 0 else mp.mpf(1) / 3,
         0, 2.25)

@@ -124,12 +124,14 @@ impl<T: Real> Kernel<T, 1> for Gelu {
     }
 }
 
-// gelu'(x) / (x - x0) on [x0 - 1, x0 + 1], u = x - x0 (tools/activation_constants.py).
+// gelu'(x) / (x - x0) in t = x - x0 (tools/activation_constants.py): float32 on [x0 - 1, x0 + 1],
+// float64 on [x0 - 1/4, x0 + 1/4] with its constant term as a pair (within 3e-17 relative).
 const GELU_X0: (f64, f64) = (-0.7517915246935645, 1.4956759177009883e-17);
 #[rustfmt::skip]
 const GELU_Q_F32: [f64; 14] = [0.4314939923701102, 0.388284982989877, -0.018199681896466202, -0.11400823323118967, -0.014771433888835143, 0.01942167879126791, 0.004538695284996377, -0.0022395319022928415, -0.0007432857594747662, 0.00018632272333199762, 8.385083287832496e-05, -1.1191041572231258e-05, -5.99403706088219e-06, 4.1848017758693965e-07];
 #[rustfmt::skip]
-const GELU_Q_F64: [f64; 24] = [0.4314939923140469, 0.388284982990552, -0.01819967639867109, -0.1140082332972217, -0.014771522148244152, 0.0194216798381891, 0.004539228379121948, -0.002239538068074114, -0.0007448268386411902, 0.00018633974623829774, 8.615947842017109e-05, -1.1214380222452063e-05, -7.748460615891213e-06, 4.3284518580656475e-07, 5.702748494474935e-07, -1.6047208701971887e-09, -3.545723766355992e-08, -1.3964718491484715e-09, 1.9004188234112503e-09, 1.4456552220071686e-10, -8.762219619050249e-11, -9.611709015097805e-12, 2.9829680909469693e-12, 4.1293133047394075e-13];
+const GELU_Q_F64: [f64; 14] = [0.4314939923140469, 0.388284982990552, -0.01819967639867149, -0.1140082332972217, -0.014771522148141621, 0.01942167983818872, 0.00453922836926059, -0.0022395380680403495, -0.0007448263873892628, 0.00018633974472956073, 8.614887475855903e-05, -1.1214345457569661e-05, -7.624737760330687e-06, 4.3245394812467823e-07];
+const GELU_Q_F64_LO: f64 = 2.756451748373117e-17;
 
 /// `gelu'(x) = Phi(x) + x phi(x)` (`phi` the normal density). Near its root `x0 = -0.7518`
 /// (`|x - x0| < 1`): `t Q(t)`, `t = x - x0`. Elsewhere for `x > 0`: `erfc(s)/2 + x phi(x)`
@@ -151,19 +153,22 @@ fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V) {
     // gelu' < 0 where this is used (x < x0 - 1): the sign of a zero product follows x.
     let far = (ffh + ffl).copysign(x);
     let (use_tail, k) = (p.use_tail, p.k);
-    // t = th + tl exactly (x - hi is exact near the root); t Q(t) = th c0 + (th (t Q1(t) + c0l)
-    // + tl c0), the small part rounded separately, so the product rounds about once.
+    // t = th + tl exactly (x - hi is exact near the root). Q(t) = c0 + t Q1(t) as a pair
+    // (qh + ql), then t Q(t) = th qh + (th ql + tl qh) with th qh exact: one rounding at the end.
     let (x0h, x0l) = split::<V>(GELU_X0.0, GELU_X0.1);
     let (th, tl) = (x - x0h, -x0l);
     let t = th + tl;
     let q = by_type::<V>(&GELU_Q_F32, &GELU_Q_F64);
-    let (c0h, c0l) = split::<V>(q[0], 0.0);
-    let r = t.mul_add(poly(t, &q[1..]), c0l);
-    let root = th.mul_add(c0h, th.mul_add(r, tl * c0h));
+    let (c0h, c0l) = split::<V>(q[0], by_type::<V>(&[0.0], &[GELU_Q_F64_LO])[0]);
+    let (m, ml) = two_prod(t, poly(t, &q[1..]));
+    let (qh, ql) = fast_two_sum(c0h, m);
+    let ql = ql + (ml + c0l);
+    let (p, pl) = two_prod(th, qh);
+    let root = p + (pl + th.mul_add(ql, tl * qh));
     let y = V::select(use_tail, far, near);
     let k = V::select(use_tail, k, c(0.0));
     // Elsewhere the pairs keep the cancellation of the two terms harmless.
-    let at_root = t.abs().lt(c(0.125));
+    let at_root = t.abs().lt(c(0.25));
     let y = V::select(at_root, root, y);
     let k = V::select(at_root, c(0.0), k);
     let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);

@@ -53,13 +53,7 @@ pub(crate) fn by_type<V: Vector>(f32s: &'static [f64], f64s: &'static [f64]) -> 
     }
 }
 
-/// A constant `hi + lo` (given as two f64) as two values of the element type, `hi` rounded to it
-/// and `lo` the rest, so that `x - hi - lo` keeps the constant's full precision.
-#[inline(always)]
-pub(crate) fn split<V: Vector>(hi: f64, lo: f64) -> (V, V) {
-    let h = V::Elem::from_f64(hi);
-    (V::splat(h), c((hi - h.to_f64()) + lo))
-}
+pub(crate) use crate::math::split;
 
 /// `x - (hi + lo)` for a constant given as [`split`] parts: exact where `x` is within a factor 2
 /// of the constant (Sterbenz), then one rounding.
