@@ -149,13 +149,20 @@ if __name__ == "__main__":
     x_gelu = mp.findroot(gelu_d, -0.75)
     print("gelu' root:", split(x_gelu))
     x_gt = mp.findroot(gelu_tanh_factor, -0.75)
-    print("gelu_tanh' root:", split(x_gt))
+    print("gelu_tanh' root:", split(x_gt), "e^z0 =", split(mp.exp(2 * K * (x_gt + KAPPA * x_gt**3))))
     print("K:", split(K), "2K:", split(2 * K), "1/sqrt2:", split(1 / mp.sqrt(2)), "2K*KAPPA:", split(2 * K * KAPPA),
           "6K*KAPPA:", split(6 * K * KAPPA), "1/sqrt(2pi):", split(1 / mp.sqrt(2 * mp.pi)))
     fit("GELU_Q", lambda x: gelu_d(x) / (x - x_gelu), x_gelu - 1, x_gelu + 1, odd=True, tol64=None)
     fit("GELU_Q", lambda x: gelu_d(x) / (x - x_gelu), x_gelu - 0.25, x_gelu + 0.25, odd=True, tol32=None,
         tol64=3e-17, lo0=True, in_t=True)
-    fit("GELU_TANH_Q", lambda x: gelu_tanh_factor(x) / (x - x_gt), x_gt - 0.75, x_gt + 0.75, odd=True, tol64=1.2e-16)
+    # gelu.rs (tanh form) root branch: F / t on |t| < 1/8, in t itself (u = 8t scaled back exactly),
+    # the constant term as hi + lo.
+    for label, n in (("F32", 5), ("F64", 11)):
+        mono = cheb_monomial(lambda x: gelu_tanh_factor(x) / (x - x_gt), x_gt - mp.mpf(1) / 8,
+                             x_gt + mp.mpf(1) / 8, n, exact=True)[0]
+        mono = [m * 8**i for i, m in enumerate(mono)]
+        print(f"const GELU_TANH_C0_{label}: (f64, f64) = {split(mono[0])!r};")
+        print(f"const GELU_TANH_Q_{label}: [f64; {n}] = {[float(m) for m in mono[1:]]!r};")
     erfcx_tables()
     fit("TANHSHRINK", lambda z: (mp.sqrt(z) - mp.tanh(mp.sqrt(z))) / mp.sqrt(z) ** 3 if z > 0 else mp.mpf(1) / 3,
         0, 2.25)

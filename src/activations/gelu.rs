@@ -9,11 +9,10 @@
 //! a root near `x = -0.752`; around it they are `t Q(t)`, `t = x - x0` exact and `Q` a Chebyshev
 //! interpolant (tools/activation_constants.py), so they keep full relative accuracy there.
 
-use super::{
-    by_type, c, exp_split, exp_split_pair, minus, mul_pow2, poly, scaled_derivative, split,
-};
+use super::smooth::{div_to_pair, mul_pow2_pair, one_plus_exp_pair, sigmoid_pair};
+use super::{by_type, c, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
 use crate::math::two_sum;
-use crate::math::{erfc_pair, erfcx_pair, fast_two_sum};
+use crate::math::{erfc_pair, erfcx_pair, fast_two_sum, square_pair};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `1 / sqrt(2)`, `2 sqrt(2/pi)`, `2 sqrt(2/pi) 0.044715` and `1 / sqrt(2 pi)` as hi + lo.
@@ -183,94 +182,138 @@ scaled_derivative!(
     10
 );
 
-/// `z = 2 sqrt(2/pi) (x + 0.044715 x^3)` as `(z, zl)`: both terms have the sign of x, and each
-/// is carried in two parts, so `z + zl` is accurate to about `ulp(z)^2`; `zl` is 0 where `|z|`
-/// is huge (the sigmoid is saturated there) or not finite.
+/// `6 sqrt(2/pi) 0.044715` as hi + lo (`x z' = 2 sqrt(2/pi) x + this x^3`).
+const SIX_K_KAPPA: (f64, f64) = (0.21406444881780073, 1.2025242832367862e-17);
+
+/// `z = 2 sqrt(2/pi) (x + 0.044715 x^3)` and `w = x z' = 2 sqrt(2/pi) (x + 3 0.044715 x^3)`
+/// as pairs `(z, zl, w, wl)`, for `x` clamped to `[-1e3, 1e3]` (beyond, every result below is
+/// saturated, and the clamp keeps `x^3` finite): both terms of each have the sign of x, and each
+/// is carried in two parts, so `z + zl` and `w + wl` are accurate to about `ulp^2` relative.
 #[inline(always)]
-fn tanh_arg<V: Vector>(x: V) -> (V, V) {
+fn tanh_arg<V: Vector>(x: V) -> (V, V, V, V) {
+    let x = clamp_1e3(x);
     let (x2, x2l) = two_prod(x, x);
     let (x3, x3l) = two_prod(x2, x);
     let x3l = x2l.mul_add(x, x3l);
     let (p1, p1l) = times_const(x, TWO_K);
     let (p2, p2l) = times_const(x3, TWO_K_KAPPA);
     let p2l = c::<V>(TWO_K_KAPPA.0).mul_add(x3l, p2l);
-    let z = p1 + p2;
-    let b = z - p1;
-    let zl = ((p1 - (z - b)) + (p2 - b)) + (p1l + p2l);
-    (z, V::select(z.abs().lt(c(1e4)), zl, c(0.0)))
-}
-
-/// `(k, m, e, d)`: `e = e^-|z| = 2^k m` and `d = 1 + e`.
-#[inline(always)]
-fn sigmoid_parts<V: Vector>(z: V) -> (V, V, V, V) {
-    let (k, m) = exp_split(-z.abs());
-    let e = mul_pow2(m, c(1.0), k);
-    (k, m, e, e + c(1.0))
+    let (p3, p3l) = times_const(x3, SIX_K_KAPPA);
+    let p3l = c::<V>(SIX_K_KAPPA.0).mul_add(x3l, p3l);
+    let (z, zl) = two_sum(p1, p2);
+    let (w, wl) = two_sum(p1, p3);
+    (z, zl + (p1l + p2l), w, wl + (p1l + p3l))
 }
 
 /// PyTorch's tanh approximation `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, evaluated
-/// as `x sigmoid(z)` (`1 + tanh(z/2) = 2 sigmoid(z)`), with `z` carried in two parts: the
-/// negative tail keeps full relative accuracy (the literal formula gives 0 or loses it to
-/// `1 + tanh`). `gelu_tanh(-inf) = -0`.
+/// as `x sigmoid(z)` (`1 + tanh(z/2) = 2 sigmoid(z)`), rounded once: `z` is carried in two
+/// parts, `sigmoid(z)` as a pair `2^k (q + r)` ([`sigmoid_pair`]), multiplied by `x` in one
+/// fused multiply-add and scaled last ([`mul_pow2_pair`]), so the negative tail keeps full
+/// relative accuracy down to the subnormals (the literal formula gives 0 or loses it to
+/// `1 + tanh`). `gelu_tanh(-0) = -0`, `gelu_tanh(-inf) = -0`, `gelu_tanh(inf) = inf`.
 pub struct GeluTanh;
 impl<T: Real> Kernel<T, 1> for GeluTanh {
     const COST: usize = 6;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (z, zl) = tanh_arg(x);
-        let (k, m, e, d) = sigmoid_parts(z);
-        // sigmoid(z + zl) = sigmoid(z) (1 + sigmoid(-z) zl)
-        let pos = (x / d) * (e / d).mul_add(zl, c(1.0));
-        let neg = mul_pow2(
-            ((x * m) / d) * (c::<V>(1.0) / d).mul_add(zl, c(1.0)),
-            c(1.0),
-            k,
-        );
-        let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
-        V::select(z.ge(c(0.0)), pos, neg)
+        let (z, zl, _, _) = tanh_arg(x);
+        let (k, q, r) = sigmoid_pair(z, zl);
+        let y = mul_pow2_pair(q, r, x, k);
+        V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), y)
     }
 }
 
-// (gelu_tanh'(x) / sigmoid(z)) / (x - x0) on [x0 - 0.75, x0 + 0.75], u = (x - x0) / 0.75.
+// The root of gelu_tanh' and (gelu_tanh'(x) / sigmoid(z)) / (x - x0) on [x0 - 1/8, x0 + 1/8] in
+// t = x - x0, the constant term as hi + lo (tools/activation_constants.py: relative error 5e-11
+// and 7e-19).
 const GELU_TANH_X0: (f64, f64) = (-0.7524614220710163, 3.635560509207687e-17);
+const GELU_TANH_C0_F32: (f64, f64) = (1.904599123721941, 8.259276938958576e-17);
 #[rustfmt::skip]
-const GELU_TANH_Q_F32: [f64; 10] = [1.9045991227185253, -0.6122388722008023, 0.03465294439471207, 0.000979173126530742, 0.0032286283632499474, -0.0004128687944038885, -0.00014851951834789608, 4.8546576620918025e-05, 5.6509316598803105e-06, -4.190981708247644e-06];
+const GELU_TANH_Q_F32: [f64; 5] = [-0.8163184971425217, 0.061605251512191844, 0.00232103418629393, 0.010185778382936543, -0.0017323620783230096];
+const GELU_TANH_C0_F64: (f64, f64) = (1.9045991238220834, -1.0640577287780251e-16);
 #[rustfmt::skip]
-const GELU_TANH_Q_F64: [f64; 20] = [1.9045991238220834, -0.6122388728897941, 0.03465288907867833, 0.0009792076217858788, 0.0032290767064272374, -0.00041314667696187304, -0.0001498114304239732, 4.933664039254433e-05, 7.223638008461826e-06, -5.1250542408052965e-06, -7.573569342319692e-07, 4.140972430764117e-07, 8.919131659174053e-08, -2.676076305423598e-08, -8.325723072587478e-09, 1.4651962667421035e-09, 6.207795031360391e-10, -7.41243858077006e-11, -3.233717106631136e-11, 3.231694889173876e-12];
+const GELU_TANH_Q_F64: [f64; 11] = [-0.8163184971863922, 0.06160513613987117, 0.0023210847331222467, 0.0102054769981113, -0.0017409966963175233, -0.0008417388297446634, 0.00036960745331599687, 7.215262418115915e-05, -6.82560625550771e-05, -1.3317720193200671e-05, 9.751933823735346e-06];
 
-/// The derivative of the tanh form: `sigmoid(z) F`, `F = 1 + x sigmoid(-z) z'`,
-/// `z' = 2 sqrt(2/pi) (1 + 3 0.044715 x^2)`. `F` has a root `x0 = -0.7525`; for
-/// `|x - x0| < 0.75` it is `t Q(t / 0.75)`, `t = x - x0` exact. `sigmoid(z)` is scaled in the
-/// negative tail (where `F` is large) as `y 2^k`, so subnormal results are rounded once.
-/// 1/2 at 0, 1 at inf, 0 at -inf.
+/// The derivative of the tanh form, `sigmoid(z) F` with `F = 1 + w sigmoid(-z)`, `w = x z'`,
+/// as a quotient of pairs (the pair `(q, r)` of [`div_to_pair`], and `k`), `e = e^-|z| = 2^k (h + l)`:
+/// for `z >= 0`, `(1 + e (1 + w)) / (1 + e)^2` (positive terms); for `z < 0`,
+/// `e (1 + e + w) / (1 + e)^2` (`1 + e` and `w` cancel by at most a factor 4 outside the root's
+/// neighbourhood), with `2^k` applied last, so subnormal results are rounded once. `F` has a
+/// root `x0 = -0.7525`: for `|t| < 1/8`, `t = x - x0` (exact in two parts), `e F / (1 + e)` with
+/// `F = t Q(t)`, `t c0` exact as a pair. 1/2 at 0, 1 at inf, 0 at -inf.
 #[inline(always)]
-fn gelu_tanh_derivative_parts<V: Vector>(x: V) -> (V, V) {
-    let (z, zl) = tanh_arg(x);
-    let (k, m, e, d) = sigmoid_parts(z);
+fn gelu_tanh_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
+    let (z, zl, w, wl) = tanh_arg(x);
+    let (k, h, l, ek, dh, dl) = one_plus_exp_pair(z);
+    // z + zl: e (1 + zl sign(z)) to first order (e' = -e sign(z)).
+    let zl = V::select(z.ge(c(0.0)), -zl, zl);
+    let dl = (ek * h).mul_add(zl, dl);
+    let l = h.mul_add(zl, l);
+    let (sh, sl) = square_pair(dh, dl);
     let pos = z.ge(c(0.0));
-    // sigmoid(-z), and sigmoid(z) without its 2^k, corrected by zl to first order.
-    let sn = V::select(pos, e, c(1.0)) / d;
-    let s_scaled = V::select(pos, c(1.0), m) / d;
-    let s_scaled = s_scaled.mul_add(sn * zl, s_scaled);
-    let xc = clamp_1e3(x);
-    let dz = (c::<V>(3.0 * TWO_K_KAPPA.0) * xc).mul_add(xc, c(TWO_K.0));
-    let f = (xc * sn).mul_add(dz, c(1.0));
-    let t = minus(x, split(GELU_TANH_X0.0, GELU_TANH_X0.1));
-    let fr = t * poly(
-        t * c(1.0 / 0.75),
-        by_type::<V>(&GELU_TANH_Q_F32, &GELU_TANH_Q_F64),
-    );
-    let f = V::select(t.abs().lt(c(0.75)), fr, f);
-    let y = s_scaled * f;
-    let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
-    let y = V::select(x.ge(c(f64::INFINITY)), c(1.0), y);
-    (y, V::select(pos, c(0.0), k))
+    // z >= 0: 1 + e (1 + w).
+    let (ow, owl) = two_sum(c(1.0), w);
+    let (eh, el) = (ek * h, ek * l);
+    let (p, pl) = two_prod(eh, ow);
+    let pl = pl + eh.mul_add(owl + wl, el * ow);
+    let (ph, pl2) = two_sum(c(1.0), p);
+    let (pos_h, pos_l) = (ph, pl2 + pl);
+    // z < 0: (h + l)(1 + e + w) (2^k apart).
+    let (nh, nl) = two_sum(dh, w);
+    let nl = nl + (dl + wl);
+    // Near the root: F = t Q(t) = t c0 + t (t Q1(t)) as a pair.
+    let (x0h, x0l) = split::<V>(GELU_TANH_X0.0, GELU_TANH_X0.1);
+    let (th, tl) = (x - x0h, -x0l);
+    let t = th + tl;
+    let (c0, q1) = if V::Elem::MANTISSA_DIGITS == 24 {
+        (GELU_TANH_C0_F32, &GELU_TANH_Q_F32[..])
+    } else {
+        (GELU_TANH_C0_F64, &GELU_TANH_Q_F64[..])
+    };
+    let (c0h, c0l) = split::<V>(c0.0, c0.1);
+    let r = t.mul_add(poly(t, q1), c0l);
+    let (fh, fl) = two_prod(th, c0h);
+    let fl = fl + th.mul_add(r, tl * c0h);
+    let at_root = t.abs().lt(c(0.125));
+    let (fh, fl) = (V::select(at_root, fh, nh), V::select(at_root, fl, nl));
+    let (mh, ml) = two_prod(h, fh);
+    let ml = ml + h.mul_add(fl, l * fh);
+    let (num_h, num_l) = (V::select(pos, pos_h, mh), V::select(pos, pos_l, ml));
+    let (den_h, den_l) = (V::select(at_root, dh, sh), V::select(at_root, dl, sl));
+    let (q, r) = div_to_pair(num_h, num_l, den_h, den_l);
+    // z < 0: the sign of F, also where e^z has underflowed to 0.
+    let q = V::select(pos, q, q.copysign(fh + fl));
+    let q = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), q);
+    let q = V::select(x.ge(c(f64::INFINITY)), c(1.0), q);
+    let r = V::select(x.abs().ge(c(f64::INFINITY)), c(0.0), r);
+    (q, r, V::select(pos, c(0.0), k))
 }
 
-scaled_derivative!(
-    GeluTanhDerivative,
-    /// `g * gelu_tanh'(x)`, rounded once where it is subnormal.
-    GeluTanhBackward,
-    gelu_tanh_derivative_parts,
-    8
-);
+/// `a (q + r) 2^k` for the parts of [`gelu_tanh_derivative_parts`], rounded once (see
+/// [`mul_pow2_pair`]); `q` carries the sign of the derivative, also where it underflows.
+#[inline(always)]
+fn gelu_tanh_scaled<V: Vector>(x: V, a: V) -> V {
+    let (q, r, k) = gelu_tanh_derivative_parts(x);
+    mul_pow2_pair(q, r, a, k).copysign(a * q)
+}
+
+/// `gelu_tanh'(x)`, rounded once.
+pub struct GeluTanhDerivative;
+impl<T: Real> Kernel<T, 1> for GeluTanhDerivative {
+    const COST: usize = 8;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        gelu_tanh_scaled(x, c(1.0))
+    }
+}
+
+/// `g * gelu_tanh'(x)` (ATen's `gelu_backward(grad_output, x, "tanh")`), rounded once: `g`
+/// multiplies the derivative's pair before its power of two is applied.
+pub struct GeluTanhBackward;
+impl<T: Real> Kernel<T, 2> for GeluTanhBackward {
+    const COST: usize = 8;
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        gelu_tanh_scaled(x, g)
+    }
+}

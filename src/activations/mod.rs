@@ -55,25 +55,11 @@ pub(crate) fn by_type<V: Vector>(f32s: &'static [f64], f64s: &'static [f64]) -> 
 
 pub(crate) use crate::math::split;
 
-/// `x - (hi + lo)` for a constant given as [`split`] parts: exact where `x` is within a factor 2
-/// of the constant (Sterbenz), then one rounding.
-#[inline(always)]
-pub(crate) fn minus<V: Vector>(x: V, (hi, lo): (V, V)) -> V {
-    (x - hi) - lo
-}
-
-/// `e^x = 2^k m` for `x <= 0` as `(k, m)`: `k` integer-valued, `m = h + l` in `[0.7, 1.42]`
-/// (rounded once). `x` is clamped at `EXP_MUL_LO`, below which every `a y e^x` with moderate `y`
-/// rounds to 0 for finite `a` (but stays infinite for infinite `a`); below `-1e4` `m = 0`, so
+/// `e^x = 2^k (h + l)` for `x <= 0` as `(k, h, l)`: `k` integer-valued, `h + l` a pair in
+/// `[0.7, 1.42]`. `x` is clamped at `EXP_MUL_LO`, below which every `a y e^x` with moderate `y`
+/// rounds to 0 for finite `a` (but stays infinite for infinite `a`); below `-1e4` `h = l = 0`, so
 /// that factors growing with `|x|` cannot overflow there (an infinite `a` then gives NaN, as
 /// `inf * 0`). Carrying `2^k` apart lets a product with `e^x` be formed first and scaled last.
-#[inline(always)]
-pub(crate) fn exp_split<V: Vector>(x: V) -> (V, V) {
-    let (k, h, l) = exp_split_pair(x);
-    (k, h + l)
-}
-
-/// [`exp_split`] with `m` as the pair `h + l`.
 #[inline(always)]
 pub(crate) fn exp_split_pair<V: Vector>(x: V) -> (V, V, V) {
     let lo = V::Elem::EXP_MUL_LO;
@@ -82,7 +68,7 @@ pub(crate) fn exp_split_pair<V: Vector>(x: V) -> (V, V, V) {
     (k, V::select(far, c(0.0), h), V::select(far, c(0.0), l))
 }
 
-/// `a y 2^k` for integer-valued `k` in the range [`exp_split`] gives, rounded about once, as
+/// `a y 2^k` for integer-valued `k` in the range [`exp_split_pair`] gives, rounded about once, as
 /// [`crate::math::exp_mul`] does: `k2 = ceil(k / 3)`, `k1 = k - 2 k2`, `((y 2^k1) a) 2^k2 2^k2`;
 /// `y 2^k1` is exact for moderate `y`, the product with `a` is the rounding, and the last two
 /// scalings only round where the result is subnormal. `a` may be huge (a gradient): it enters
@@ -97,7 +83,7 @@ pub(crate) fn mul_pow2<V: Vector>(y: V, a: V, k: V) -> V {
 }
 
 /// The derivative and backward kernels of a derivative computed as `y 2^k` (`$parts(x)` returns
-/// `(y, k)`, `k` from [`exp_split`], 0 where the derivative is not exponentially small): the
+/// `(y, k)`, `k` from [`exp_split_pair`], 0 where the derivative is not exponentially small): the
 /// derivative is [`mul_pow2`]`(y, 1, k)`, the backward `mul_pow2(y, g, k)`, so `g d` is rounded
 /// about once for any `g`, even where `d` alone would be subnormal or 0.
 macro_rules! scaled_derivative {

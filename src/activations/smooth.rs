@@ -2,7 +2,7 @@
 //! logsigmoid, softsign, tanhshrink.
 //!
 //! Shared techniques: `e = e^-|x|` (never overflows); where a result is `e^x` times a factor
-//! (the negative tails), `e^x` is carried as `2^k m` ([`exp_split`]) and the power of two is
+//! (the negative tails), `e^x` is carried as `2^k m` ([`exp_split_pair`]) and the power of two is
 //! applied last ([`mul_pow2`]), after any gradient: a subnormal result is rounded once, and a
 //! huge gradient times a tiny derivative is not lost. The derivatives of silu and mish have a root; around it they are written as
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
@@ -108,7 +108,7 @@ scaled_derivative!(
 /// pair, so that `g sigmoid` is rounded once), to first order in `zl` (a small correction to `z`):
 /// `(z >= 0 ? 1 : e) / (1 + e)` with `e = e^-|z|` and `1 + e` as pairs, as [`crate::activations::sigmoid`].
 #[inline(always)]
-fn sigmoid_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
+pub(super) fn sigmoid_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
     let (k, h, l, ek, dh, dl) = one_plus_exp_pair(z);
     let pos = z.ge(c(0.0));
     let (nh, nl) = (V::select(pos, c(1.0), h), V::select(pos, c(0.0), l));
@@ -125,7 +125,7 @@ fn sigmoid_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
 /// `a (q + r) 2^k`, rounded once (as [`mul_pow2`], with `q + r` a pair from [`sigmoid_pair`]);
 /// an infinite `a` gives `a q 2^k` (no `inf * 0` from a zero `r`). `q + r` must be positive.
 #[inline(always)]
-fn mul_pow2_pair<V: Vector>(q: V, r: V, a: V, k: V) -> V {
+pub(super) fn mul_pow2_pair<V: Vector>(q: V, r: V, a: V, k: V) -> V {
     let magic = c::<V>(V::Elem::ROUND_MAGIC);
     let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
     let s1 = (k - (k2 + k2)).pow2i();
