@@ -17,11 +17,12 @@ from . import reference
 
 TOLERANCE_ULP = 4.0
 # Functions whose measured error is above TOLERANCE_ULP today (not goals): gelu's tanh form has
-# a float32 budget of 7.5 ulp in src/accuracy.rs (a backward adds g's rounding); the erf form's
-# kernels reach 4.1 ulp (float32 gelu') and 6 ulp (float64 gelu) at n = 1e6. (reference.py's
-# gelu', mish' and silu' carry their roots and stay within 1.2 ulp of mpmath there.)
-TOLERANCE_OVER = {"gelu": 6.0, "gelu_derivative": 5.0, "gelu_backward": 5.0, "gelu_derivative[tanh]": 8.0,
-                  "gelu_backward[tanh]": 8.0}
+# a float32 budget of 7.5 ulp in src/accuracy.rs (a backward adds g's rounding) and its float64
+# kernels reach 6 ulp. For float64 gelu (erf form) the reference is the weaker side: its
+# math.erfc-based forward is up to 3.7 ulp from mpmath on [-30, -3.6] (the kernel 1.95 ulp from
+# the extended-precision form of `check --f64`). reference.py's gelu', mish' and silu' carry
+# their roots and stay within 1.2 ulp of mpmath there.
+TOLERANCE_OVER = {"gelu": 6.0, "gelu_derivative[tanh]": 8.0, "gelu_backward[tanh]": 8.0}
 
 SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30, 1e-3, -1e-3, 0.5, -0.5, 20.0, -20.0, 88.0, -88.0]
 
