@@ -642,15 +642,19 @@ def _gauss(x: Any) -> Any:
 # gelu'(x) = Phi(x) + x phi(x) has a root x0; around it, its Taylor series:
 # gelu^(n+1)(x) = (-1)^n (He_n(x) - He_{n+2}(x)) phi(x) (He the probabilists' Hermite polynomials).
 _GELU_X0 = (-0.7517915246935645, 1.4956759177009883e-17)
+_PI_LD = _LD("3.14159265358979323846264338327950288")
 
 
 def _gelu_taylor() -> Any:
-    x0, n_terms = _GELU_X0[0], 44
-    he = [1.0, x0]
+    """The coefficients in long double (float64 ones are ~2 ulp off, enough to double the error
+    where gelu' is small)."""
+    x0, n_terms = _LD(_GELU_X0[0]) + _LD(_GELU_X0[1]), 44
+    he = [_LD(1), x0]
     for k in range(1, n_terms + 2):
         he.append(x0 * he[k] - k * he[k - 1])
-    phi0 = math.exp(-x0 * x0 / 2) / math.sqrt(2 * math.pi)
-    return [0.0] + [(-1) ** n * (he[n] - he[n + 2]) * phi0 / math.factorial(n + 1) for n in range(n_terms)]
+    phi0 = np.exp(-x0 * x0 / 2) / np.sqrt(2 * _PI_LD)
+    return np.array([_LD(0)] + [(-1) ** n * (he[n] - he[n + 2]) * phi0 / _LD(math.factorial(n + 1))
+                                for n in range(n_terms)])
 
 
 _GELU_TAYLOR = _gelu_taylor()
@@ -703,13 +707,15 @@ def gelu_derivative(x: ArrayLike, approximate: str = "none") -> NDArray[np.float
     x = _f64(x)
     if approximate == "tanh":
         return _gelu_tanh_d_ld(x, np.ones_like(x))
-    t = (x - _GELU_X0[0]) - _GELU_X0[1]
+    t = (_ld(x) - _GELU_X0[0]) - _GELU_X0[1]  # x - x0 in long double
     with np.errstate(**_QUIET):
-        direct = 0.5 * _gelu_erfc(x) + x * _gauss(x) / math.sqrt(2 * math.pi)
+        hi, lo = _two_prod(x, x)  # x phi(x) in long double, from x^2 = hi + lo exactly
+        x_phi = _ld(x) * np.exp(-_ld(hi) / 2) * (1 - _ld(lo) / 2) / np.sqrt(2 * _PI_LD)
+        direct = _out(0.5 * _ld(_gelu_erfc(x)) + x_phi, x)
         gauss, erfcx = _gelu_tail_ld(x)
         tail = _out(gauss * (erfcx / 2 + _ld(x) / np.sqrt(2 * _LD(np.pi))), x)
         direct = np.where(x < -30, tail, direct)
-        taylor = np.polynomial.polynomial.polyval(np.where(np.abs(t) < 1, t, 0.0), _GELU_TAYLOR)
+        taylor = _out(np.polynomial.polynomial.polyval(np.where(np.abs(t) < 1, t, 0), _GELU_TAYLOR), x)
     d = np.where(np.abs(t) < 1, taylor, direct)
     return np.where(np.isposinf(x), 1.0, np.where(np.isneginf(x), 0.0, d))
 
@@ -737,11 +743,23 @@ def silu(x: ArrayLike) -> NDArray[np.float64]:
     return np.where(np.isneginf(x), -0.0, y)
 
 
+# silu' = sigmoid(x) (1 + x sigmoid(-x)) = sigmoid(x) N / (1 + u), N = 1 + u + x, u = e^x. N has
+# a root x0 (u0 = e^x0 = -1 - x0), where it cancels; with t = x - x0, N = u0 expm1(t) + t: two
+# terms of the sign of t.
+_SILU_X0 = (-1.2784645427610737, -1.0946994183093437e-16)
+
+
 def _silu_d(x: Any) -> NDArray[np.float64]:
-    """sigmoid(x) (1 + x sigmoid(-x)) in long double."""
+    """sigmoid(x) (1 + x sigmoid(-x)) in long double (near the root: sigmoid(x) N / (1 + u))."""
     xl = _ld(x)
     with np.errstate(**_QUIET):
-        return cast(NDArray[np.float64], _sigmoid_ld(xl) * (1 + xl * _sigmoid_ld(-xl)))
+        direct = _sigmoid_ld(xl) * (1 + xl * _sigmoid_ld(-xl))
+        t = (xl - _SILU_X0[0]) - _SILU_X0[1]
+        near = np.abs(t) < 1
+        t = np.where(near, t, 0)
+        u0 = -1 - (_LD(_SILU_X0[0]) + _LD(_SILU_X0[1]))
+        n = u0 * np.expm1(t) + t
+        return cast(NDArray[np.float64], np.where(near, _sigmoid_ld(xl) * n / (1 + u0 * np.exp(t)), direct))
 
 
 def silu_derivative(x: ArrayLike) -> NDArray[np.float64]:
@@ -767,11 +785,28 @@ def mish(x: ArrayLike) -> NDArray[np.float64]:
     return np.where(np.isneginf(x), -0.0, y)
 
 
+# mish' has a root x0 (u0 = e^x0). With u = e^x, D = u^2 + 2u + 2: tanh(sp) = u (u + 2) / D,
+# sech(sp)^2 = 4 (1 + u)^2 / D^2, so mish'(x) = u N / D^2 with N = P(u) + 4x (1 + u),
+# P(u) = (u + 2) D = u^3 + 4u^2 + 6u + 4. N cancels near x0; as N(x) - N(x0) with t = x - x0,
+# u - u0 = u0 expm1(t), it is (u - u0) (u^2 + u u0 + u0^2 + 4(u + u0) + 6 + 4 x0) + 4t (1 + u):
+# two terms of the sign of t (6 + 4 x0 > 0), no cancellation.
+_MISH_X0 = (-1.1924312145154952, -4.8484829848031044e-17)
+_MISH_U0 = _LD("0.30348253528152892882143674353964306")
+
+
 def _mish_d(x: Any) -> Any:
     xl = _ld(x)
     with np.errstate(**_QUIET):
         t = np.tanh(_softplus_ld(xl))
-        return t + xl * ((1 - t) * (1 + t)) * _sigmoid_ld(xl)
+        direct = t + xl * ((1 - t) * (1 + t)) * _sigmoid_ld(xl)
+        s = (xl - _MISH_X0[0]) - _MISH_X0[1]
+        near = np.abs(s) < 1
+        s = np.where(near, s, 0)
+        u0, x0 = _MISH_U0, _LD(_MISH_X0[0])
+        u = u0 * np.exp(s)
+        n = u0 * np.expm1(s) * (u * u + u * u0 + u0 * u0 + 4 * (u + u0) + 6 + 4 * x0) + 4 * s * (1 + u)
+        d = u * u + 2 * u + 2
+        return np.where(near, u * n / (d * d), direct)
 
 
 def mish_derivative(x: ArrayLike) -> NDArray[np.float64]:
