@@ -459,10 +459,22 @@ pub fn exp_pair<V: Vector>(x: V) -> (V, V, V) {
 /// compute exactly or nearly so.
 #[inline(always)]
 pub fn div_pair<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> V {
+    let (q, inv, rem) = div_parts(nh, nl, dh, dl);
+    rem.mul_add(inv, q)
+}
+
+/// [`div_pair`] unrounded: the quotient as a pair `(q, r)`.
+#[inline(always)]
+pub fn div_to_pair<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> (V, V) {
+    let (q, inv, rem) = div_parts(nh, nl, dh, dl);
+    (q, rem * inv)
+}
+
+#[inline(always)]
+fn div_parts<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> (V, V, V) {
     let inv = c::<V>(1.0) / dh;
     let q = nh * inv;
-    let rem = (-q).mul_add(dh, nh) + (-q).mul_add(dl, nl);
-    rem.mul_add(inv, q)
+    (q, inv, (-q).mul_add(dh, nh) + (-q).mul_add(dl, nl))
 }
 
 /// `(hi, lo)` = `(h + l)^2` for a normalized pair, to about 2^-(2 digits - 1) relative.

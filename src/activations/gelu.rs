@@ -9,10 +9,11 @@
 //! a root near `x = -0.752`; around it they are `t Q(t)`, `t = x - x0` exact and `Q` a Chebyshev
 //! interpolant (tools/activation_constants.py), so they keep full relative accuracy there.
 
-use super::smooth::{div_to_pair, mul_pow2_pair, one_plus_exp_pair, sigmoid_pair};
-use super::{by_type, c, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
-use crate::math::two_sum;
-use crate::math::{erfc_pair, erfcx_pair, fast_two_sum, square_pair};
+use super::smooth::{one_plus_exp_pair, sigmoid_pair};
+use super::{
+    by_type, c, exp_split_pair, mul_pow2, mul_pow2_pair, poly, scaled_derivative, split,
+};
+use crate::math::{div_to_pair, erfc_pair, erfcx_pair, fast_two_sum, square_pair, two_sum};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `1 / sqrt(2)`, `2 sqrt(2/pi)`, `2 sqrt(2/pi) 0.044715` and `1 / sqrt(2 pi)` as hi + lo.
@@ -133,24 +134,24 @@ const GELU_Q_F64: [f64; 14] = [0.4314939923140469, 0.388284982990552, -0.0181996
 const GELU_Q_F64_LO: f64 = 2.756451748373117e-17;
 
 /// `gelu'(x) = Phi(x) + x phi(x)` (`phi` the normal density). Near its root `x0 = -0.7518`
-/// (`|x - x0| < 1`): `t Q(t)`, `t = x - x0`. Elsewhere for `x > 0`: `erfc(s)/2 + x phi(x)`
+/// (`|x - x0| < 1/4`): `t Q(t)`, `t = x - x0`. Elsewhere for `x > 0`: `erfc(s)/2 + x phi(x)`
 /// (positive terms); for `x < x0 - 1`: `e^(-x^2/2) (erfcx(s)/2 + x / sqrt(2 pi))` (the terms
-/// cancel by at most a factor `1 / (1 - 1/x^2)`), as `y 2^k` for the subnormals.
+/// cancel by at most a factor `1 / (1 - 1/x^2)`), as `(q + r) 2^k` for the subnormals.
 /// `gelu'(0) = 1/2`, `gelu'(inf) = 1`, `gelu'(-inf) = 0`.
 #[inline(always)]
-fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V) {
+fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     let p = erfc_parts(x);
     let (xh, xl) = times_const(x, (INV_SQRT_2PI, INV_SQRT_2PI_LO));
     // x > -0.71: Phi(x) + 2^k x/sqrt(2 pi) (gh + gl), k small unless that term is negligible.
     let (qh, ql) = mul_pairs(xh, xl, p.gh, p.gl);
     let (nh, nl) = two_sum(p.eh * c(0.5), mul_pow2(qh, c(1.0), p.k));
-    let near = nh + (p.el.mul_add(c(0.5), mul_pow2(ql, c(1.0), p.k)) + nl);
+    let near_l = p.el.mul_add(c(0.5), mul_pow2(ql, c(1.0), p.k)) + nl;
     // x < -0.71: 2^k (gh + gl)(erfcx/2 + x/sqrt(2 pi)).
     let (fh, fl) = two_sum(p.th * c(0.5), xh);
     let (fh, fl) = fast_two_sum(fh, fl + p.tl.mul_add(c(0.5), xl));
     let (ffh, ffl) = mul_pairs(fh, fl, p.gh, p.gl);
     // gelu' < 0 where this is used (x < x0 - 1): the sign of a zero product follows x.
-    let far = (ffh + ffl).copysign(x);
+    let ffh = ffh.copysign(x);
     let (use_tail, k) = (p.use_tail, p.k);
     // t = th + tl exactly (x - hi is exact near the root). Q(t) = c0 + t Q1(t) as a pair
     // (qh + ql), then t Q(t) = th qh + (th ql + tl qh) with th qh exact: one rounding at the end.
@@ -163,20 +164,24 @@ fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let (qh, ql) = fast_two_sum(c0h, m);
     let ql = ql + (ml + c0l);
     let (p, pl) = two_prod(th, qh);
-    let root = p + (pl + th.mul_add(ql, tl * qh));
-    let y = V::select(use_tail, far, near);
+    let (root, root_l) = fast_two_sum(p, pl + th.mul_add(ql, tl * qh));
+    let y = V::select(use_tail, ffh, nh);
+    let l = V::select(use_tail, ffl, near_l);
     let k = V::select(use_tail, k, c(0.0));
     // Elsewhere the pairs keep the cancellation of the two terms harmless.
     let at_root = t.abs().lt(c(0.25));
     let y = V::select(at_root, root, y);
+    let l = V::select(at_root, root_l, l);
     let k = V::select(at_root, c(0.0), k);
+    let inf = V::or(x.le(c(f64::NEG_INFINITY)), x.ge(c(f64::INFINITY)));
     let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
-    (V::select(x.ge(c(f64::INFINITY)), c(1.0), y), k)
+    let y = V::select(x.ge(c(f64::INFINITY)), c(1.0), y);
+    (y, V::select(inf, c(0.0), l), k)
 }
 
 scaled_derivative!(
     GeluDerivative,
-    /// `g * gelu'(x)`, rounded once where it is subnormal.
+    /// `g * gelu'(x)`, rounded once (also where it is subnormal).
     GeluBackward,
     gelu_derivative_parts,
     10
@@ -289,31 +294,12 @@ fn gelu_tanh_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     (q, r, V::select(pos, c(0.0), k))
 }
 
-/// `a (q + r) 2^k` for the parts of [`gelu_tanh_derivative_parts`], rounded once (see
-/// [`mul_pow2_pair`]); `q` carries the sign of the derivative, also where it underflows.
-#[inline(always)]
-fn gelu_tanh_scaled<V: Vector>(x: V, a: V) -> V {
-    let (q, r, k) = gelu_tanh_derivative_parts(x);
-    mul_pow2_pair(q, r, a, k).copysign(a * q)
-}
-
-/// `gelu_tanh'(x)`, rounded once.
-pub struct GeluTanhDerivative;
-impl<T: Real> Kernel<T, 1> for GeluTanhDerivative {
-    const COST: usize = 8;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        gelu_tanh_scaled(x, c(1.0))
-    }
-}
-
-/// `g * gelu_tanh'(x)` (ATen's `gelu_backward(grad_output, x, "tanh")`), rounded once: `g`
-/// multiplies the derivative's pair before its power of two is applied.
-pub struct GeluTanhBackward;
-impl<T: Real> Kernel<T, 2> for GeluTanhBackward {
-    const COST: usize = 8;
-    #[inline(always)]
-    fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        gelu_tanh_scaled(x, g)
-    }
-}
+scaled_derivative!(
+    /// `gelu_tanh'(x)`, rounded once.
+    GeluTanhDerivative,
+    /// `g * gelu_tanh'(x)` (ATen's `gelu_backward(grad_output, x, "tanh")`), rounded once: `g`
+    /// multiplies the derivative's pair before its power of two is applied.
+    GeluTanhBackward,
+    gelu_tanh_derivative_parts,
+    8
+);

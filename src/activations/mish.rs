@@ -1,9 +1,9 @@
 //! mish, `x tanh(softplus(x))` (Misra 2019), its derivative and backward, on the pair
 //! machinery of [`super::smooth`].
 
-use super::smooth::{div_to_pair, one_plus_exp_pair};
+use super::smooth::one_plus_exp_pair;
 use super::{c, mul_pow2, scaled_derivative, split};
-use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, square_pair, two_sum};
+use crate::math::{MathConsts, div_to_pair, expm1_pair, fast_two_sum, square_pair, two_sum};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `mish(x) = x tanh(softplus(x))`, with `tanh(softplus(x)) = n / (n + 2)`, `n = e^x (e^x + 2)`:
@@ -67,7 +67,7 @@ fn mul_pair<V: Vector>(ah: V, al: V, bh: V, bl: V) -> (V, V) {
 /// both terms have the sign of `t` (B > 0 above x = -1.98), and below, where they differ, they
 /// cancel by less than a factor 1.4. `mish'(0) = 0.6`, `mish'(inf) = 1`, `mish'(-inf) = 0`.
 #[inline(always)]
-fn mish_derivative_parts<V: Vector>(x: V) -> (V, V) {
+fn mish_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     let (k, h, l, ek, dh, dl) = one_plus_exp_pair(x);
     let (eh, el) = (ek * h, ek * l);
     let one = c::<V>(1.0);
@@ -84,8 +84,9 @@ fn mish_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let n2l = x4.mul_add(ff, -n2) + x4 * ffl;
     let (nh, nl) = fast_two_sum(n1, n2);
     let (sh, sl) = square_pair(ddh, ddl);
-    let pos = div_pair(nh, nl + n1l + n2l, sh, sl);
-    let pos = V::select(x.ge(c(f64::INFINITY)), one, pos);
+    let (pos, pos_l) = div_to_pair(nh, nl + n1l + n2l, sh, sl);
+    let inf = x.ge(c(f64::INFINITY));
+    let (pos, pos_l) = (V::select(inf, one, pos), V::select(inf, c(0.0), pos_l));
     // x <= 0: e is e^x (0 below 2^-100, and the 2^k of h + l is applied last); n2 = e (e + 2) + 2.
     let (ah, al) = fast_two_sum(two, eh);
     let (p, pl) = mul_pair(eh, el, ah, al + el);
@@ -114,15 +115,21 @@ fn mish_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let (qh, ql) = two_sum(db, ct);
     let (qh, ql) = fast_two_sum(qh, ql + (dbl + ctl));
     let (n, n_l) = mul_pair(h, l, qh, ql);
-    let neg = div_pair(n, n_l, sh, sl).copysign(qh); // also where e^x 2^k is 0
-    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
+    let (neg, neg_l) = div_to_pair(n, n_l, sh, sl);
+    let neg = neg.copysign(qh); // also where e^x 2^k is 0
+    let ninf = x.le(c(f64::NEG_INFINITY));
+    let (neg, neg_l) = (V::select(ninf, c(0.0), neg), V::select(ninf, c(0.0), neg_l));
     let p = x.gt(c(0.0));
-    (V::select(p, pos, neg), V::select(p, c(0.0), k))
+    (
+        V::select(p, pos, neg),
+        V::select(p, pos_l, neg_l),
+        V::select(p, c(0.0), k),
+    )
 }
 
 scaled_derivative!(
     MishDerivative,
-    /// `g * mish'(x)`, rounded once where it is subnormal.
+    /// `g * mish'(x)`, rounded once (also where it is subnormal).
     MishBackward,
     mish_derivative_parts,
     8

@@ -82,10 +82,25 @@ pub(crate) fn mul_pow2<V: Vector>(y: V, a: V, k: V) -> V {
     (((y * k1.pow2i()) * a) * s2) * s2
 }
 
-/// The derivative and backward kernels of a derivative computed as `y 2^k` (`$parts(x)` returns
-/// `(y, k)`, `k` from [`exp_split_pair`], 0 where the derivative is not exponentially small): the
-/// derivative is [`mul_pow2`]`(y, 1, k)`, the backward `mul_pow2(y, g, k)`, so `g d` is rounded
-/// about once for any `g`, even where `d` alone would be subnormal or 0.
+/// `a (q + r) 2^k`, rounded once, as [`mul_pow2`] with a pair `q + r` (`|r|` well below `|q|`,
+/// or both 0); an infinite `a` gives `a q 2^k` (no `inf * 0` from a zero `r`). The sign is that of
+/// `a q`, also where the result is 0 (`a = -0` and `r < 0` would otherwise give `+0`).
+#[inline(always)]
+pub(crate) fn mul_pow2_pair<V: Vector>(q: V, r: V, a: V, k: V) -> V {
+    let magic = c::<V>(V::Elem::ROUND_MAGIC);
+    let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
+    let s1 = (k - (k2 + k2)).pow2i();
+    let s2 = k2.pow2i();
+    let corr = (r * s1) * a;
+    let corr = V::select(corr.abs().lt(c(f64::INFINITY)), corr, c(0.0));
+    ((((q * s1).mul_add(a, corr)) * s2) * s2).copysign(a * q)
+}
+
+/// The derivative and backward kernels of a derivative computed as `(q + r) 2^k` (`$parts(x)`
+/// returns `(q, r, k)`, a pair and `k` from [`exp_split_pair`], 0 where the derivative is not
+/// exponentially small; a zero `q` carries the derivative's sign): the derivative is
+/// [`mul_pow2_pair`]`(q, r, 1, k)`, the backward `mul_pow2_pair(q, r, g, k)`, so `g d` is rounded
+/// once for any `g`, even where `d` alone would be subnormal or 0.
 macro_rules! scaled_derivative {
     ($(#[$dd:meta])* $deriv:ident, $(#[$bd:meta])* $back:ident, $parts:path, $cost:expr) => {
         $(#[$dd])*
@@ -94,8 +109,8 @@ macro_rules! scaled_derivative {
             const COST: usize = $cost;
             #[inline(always)]
             fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-                let (y, k) = $parts(x);
-                super::mul_pow2(y, super::c(1.0), k)
+                let (q, r, k) = $parts(x);
+                super::mul_pow2_pair(q, r, super::c(1.0), k)
             }
         }
         $(#[$bd])*
@@ -104,8 +119,8 @@ macro_rules! scaled_derivative {
             const COST: usize = $cost;
             #[inline(always)]
             fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-                let (y, k) = $parts(x);
-                super::mul_pow2(y, g, k)
+                let (q, r, k) = $parts(x);
+                super::mul_pow2_pair(q, r, g, k)
             }
         }
     };

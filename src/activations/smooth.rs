@@ -7,9 +7,11 @@
 //! huge gradient times a tiny derivative is not lost. The derivatives of silu and mish have a root; around it they are written as
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
-use super::{c, exp_split_pair, mul_pow2, poly, scaled_derivative, split};
+use super::{c, exp_split_pair, mul_pow2, mul_pow2_pair, poly, scaled_derivative, split};
 use crate::math::two_sum;
-use crate::math::{MathConsts, div_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair};
+use crate::math::{
+    MathConsts, div_pair, div_to_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair,
+};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `e^-|x| = 2^k (h + l)` (from [`exp_split_pair`]), `ek = 2^k` (0 below `2^-100`, where `e` no
@@ -21,16 +23,6 @@ pub(super) fn one_plus_exp_pair<V: Vector>(x: V) -> (V, V, V, V, V, V) {
     let ek = V::select(tiny, c(0.0), V::select(tiny, c(-100.0), k).pow2i());
     let (dh, dl) = fast_two_sum(c(1.0), ek * h);
     (k, h, l, ek, dh, ek.mul_add(l, dl))
-}
-
-/// `(nh + nl) / (dh + dl)` as an unevaluated pair `(q, r)` (see [`crate::math::div_pair`],
-/// which rounds `q + r`).
-#[inline(always)]
-pub(super) fn div_to_pair<V: Vector>(nh: V, nl: V, dh: V, dl: V) -> (V, V) {
-    let inv = c::<V>(1.0) / dh;
-    let q = nh * inv;
-    let rem = (-q).mul_add(dh, nh) + (-q).mul_add(dl, nl);
-    (q, rem * inv)
 }
 
 /// `silu(x) = x sigmoid(x)`: `x / (1 + e^-x)` for `x > 0`, `x e^x / (1 + e^x)` otherwise, with
@@ -63,9 +55,9 @@ const SILU_E0: (f64, f64) = (0.2784645427610737, 1.0946994183093437e-16);
 /// positive); for `x <= 0`, `e Q / (1 + e)^2` with `Q = 1 + x + e^x`, which has the root `x0`,
 /// evaluated as `Q = t + e^x0 expm1(t)`, `t = x - x0` (`1 + x0 + e^x0 = 0`; both terms have the
 /// sign of `t`), every part carried as a pair. `silu'(0) = 1/2`, `silu'(+inf) = 1`,
-/// `silu'(-inf) = 0`. (Returned as `(y, k)`, the value `y 2^k`; see [`scaled_derivative`].)
+/// `silu'(-inf) = 0`. (Returned as `(q, r, k)`, the value `(q + r) 2^k`; see [`scaled_derivative`].)
 #[inline(always)]
-fn silu_derivative_parts<V: Vector>(x: V) -> (V, V) {
+fn silu_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     let (k, h, l, ek, dh, dl) = one_plus_exp_pair(x);
     let (sh, sl) = square_pair(dh, dl);
     let p = x.gt(c(0.0));
@@ -75,8 +67,9 @@ fn silu_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let pr = eh * s;
     let prl = eh.mul_add(s, -pr) + eh.mul_add(s_l, el * s);
     let (nh, nl) = fast_two_sum(c(1.0), pr);
-    let pos = div_pair(nh, nl + prl, sh, sl);
-    let pos = V::select(x.ge(c(f64::INFINITY)), c(1.0), pos);
+    let (pos, pos_l) = div_to_pair(nh, nl + prl, sh, sl);
+    let inf = x.ge(c(f64::INFINITY));
+    let (pos, pos_l) = (V::select(inf, c(1.0), pos), V::select(inf, c(0.0), pos_l));
     // x <= 0: Q = t + e0 expm1(t), t = th + tl.
     let (x0h, x0l) = split::<V>(SILU_X0.0, SILU_X0.1);
     let (th, tl) = two_sum(x, -x0h);
@@ -91,14 +84,20 @@ fn silu_derivative_parts<V: Vector>(x: V) -> (V, V) {
     let ql = q1 + tail;
     let n = h * qh;
     let n_l = h.mul_add(qh, -n) + h.mul_add(ql, l * qh);
-    let neg = div_pair(n, n_l, sh, sl).copysign(qh + ql); // the sign of Q (in ql where th = 0), also where e^x is 0
-    let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), neg);
-    (V::select(p, pos, neg), V::select(p, c(0.0), k))
+    let (neg, neg_l) = div_to_pair(n, n_l, sh, sl);
+    let neg = neg.copysign(qh + ql); // the sign of Q (in ql where th = 0), also where e^x is 0
+    let ninf = x.le(c(f64::NEG_INFINITY));
+    let (neg, neg_l) = (V::select(ninf, c(0.0), neg), V::select(ninf, c(0.0), neg_l));
+    (
+        V::select(p, pos, neg),
+        V::select(p, pos_l, neg_l),
+        V::select(p, c(0.0), k),
+    )
 }
 
 scaled_derivative!(
     SiluDerivative,
-    /// `g * silu'(x)`, rounded once where it is subnormal.
+    /// `g * silu'(x)`, rounded once (also where it is subnormal).
     SiluBackward,
     silu_derivative_parts,
     8
@@ -120,21 +119,6 @@ pub(super) fn sigmoid_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
     let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
     let r = (q * sn).mul_add(zl, rem * inv);
     (V::select(pos, c(0.0), k), q, r)
-}
-
-/// `a (q + r) 2^k`, rounded once (as [`mul_pow2`], with `q + r` a pair from [`sigmoid_pair`]);
-/// an infinite `a` gives `a q 2^k` (no `inf * 0` from a zero `r`). `q + r` must be positive.
-#[inline(always)]
-pub(super) fn mul_pow2_pair<V: Vector>(q: V, r: V, a: V, k: V) -> V {
-    let magic = c::<V>(V::Elem::ROUND_MAGIC);
-    let k2 = (k.mul_add(c(1.0 / 3.0), c(1.0 / 3.0)) + magic) - magic;
-    let s1 = (k - (k2 + k2)).pow2i();
-    let s2 = k2.pow2i();
-    let corr = (r * s1) * a;
-    let corr = V::select(corr.abs().lt(c(f64::INFINITY)), corr, c(0.0));
-    // q + r > 0: the result has the sign of a, also where it is 0 (a = -0 and r < 0 would
-    // otherwise give -0 + 0 = +0).
-    ((((q * s1).mul_add(a, corr)) * s2) * s2).copysign(a)
 }
 
 /// `softplus(z + zl) = max(z, 0) + log1p(e) + sigmoid(z) zl` (`zl` a small correction to `z`,
