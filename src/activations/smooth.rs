@@ -293,22 +293,42 @@ fn softsign_d_parts<V: Vector>(x: V) -> (V, V, V, V) {
     (r, e, p, (p + p).mul_add(e, pl))
 }
 
+/// `g / (1 + |x|) / (1 + |x|)` for finite `g`, rounded once: two quotients of pairs by `d + dl =
+/// 1 + |x|`, each corrected by its exact remainder, with `r = 1 / d` for both (no second
+/// division). `g` enters before the square can underflow.
+#[inline(always)]
+fn softsign_far<V: Vector>(g: V, x: V, r: V) -> V {
+    let (d, dl) = one_plus_abs(x);
+    let q1 = g * r;
+    let q1l = ((-q1).mul_add(d, g) - q1 * dl) * r;
+    let q2 = q1 * r;
+    let rem = (-q2).mul_add(d, q1) + (-q2).mul_add(dl, q1l);
+    rem.mul_add(r, q2)
+}
+
+/// `|x|` above `2^(digits+8)`, where `r^2` is far down (near or in the subnormals).
+#[inline(always)]
+fn softsign_huge<V: Vector>(x: V) -> V::Mask {
+    x.abs()
+        .gt(c(2f64.powi(V::Elem::MANTISSA_DIGITS as i32 + 8)))
+}
+
 /// `softsign'(x) = 1 / (1 + |x|)^2`, rounded once: `r^2 (1 + 2e)` with `r = 1 / (1 + |x|)`
-/// rounded, `e` its relative error and `r^2` as a pair (no overflow of the square; 0 at ±inf).
+/// rounded, `e` its relative error and `r^2` as a pair (no overflow of the square; 0 at ±inf);
+/// where `r^2` is far down, [`softsign_far`] (the pair's low part would underflow).
 pub struct SoftsignDerivative;
 impl<T: Real> Kernel<T, 1> for SoftsignDerivative {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (_, _, p, corr) = softsign_d_parts(x);
-        V::select(x.abs().ge(c(f64::INFINITY)), c(0.0), p + corr)
+        let (r, _, p, corr) = softsign_d_parts(x);
+        let y = V::select(softsign_huge(x), softsign_far(c(1.0), x, r), p + corr);
+        V::select(x.abs().ge(c(f64::INFINITY)), c(0.0), y)
     }
 }
 
 /// `g * softsign'(x)`, rounded once: `g p + g c` in one fused multiply-add (see
-/// [`SoftsignDerivative`]); where `r^2` is far down (`|x|` above `2^(digits+8)`), `g / (1 +
-/// |x|) / (1 + |x|)`, two quotients of pairs by `d + dl = 1 + |x|` (each corrected by its exact
-/// remainder, with `r = 1 / d` for both: no second division) rounded once at the end, so that `g`
-/// enters before the square can underflow; `(g r) r` for an infinite `g`.
+/// [`SoftsignDerivative`]); where `r^2` is far down (`|x|` above `2^(digits+8)`),
+/// [`softsign_far`], and `(g r) r` for an infinite `g` there.
 pub struct SoftsignBackward;
 impl<T: Real> Kernel<T, 2> for SoftsignBackward {
     #[inline(always)]
@@ -317,19 +337,10 @@ impl<T: Real> Kernel<T, 2> for SoftsignBackward {
         let gc = g * corr;
         let gc = V::select(gc.abs().lt(c(f64::INFINITY)), gc, c(0.0));
         let near = g.mul_add(p, gc);
-        let (d, dl) = one_plus_abs(x);
-        // g / (d + dl) = q1 + q1l, then (q1 + q1l) / (d + dl), rounded once.
-        let q1 = g * r;
-        let q1l = ((-q1).mul_add(d, g) - q1 * dl) * r;
-        let q2 = q1 * r;
-        let rem = (-q2).mul_add(d, q1) + (-q2).mul_add(dl, q1l);
-        let far = rem.mul_add(r, q2);
-        let far = V::select(g.abs().lt(c(f64::INFINITY)), far, q2);
-        let huge = x
-            .abs()
-            .gt(c(2f64.powi(V::Elem::MANTISSA_DIGITS as i32 + 8)));
+        let finite_g = g.abs().lt(c(f64::INFINITY));
+        let far = V::select(finite_g, softsign_far(g, x, r), (g * r) * r);
         // softsign' > 0: the sign of g, also for a zero result (g = -0 and corr < 0).
-        let y = V::select(huge, far, near).copysign(g);
+        let y = V::select(softsign_huge(x), far, near).copysign(g);
         V::select(x.abs().ge(c(f64::INFINITY)), g * c(0.0), y)
     }
 }
