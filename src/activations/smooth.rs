@@ -486,6 +486,7 @@ impl<T: Real> Kernel<T, 2> for TanhshrinkBackward {
         // (NaN or infinite only for an infinite g, where g x alone is the result.)
         let inner = V::select(inner.abs().lt(c(f64::INFINITY)), inner, c(0.0));
         let tiny = gx.mul_add(x, inner);
-        V::select(x.abs().lt(c(V::Elem::TANH_TINY)), tiny, y)
+        // tanh^2 >= 0: the sign of g, also for a zero result.
+        V::select(x.abs().lt(c(V::Elem::TANH_TINY)), tiny, y).copysign(g)
     }
 }
