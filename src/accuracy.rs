@@ -341,10 +341,8 @@ pub fn smooth_cases() -> Vec<Case> {
             },
             |x| 1.0 / ((1.0 + x.abs()) * (1.0 + x.abs())),
             SMOOTH,
-            1.5
+            SMOOTH
         ),
-        // tanhshrink: the interpolant and its products round (2.5 ulp); tanhshrink' = tanh^2 as
-        // pairs rounded once (1.16 ulp at 2.4e-4, just above TANH_TINY, --step 64).
         smooth_rows!(
             "tanhshrink",
             Tanhshrink,
@@ -352,8 +350,8 @@ pub fn smooth_cases() -> Vec<Case> {
             TanhshrinkBackward,
             refs::tanhshrink,
             |x| x.tanh() * x.tanh(),
-            3.0,
-            1.2
+            SMOOTH,
+            SMOOTH
         ),
         smooth_rows!(
             "selu",

@@ -277,75 +277,130 @@ fn softsign_d_parts<V: Vector>(x: V) -> (V, V, V, V) {
     (r, e, p, (p + p).mul_add(e, pl))
 }
 
+/// `g / (1 + |x|) / (1 + |x|)` for finite `g`, rounded once: two quotients of pairs by `d + dl =
+/// 1 + |x|`, each corrected by its exact remainder, with `r = 1 / d` for both (no second
+/// division). `g` enters before the square can underflow.
+#[inline(always)]
+fn softsign_far<V: Vector>(g: V, x: V, r: V) -> V {
+    let (d, dl) = one_plus_abs(x);
+    let q1 = g * r;
+    let q1l = ((-q1).mul_add(d, g) - q1 * dl) * r;
+    let q2 = q1 * r;
+    let rem = (-q2).mul_add(d, q1) + (-q2).mul_add(dl, q1l);
+    rem.mul_add(r, q2)
+}
+
+/// `|x|` above `2^(digits+8)`, where `r^2` is far down (near or in the subnormals).
+#[inline(always)]
+fn softsign_huge<V: Vector>(x: V) -> V::Mask {
+    x.abs()
+        .gt(c(2f64.powi(V::Elem::MANTISSA_DIGITS as i32 + 8)))
+}
+
 /// `softsign'(x) = 1 / (1 + |x|)^2`, rounded once: `r^2 (1 + 2e)` with `r = 1 / (1 + |x|)`
-/// rounded, `e` its relative error and `r^2` as a pair (no overflow of the square; 0 at ±inf).
+/// rounded, `e` its relative error and `r^2` as a pair (no overflow of the square; 0 at ±inf);
+/// where `r^2` is far down, [`softsign_far`] (the pair's low part would underflow).
 pub struct SoftsignDerivative;
 impl<T: Real> Kernel<T, 1> for SoftsignDerivative {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (_, _, p, corr) = softsign_d_parts(x);
-        V::select(x.abs().ge(c(f64::INFINITY)), c(0.0), p + corr)
+        let (r, _, p, corr) = softsign_d_parts(x);
+        let y = V::select(softsign_huge(x), softsign_far(c(1.0), x, r), p + corr);
+        V::select(x.abs().ge(c(f64::INFINITY)), c(0.0), y)
     }
 }
 
 /// `g * softsign'(x)`, rounded once: `g p + g c` in one fused multiply-add (see
-/// [`SoftsignDerivative`]); where `r^2` is far down (`|x|` above `2^(digits+8)`), `(g r) (r +
-/// 2 r e)`, so that `g` enters before the square can underflow.
+/// [`SoftsignDerivative`]); where `r^2` is far down (`|x|` above `2^(digits+8)`),
+/// [`softsign_far`], and `(g r) r` for an infinite `g` there.
 pub struct SoftsignBackward;
 impl<T: Real> Kernel<T, 2> for SoftsignBackward {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        let (r, e, p, corr) = softsign_d_parts(x);
+        let (r, _, p, corr) = softsign_d_parts(x);
         let gc = g * corr;
         let gc = V::select(gc.abs().lt(c(f64::INFINITY)), gc, c(0.0));
         let near = g.mul_add(p, gc);
-        let far = (g * r) * (r + r).mul_add(e, r);
-        let huge = x
-            .abs()
-            .gt(c(2f64.powi(V::Elem::MANTISSA_DIGITS as i32 + 8)));
+        let finite_g = g.abs().lt(c(f64::INFINITY));
+        let far = V::select(finite_g, softsign_far(g, x, r), (g * r) * r);
         // softsign' > 0: the sign of g, also for a zero result (g = -0 and corr < 0).
-        let y = V::select(huge, far, near).copysign(g);
+        let y = V::select(softsign_huge(x), far, near).copysign(g);
         V::select(x.abs().ge(c(f64::INFINITY)), g * c(0.0), y)
     }
 }
 
-// (x - tanh x) / x^3 on x^2 in [0, 2.25], u = (x^2 - 1.125) / 1.125: Chebyshev interpolants
+// (x - tanh x) / x^3 on z = x^2 in [0, 2.25], in powers of v = z - 1.125: Chebyshev interpolants
 // (tools/activation_constants.py); max relative error 3.6e-9 (float32 table), 4.0e-17 (float64).
+// The first three coefficients as hi + lo pairs, the rest rounded.
 #[rustfmt::skip]
-const TANHSHRINK_F32: [f64; 11] = [0.23024970214677892, -0.07085696980668987, 0.022137088457363164, -0.006929860208372801, 0.002170046542637252, -0.0006805890240766519, 0.00021313368749903145, -6.441240714627461e-05, 2.0171454631670886e-05, -8.649656713655329e-06, 2.708735334958843e-06];
+const TANHSHRINK_HEAD_F32: [f64; 6] = [0.23024970214677892, 2.0615004442303404e-18, -0.0629839731615021, -4.7089553391607804e-18, 0.017491032855200525, -8.029487536241171e-19];
 #[rustfmt::skip]
-const TANHSHRINK_F64: [f64; 22] = [0.23024970214677892, -0.07085696069441098, 0.022137085603752226, -0.006930041560310882, 0.002170103335010243, -0.0006795862339985432, 0.00021281965250368983, -6.664680702202095e-05, 2.087118341736924e-05, -6.536041099476421e-06, 2.0468247361707106e-06, -6.409857261673526e-07, 2.0075668456243813e-07, -6.286916851101088e-08, 1.9641582842812378e-08, -6.150978156778602e-09, 1.9821548704390937e-09, -6.20733644991626e-10, 1.527324443607195e-10, -4.7829848368764685e-11, 3.2518291900687304e-11, -1.0183461525356913e-11];
+const TANHSHRINK_F32: [f64; 8] = [-0.0048670623136994155, 0.0013547493733641496, -0.0003776785574852026, 0.00010513249330734005, -2.8242417726651394e-05, 7.861710335375903e-06, -2.996582021470642e-06, 8.341446114241576e-07];
+#[rustfmt::skip]
+const TANHSHRINK_HEAD_F64: [f64; 6] = [0.23024970214677892, 3.5821642868092415e-18, -0.06298396506169865, -3.384257589165692e-19, 0.017491030600495585, 8.345794075875178e-19];
+#[rustfmt::skip]
+const TANHSHRINK_F64: [f64; 19] = [-0.004867189682961827, 0.0013547848285630172, -0.00037712208023276035, 0.00010497758920731984, -2.9222118027494065e-05, 8.134425671326323e-06, -2.264342262203761e-06, 6.303117924337237e-07, -1.754569645125708e-07, 4.884720800196142e-08, -1.3597370293125902e-08, 3.7760798444302025e-09, -1.051129798435845e-09, 3.0109061916883766e-10, -8.381319645682426e-11, 1.833098906298015e-11, -5.102712239340557e-12, 3.0837366064761937e-12, -8.58405428681785e-13];
+
+/// `P(z) = (x - tanh x) / x^3` at `z = x^2 = z + zl` (`z <= 2.25`) as a pair `(ph, pl)`: `P = e0 +
+/// e1 v + e2 v^2 + v^3 Q(v)`, `v = z - 1.125` (an exact pair), whose first three terms are pairs
+/// (only `v^3 Q`, at most 3% of `P`, is rounded).
+#[inline(always)]
+fn tanhshrink_p<V: Vector>(z: V, zl: V) -> (V, V) {
+    let head = super::by_type::<V>(&TANHSHRINK_HEAD_F32, &TANHSHRINK_HEAD_F64);
+    let tail = super::by_type::<V>(&TANHSHRINK_F32, &TANHSHRINK_F64);
+    let (vh, vl) = two_sum(z, c(-1.125));
+    let vl = vl + zl;
+    let (v2h, v2l) = square_pair(vh, vl);
+    let w = (v2h * vh) * poly(vh, tail);
+    let (e0h, e0l) = split::<V>(head[0], head[1]);
+    let (e1h, e1l) = split::<V>(head[2], head[3]);
+    let (e2h, e2l) = split::<V>(head[4], head[5]);
+    let m1 = e1h * vh;
+    let m1l = e1h.mul_add(vh, -m1) + e1h.mul_add(vl, e1l * vh);
+    let m2 = e2h * v2h;
+    let m2l = e2h.mul_add(v2h, -m2) + e2h.mul_add(v2l, e2l * v2h);
+    let (s0, s0l) = fast_two_sum(e0h, m1);
+    let (s1, s1l) = fast_two_sum(s0, m2);
+    let (ph, p1) = fast_two_sum(s1, w);
+    (ph, p1 + (s1l + s0l) + (m1l + m2l) + e0l)
+}
+
+/// `(tiny, up, down)`: below `|x| = tiny` the products of [`Tanhshrink`]'s small branch are formed
+/// on `|x| up` and scaled back by `down = up^-3` last, so that a result near or in the subnormals
+/// is rounded about once (its correction terms would underflow otherwise).
+fn tanhshrink_scale<T: Real>() -> (f64, f64, f64) {
+    if T::MANTISSA_DIGITS == 24 {
+        (2f64.powi(-20), 2f64.powi(40), 2f64.powi(-120))
+    } else {
+        (2f64.powi(-100), 2f64.powi(300), 2f64.powi(-900))
+    }
+}
 
 /// `tanhshrink(x) = x - tanh(x)`, with the sign of x, rounded about once: for `|x| < 1.5`, where
-/// the difference cancels, `|x| P(x^2) x^2` (`P` an interpolant of `(x - tanh x) / x^3`), with
-/// `x^2` and `|x| P` as pairs and `P = c0 + c1 u + u^2 Q(u)`, `u = (x^2 - 1.125) / 1.125`, whose
-/// first two terms are exact pairs (only `u^2 Q`, under 14% of `P`, is rounded); above,
-/// `(|x| - 1) + 2e / (1 + e)` with `e = e^-2|x|` (both terms positive, the quotient of pairs
-/// rounded once and under a fifth of the sum).
+/// the difference cancels, `|x| P(x^2) x^2` (`P` an interpolant of `(x - tanh x) / x^3`, as a pair
+/// from [`tanhshrink_p`]), with `x^2` and `|x| P` as pairs; for tiny `|x|` the products are formed
+/// on `|x|` scaled up by a power of two and scaled back last, so results near and in the
+/// subnormals are rounded about once. Above, `(|x| - 1) + 2e / (1 + e)` with `e = e^-2|x|` (both
+/// terms positive, the quotient of pairs rounded once and under a fifth of the sum).
 pub struct Tanhshrink;
 impl<T: Real> Kernel<T, 1> for Tanhshrink {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let a = x.abs();
-        let coeffs = super::by_type::<V>(&TANHSHRINK_F32, &TANHSHRINK_F64);
-        let z = a * a;
-        let zl = a.mul_add(a, -z);
-        // v = z - 1.125 = vh + vl exactly; c1 u = (c1 / 1.125) v.
-        let (vh, vl) = two_sum(z, c(-1.125));
-        let vl = vl + zl;
-        let u = vh * c(1.0 / 1.125);
-        let w = (u * u) * poly(u, &coeffs[2..]);
-        let (c0h, c0l) = split::<V>(coeffs[0], 0.0);
-        let (c1h, c1l) = split::<V>(coeffs[1] / 1.125, 0.0);
-        let m = c1h * vh;
-        let ml = c1h.mul_add(vh, -m) + c1h.mul_add(vl, c1l * vh);
-        let (s0, s0l) = fast_two_sum(c0h, m);
-        let (ph, p1) = fast_two_sum(s0, w);
-        let pl = p1 + s0l + ml + c0l;
-        let ap = a * ph;
-        let apl = a.mul_add(ph, -ap) + a * pl;
-        let small = ap.mul_add(z, ap.mul_add(zl, apl * z));
+        let (tiny_at, up, down) = tanhshrink_scale::<T>();
+        let tiny = a.lt(c(tiny_at));
+        // as = |x| 2^s exactly; x^2 2^2s = zs + zsl exactly (x^2 itself is ~0 for P there).
+        let a_s = a * V::select(tiny, c(up), c(1.0));
+        let zs = a_s * a_s;
+        let zsl = a_s.mul_add(a_s, -zs);
+        let z = V::select(tiny, c(0.0), zs);
+        let zl = V::select(tiny, c(0.0), zsl);
+        let (ph, pl) = tanhshrink_p(z, zl);
+        let ap = a_s * ph;
+        let apl = a_s.mul_add(ph, -ap) + a_s * pl;
+        let small = ap.mul_add(zs, ap.mul_add(zsl, apl * zs));
+        let small = small * V::select(tiny, c(down), c(1.0));
         // |x| >= 1.5: e = e^-2|x| = 2^k (h + l), 1 + e = dh + dl.
         let (_, h, l, ek, dh, dl) = one_plus_exp_pair(a + a);
         let two_ek = ek + ek;
@@ -355,47 +410,67 @@ impl<T: Real> Kernel<T, 1> for Tanhshrink {
     }
 }
 
-/// `tanh(x)^2`, rounded once: `m^2 / (m + 2)^2` with `m = expm1(-2|x|)` for `|x| <= 1`, and
-/// `1 - 4e / (1 + e)^2` with `e = e^-2|x|` above (no cancellation: `4e / (1 + e)^2 < 0.42`),
-/// every part a pair; `x^2` below `TANH_TINY`, where `tanh x` rounds to `x`.
+/// `tanh(x)^2` as an unevaluated pair `(h, l)` (for `|x|` at least `TANH_TINY`; NaN passes): for
+/// `|x| <= 1`, `(|x| - s)^2` with `s = |x|^3 P(x^2)` from [`Tanhshrink`]'s interpolant, every part a
+/// pair (`s <= 0.24 |x|`, so its one rounded term hardly reaches the result); above, `1 - 4e / (1 +
+/// e)^2` with `e = e^-2|x|` (no cancellation: `4e / (1 + e)^2 < 0.42`), every part a pair.
 #[inline(always)]
-fn tanh_squared<V: Vector>(x: V) -> V {
+fn tanh_squared_pair<V: Vector>(x: V) -> (V, V) {
     let a = x.abs();
-    let two = c::<V>(2.0);
-    let (mh, ml) = expm1_pair(V::select(a.gt(c(1.0)), c(-2.0), -(a + a)));
-    let (nh, nl) = square_pair(mh, ml);
-    let (dh, dl) = fast_two_sum(two, mh);
-    let (sh, sl) = square_pair(dh, dl + ml);
-    let small = div_pair(nh, nl, sh, sl);
+    let big = a.gt(c(1.0));
+    let b = V::select(big, c(1.0), a);
+    let z = b * b;
+    let zl = b.mul_add(b, -z);
+    let (ph, pl) = tanhshrink_p(z, zl);
+    let bp = b * ph;
+    let bpl = b.mul_add(ph, -bp) + b * pl;
+    let sh = bp * z;
+    let sl = bp.mul_add(z, -sh) + bp.mul_add(zl, bpl * z);
+    let (th, tl) = fast_two_sum(b, -sh);
+    let (sq, sr) = square_pair(th, tl - sl);
     // |x| > 1: e = e^-2|x| = 2^k (h + l) (0 where it no longer reaches 1).
     let (_, h, l, ek, eh1, el1) = one_plus_exp_pair(a + a);
     let (s2h, s2l) = square_pair(eh1, el1);
     let (q, r) = div_to_pair(c::<V>(4.0) * (ek * h), c::<V>(4.0) * (ek * l), s2h, s2l);
     let (u, ul) = fast_two_sum(c(1.0), -q);
-    let large = u + (ul - r);
-    let y = V::select(a.gt(c(1.0)), large, small);
-    let y = V::select(a.lt(c(V::Elem::TANH_TINY)), x * x, y);
-    V::select(x.is_nan(), x, y)
+    (V::select(big, u, sq), V::select(big, ul - r, sr))
 }
 
-/// `tanhshrink'(x) = tanh(x)^2`.
+/// `tanhshrink'(x) = tanh(x)^2`, rounded once: [`tanh_squared_pair`], and below `TANH_TINY`
+/// `x^2 (1 - 2x^2 / 3)` in one fused multiply-add (the next term is under 2^-(2 digits)).
 pub struct TanhshrinkDerivative;
 impl<T: Real> Kernel<T, 1> for TanhshrinkDerivative {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        tanh_squared(x)
+        let (h, l) = tanh_squared_pair(x);
+        let z = x * x;
+        let tiny = x.mul_add(x, (z * z) * c(-2.0 / 3.0));
+        V::select(x.abs().lt(c(V::Elem::TANH_TINY)), tiny, h + l)
     }
 }
 
-/// `g * tanh(x)^2`.
+/// `g * tanh(x)^2`, rounded once: `g h + g l` in one fused multiply-add from the pair; below
+/// `TANH_TINY` `(g x) x (1 - 2x^2 / 3)` with `g x` as an exact pair, so that `g` enters before a
+/// tiny `x^2` can underflow.
 pub struct TanhshrinkBackward;
 impl<T: Real> Kernel<T, 2> for TanhshrinkBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        // g enters before a tiny tanh^2 = x^2 can underflow: (g x) x.
-        let tiny = x.abs().lt(c(V::Elem::TANH_TINY));
-        V::select(tiny, (g * x) * x, g * tanh_squared(x))
+        let (h, l) = tanh_squared_pair(x);
+        let gl = g * l;
+        // An infinite g times l = 0 must not make NaN of g h.
+        let gl = V::select(gl.abs().lt(c(f64::INFINITY)), gl, c(0.0));
+        let y = g.mul_add(h, gl);
+        let gx = g * x;
+        let gxl = g.mul_add(x, -gx);
+        let corr = (gx * x) * ((x * x) * c(-2.0 / 3.0));
+        let inner = gxl.mul_add(x, corr);
+        // (NaN or infinite only for an infinite g, where g x alone is the result.)
+        let inner = V::select(inner.abs().lt(c(f64::INFINITY)), inner, c(0.0));
+        let tiny = gx.mul_add(x, inner);
+        // tanh^2 >= 0: the sign of g, also for a zero result.
+        V::select(x.abs().lt(c(V::Elem::TANH_TINY)), tiny, y).copysign(g)
     }
 }
