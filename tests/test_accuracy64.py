@@ -18,14 +18,6 @@ pytestmark = pytest.mark.skipif(not check.extended_precision(), reason="np.longd
 FUNCTIONS = list(check._precise_forms())
 SAMPLES = int(float(os.environ.get("NONLIN_F64_SAMPLES", "200000")))
 
-# Kernels measured over 1 ulp on 10^7 samples (`check --f64 --n 10000000`, seed 0; the bound is
-# that maximum + 0.1, rounded up to a quarter): not goals, open work of issue 4. The bounds only
-# catch them getting worse; remove a row when its kernel is fixed.
-KNOWN_OVER = {"softplus[beta=2.5]": 1.5,
-              "softsign_backward": 2.25, "tanhshrink": 1.75, "tanhshrink_derivative": 1.25,
-              "tanhshrink_backward": 1.75, "celu[alpha=1.7]": 2.25, "celu_derivative[alpha=1.7]": 1.75,
-              "celu_backward[alpha=1.7]": 1.75}
-
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_extended_reference_matches_mpmath(name):
@@ -62,7 +54,7 @@ def test_float64_within_one_ulp(name):
     (row,) = check.accuracy64(SAMPLES, seed=1, only=[name])
     assert row["n"] >= SAMPLES
     # 0.01 ulp is the reference's own error
-    assert row["max_ulp"] <= KNOWN_OVER.get(name, 1.0) + 0.01, row
+    assert row["max_ulp"] <= 1.01, row
 
 
 def test_every_smooth_function_is_measured():

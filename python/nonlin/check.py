@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, ParamSpec, Tuple, TypeVar
 
 import numpy as np
 
@@ -188,16 +188,34 @@ def main(n: int = 1_000_000, seed: int = 0) -> int:
     return 1 if bad else 0
 
 
+# The smooth functions PyTorch also has, with their keyword arguments (defaults as PyTorch).
+COMPARED = {"sigmoid": {}, "tanh": {}, "elu": {}, "silu": {}, "mish": {}, "softplus": {}, "logsigmoid": {},
+            "softsign": {}, "tanhshrink": {}, "selu": {}, "celu": {}, "gelu": {}, "gelu[tanh]": {"approximate": "tanh"}}
+
+
+def _split(name: str) -> Tuple[str, str]:
+    """'gelu_derivative[tanh]' -> ('gelu', '_derivative[tanh]'): the function and the rest."""
+    base = name.replace("_derivative", "")
+    return base.split("[")[0], name[len(base.split("[")[0]):]
+
+
 def _others(name: str, x: np.ndarray):
-    """The same function as NumPy (the usual formulation) and PyTorch compute it, where they have
-    it: {library: result}. Derivatives are taken the way each library's autograd would, from
-    the saved output."""
+    """The same function as NumPy (the usual formulation, where there is one) and PyTorch compute
+    it: {library: result}. Derivatives as each library's autograd computes them (sigmoid', tanh'
+    from the saved output)."""
     out = {}
     with np.errstate(all="ignore"):
+        sp = lambda v: np.logaddexp(0, v)
         numpy_forms = {
             "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
             "tanh": np.tanh,
             "elu": lambda v: np.where(v > 0, v, np.expm1(v)),
+            "silu": lambda v: v / (1 + np.exp(-v)),
+            "mish": lambda v: v * np.tanh(sp(v)),
+            "softplus": sp,
+            "logsigmoid": lambda v: -sp(-v),
+            "softsign": lambda v: v / (1 + np.abs(v)),
+            "tanhshrink": lambda v: v - np.tanh(v),
             "sigmoid_derivative": lambda v: (lambda s: s * (1 - s))(1 / (1 + np.exp(-v))),
             "tanh_derivative": lambda v: 1 - np.tanh(v) ** 2,
             "elu_derivative": lambda v: np.where(v > 0, 1, np.exp(v)),
@@ -208,42 +226,46 @@ def _others(name: str, x: np.ndarray):
         import torch
     except Exception:
         return out
+    F = torch.nn.functional
+    fn, rest = _split(name)
+    kw = COMPARED[fn + rest.replace("_derivative", "")]
+    f = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}.get(fn) or getattr(F, fn)
     t = torch.from_numpy(x)
-    ones = torch.ones_like(t)
-    aten = torch.ops.aten
-    torch_forms = {
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-        "elu": torch.nn.functional.elu,
-        "sigmoid_derivative": lambda v: aten.sigmoid_backward(ones, torch.sigmoid(v)),
-        "tanh_derivative": lambda v: aten.tanh_backward(ones, torch.tanh(v)),
-        "elu_derivative": lambda v: aten.elu_backward(ones, 1.0, 1.0, 1.0, False, v),
-    }
-    if name in torch_forms:
-        out["torch"] = torch_forms[name](t).numpy()
+    if "_derivative" in rest:
+        v = t.clone().requires_grad_(True)
+        (d,) = torch.autograd.grad(f(v, **kw), v, torch.ones_like(v))
+        out["torch"] = d.numpy()
+    else:
+        out["torch"] = f(t, **kw).numpy()
     return out
 
 
 def compare(n: int = 2_000_000, seed: int = 0) -> List[Dict[str, object]]:
     """Max ULP of nonlin, NumPy and PyTorch (if installed) on the same inputs, spread over
-    [-30, 30]: float32 against the float64 reference, float64 against extended precision."""
+    [-30, 30], for every function of COMPARED and its derivative: float32 against the float64
+    reference, float64 against extended precision."""
     import nonlin
 
     rows = []
     rng = np.random.default_rng(seed)
     precise = _precise_forms(alpha=1.0) if extended_precision() else {}
+    names = [f for name in COMPARED for f in (name, name.replace("[", "_derivative[") if "[" in name
+                                              else name + "_derivative")]
     for dtype in (np.float32, np.float64):
         x = rng.uniform(-30, 30, n).astype(dtype)
-        for name in ("sigmoid", "sigmoid_derivative", "tanh", "tanh_derivative", "elu", "elu_derivative"):
+        for name in names:
+            fn, rest = _split(name)
+            kw = COMPARED[fn + rest.replace("_derivative", "")]
+            func = fn + ("_derivative" if "_derivative" in rest else "")
             if dtype == np.float64 and name in precise:  # float64 against extended precision
                 with np.errstate(all="ignore"):
                     want = precise[name][1](x.astype(np.longdouble))
                 errs = lambda got: float(ulp_errors64(np.asarray(got, dtype=np.float64), want).max())
             else:
                 with np.errstate(all="ignore"):
-                    want = getattr(reference, name)(x)
+                    want = getattr(reference, func)(x, **kw)
                 errs = lambda got: float(ulp_errors(got, want, dtype).max())
-            row = {"function": name, "dtype": np.dtype(dtype).name, "nonlin": errs(getattr(nonlin, name)(x))}
+            row = {"function": name, "dtype": np.dtype(dtype).name, "nonlin": errs(getattr(nonlin, func)(x, **kw))}
             for lib, got in _others(name, x).items():
                 row[lib] = errs(got)
             rows.append(row)
@@ -253,8 +275,8 @@ def compare(n: int = 2_000_000, seed: int = 0) -> List[Dict[str, object]]:
 def main_compare(n: int = 2_000_000, seed: int = 0) -> int:
     rows = compare(n, seed)
     print(f"max ULP on {n:,} inputs uniform in [-30, 30], float32 against nonlin.reference, float64 against")
-    print("extended precision (derivatives of NumPy and PyTorch as their autograd computes them: from the")
-    print("saved output)\n")
+    print("extended precision (derivatives of PyTorch as its autograd computes them; NumPy's sigmoid' and")
+    print("tanh' from the saved output, as backprop code in NumPy does)\n")
     print(f"{'function':<22}{'dtype':<9}{'nonlin':>10}{'numpy':>12}{'torch':>12}")
     fmt = lambda v: f"{'-':>12}" if v is None else f"{v:>12.3g}"
     for r in rows:
@@ -616,7 +638,16 @@ def _ld_to_mp(p):
     return mpmath.ldexp(mpmath.mpf(int(np.ldexp(m, 64))), int(ex) - 64)
 
 
-@functools.lru_cache(maxsize=None)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _memo(f: Callable[_P, _R]) -> Callable[_P, _R]:
+    """functools.cache with f's own signature (for mypy and stubtest)."""
+    return functools.cache(f)  # type: ignore[return-value]
+
+
+@_memo
 def _const_ld(name: str) -> Tuple[np.longdouble, np.longdouble]:
     """A constant as a longdouble pair hi + lo."""
     import mpmath as mp
@@ -629,7 +660,7 @@ def _const_ld(name: str) -> Tuple[np.longdouble, np.longdouble]:
         return hi, _mp_to_ld(v - _ld_to_mp(hi))
 
 
-@functools.lru_cache(maxsize=None)
+@_memo
 def _series_coefficients(name: str) -> np.ndarray:
     """Taylor coefficients (longdouble): "tanhshrink": (x - tanh x) / x^3 in powers of x^2."""
     import mpmath as mp
@@ -641,7 +672,7 @@ def _series_coefficients(name: str) -> np.ndarray:
         return np.array([_mp_to_ld(v) for v in c])
 
 
-@functools.lru_cache(maxsize=None)
+@_memo
 def _root_series(name: str):
     """(x0 as a longdouble pair, Taylor coefficients at x0) of the derivative `name`, which
     has a root x0 where its longdouble formula cancels."""
@@ -671,7 +702,7 @@ def _near_root(name: str, direct: Callable) -> Callable:
 _ERFCX_STEP, _ERFCX_TOP, _ERFCX_TERMS = 1 / 8, 8.0, 24
 
 
-@functools.lru_cache(maxsize=None)
+@_memo
 def _erfcx_table() -> np.ndarray:
     """Taylor coefficients of erfcx(s) = e^(s^2) erfc(s) at s = k/8, k = 0..64: y' = 2 s y - 2/sqrt(pi),
     so a_1 = 2c a_0 - 2/sqrt(pi), a_(n+1) = (2c a_n + 2 a_(n-1)) / (n + 1)."""

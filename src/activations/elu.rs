@@ -1,7 +1,7 @@
 //! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
 
 use super::{c, piecewise};
-use crate::math::{exp_mul, expm1, expm1_nonpositive, expm1_pair};
+use crate::math::{exp_mul, exp_mul_pair, expm1, expm1_pair};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `elu(x)`, rounded once from `alpha` times expm1 as a pair, so `elu(-1e-10) = -1e-10 alpha` to
@@ -130,7 +130,8 @@ fn div_alpha<V: Vector>(x: V, alpha: f64) -> (V, V) {
 /// caller). With `alpha = 1` it is [`Elu`]. The rounding of `u = x / alpha` is corrected to first
 /// order, `expm1(q + r) = m + (1 + m) r` with `m = expm1(q)`: for `alpha < 0` the argument is
 /// positive and grows with `|x|`, and an uncorrected rounding of `u` costs `u` half-ulps of the
-/// result (11 ulp at `x = -92`, float64).
+/// result (11 ulp at `x = -92`, float64). For `alpha > 0`, `m` is a pair and the product with
+/// `alpha` is rounded once.
 pub struct Celu {
     pub alpha: f64,
 }
@@ -139,16 +140,21 @@ impl<T: Real> Kernel<T, 1> for Celu {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (u, r) = div_alpha(x, self.alpha);
-        // x <= 0 gives u <= 0 for alpha > 0 (the cheaper expm1); u >= 0 for alpha < 0.
-        let m = if self.alpha > 0.0 {
-            expm1_nonpositive(u)
-        } else {
-            expm1(u)
-        };
+        let a = c::<V>(self.alpha);
+        if self.alpha > 0.0 {
+            // x <= 0 gives u <= 0: alpha (mh + ml + (1 + mh) r), rounded once (u is clamped
+            // where expm1 is -1 to working precision); x itself near 0 (and -0 for -0), as Elu.
+            let (mh, ml) = expm1_pair(V::select(u.lt(c(T::EXPM1_LO)), c(T::EXPM1_LO), u));
+            let ml = (mh + c(1.0)).mul_add(r, ml);
+            let y = a.mul_add(mh, a * ml);
+            return piecewise(x, x, V::select(u.abs().lt(c(T::EXPM1_TINY)), x, y));
+        }
+        // alpha < 0: u >= 0, up to overflow.
+        let m = expm1(u);
         // Not where m is infinite (r may be 0 or negative); |corr| < ulp(m): m's sign (of zero).
         let corr = (m + c(1.0)) * r;
         let m = V::select(m.abs().lt(c(f64::INFINITY)), (m + corr).copysign(m), m);
-        piecewise(x, x, c::<V>(self.alpha) * m)
+        piecewise(x, x, a * m)
     }
 }
 
@@ -175,7 +181,7 @@ impl<T: Real> Kernel<T, 2> for CeluBackward {
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         let (q, r) = div_alpha(x, self.alpha);
         // e^(q + r) = e^q (1 + r) to first order; |r| <= ulp(q).
-        piecewise(x, g, exp_mul(q, g, c::<V>(1.0) + r))
+        piecewise(x, g, exp_mul_pair(q, g, c(1.0), r))
     }
 }
 

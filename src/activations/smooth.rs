@@ -125,9 +125,10 @@ pub(super) fn sigmoid_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
 /// first order), `e = e^-|z|`: no overflow, `log1p(e)` as a pair ([`log1p_pair`]) added to `z` in
 /// one more rounding. Where `e < 2^-(digits+4)` and `z < 0`, `log1p(e) = e (1 - e/2 ..)` is `e`
 /// itself, carried as `2^k (h + l)` and scaled last: the tail keeps its precision down to the
-/// subnormals (`softplus(-100) = e^-100`). `+inf` for `z = +inf`, 0 for `-inf`.
+/// subnormals (`softplus(-100) = e^-100`). `+inf` for `z = +inf`, 0 for `-inf`. Returned as
+/// `(k, h, l)`, the value `2^k (h + l)` (`k = 0` but in that tail), rounded by [`mul_pow2_pair`].
 #[inline(always)]
-fn softplus_pair<V: Vector>(z: V, zl: V) -> V {
+fn softplus_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
     let (k, h, l, ek, dh, _) = one_plus_exp_pair(z);
     let (lh, ll) = log1p_pair(ek * h, ek * l);
     let pos = z.gt(c(0.0));
@@ -135,11 +136,15 @@ fn softplus_pair<V: Vector>(z: V, zl: V) -> V {
     // sigmoid(z) roughly, for the zl term: 1 / (1 + e), or e / (1 + e).
     let sig = V::select(pos, c(1.0), ek * h) / dh;
     let (s, t) = two_sum(V::select(pos, z, c(0.0)), lh);
-    let y = s + sig.mul_add(zl, t + ll);
-    let tail = mul_pow2(h.mul_add(zl, l) + h, c(1.0), k);
+    let sl = sig.mul_add(zl, t + ll);
     let digits = V::Elem::MANTISSA_DIGITS as f64;
-    let y = V::select(V::and(k.lt(c(-(digits + 4.0))), z.lt(c(0.0))), tail, y);
-    V::select(z.ge(c(f64::INFINITY)), z, y)
+    let tail = V::and(k.lt(c(-(digits + 4.0))), z.lt(c(0.0)));
+    let inf = z.ge(c(f64::INFINITY));
+    (
+        V::select(tail, k, c(0.0)),
+        V::select(inf, z, V::select(tail, h, s)),
+        V::select(inf, c(0.0), V::select(tail, h.mul_add(zl, l), sl)),
+    )
 }
 
 /// `beta x` as `(z, zl)`, the rounded product and its exact error.
@@ -152,8 +157,8 @@ fn times_beta<V: Vector>(x: V, beta: f64) -> (V, V) {
 
 /// `softplus(x) = log(1 + e^(beta x)) / beta`, and `x` where `beta x > threshold` (as
 /// PyTorch): `max(z, 0) + log1p(e^-|z|)`, `z = beta x` (its rounding error corrected to first
-/// order), rounded once for `beta = 1` (within 1 ulp); for other `beta` the division by `beta`
-/// rounds once more. Stable for any x: `softplus(-100) = e^-100`, not 0 (PyTorch's
+/// order), divided by `beta` as a pair and rounded once. Stable for any x: `softplus(-100) =
+/// e^-100`, not 0 (PyTorch's
 /// `log1p(exp(x))` agrees there).
 pub struct Softplus {
     pub beta: f64,
@@ -164,8 +169,13 @@ impl<T: Real> Kernel<T, 1> for Softplus {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = times_beta(x, self.beta);
-        let sp = softplus_pair(z, zl);
-        let y = V::select(z.gt(c(self.threshold)), x, sp / c(self.beta));
+        let (k, h, l) = softplus_pair(z, zl);
+        let (q, r) = if self.beta == 1.0 {
+            (h, l)
+        } else {
+            div_to_pair(h, l, c(self.beta), c(0.0))
+        };
+        let y = V::select(z.gt(c(self.threshold)), x, mul_pow2_pair(q, r, c(1.0), k));
         V::select(x.is_nan(), x, y)
     }
 }
@@ -214,7 +224,8 @@ impl<T: Real> Kernel<T, 1> for Logsigmoid {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        V::select(x.is_nan(), x, -softplus_pair(-x, c(0.0)))
+        let (k, h, l) = softplus_pair(-x, c(0.0));
+        V::select(x.is_nan(), x, -mul_pow2_pair(h, l, c(1.0), k))
     }
 }
 
