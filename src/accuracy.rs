@@ -203,7 +203,7 @@ fn mask(x: f64, inside: bool, v: f64) -> f64 {
     nan_or(x, if inside { v } else { 0.0 })
 }
 
-/// The piecewise-linear functions of issue 5 (default parameters; threshold 0.1 rounded to
+/// The piecewise functions of issue 5 (default parameters; threshold 0.1 rounded to
 /// float32, value 20): each is exact or one rounding of its formula ([`EXACT`]).
 #[rustfmt::skip]
 pub fn hard_cases() -> Vec<Case> {
@@ -221,9 +221,11 @@ pub fn hard_cases() -> Vec<Case> {
                reference: |x| mask(x, x.abs() < 3.0, 1.0 / 6.0), budget: EXACT },
         Case { name: "hardsigmoid_backward(1, x)", run: |x, y| apply2(&HardsigmoidBackward, &ones(x.len()), x, y),
                reference: |x| mask(x, x.abs() < 3.0, 1.0 / 6.0), budget: EXACT },
+        // x (x + 3) / 6 is quadratic, not linear: a pair divided by 6, rounded about once (the
+        // full sweep finds 0.26% not correctly rounded, none more than a hair over 0.5 ulp).
         Case { name: "hardswish", run: |x, y| apply(&Hardswish, x, y),
                reference: |x| nan_or(x, if x < -3.0 { -0.0 } else if x > 3.0 { x } else { x * (x + 3.0) / 6.0 }),
-               budget: EXACT },
+               budget: SMOOTH },
         Case { name: "hardswish_derivative", run: |x, y| apply(&HardswishDerivative, x, y),
                reference: hardswish_d, budget: EXACT },
         Case { name: "hardswish_backward(1, x)", run: |x, y| apply2(&HardswishBackward, &ones(x.len()), x, y),
