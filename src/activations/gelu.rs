@@ -10,9 +10,7 @@
 //! interpolant (tools/activation_constants.py), so they keep full relative accuracy there.
 
 use super::smooth::{one_plus_exp_pair, sigmoid_pair};
-use super::{
-    by_type, c, exp_split_pair, mul_pow2, mul_pow2_pair, poly, scaled_derivative, split,
-};
+use super::{by_type, c, exp_split_pair, mul_pow2, mul_pow2_pair, poly, scaled_derivative, split};
 use crate::math::{div_to_pair, erfc_pair, erfcx_pair, fast_two_sum, square_pair, two_sum};
 use crate::simd::{Kernel, Real, Vector};
 
