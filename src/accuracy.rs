@@ -360,12 +360,8 @@ pub fn smooth_cases() -> Vec<Case> {
             Selu,
             SeluDerivative,
             SeluBackward,
-            |x| piecewise(
-                x,
-                SELU_SCALE as f32 as f64 * x,
-                refs::selu_sa() * x.exp_m1()
-            ),
-            |x| piecewise(x, SELU_SCALE as f32 as f64, refs::selu_sa() * x.exp()),
+            |x| piecewise(x, SELU_SCALE * x, SELU_SA.0 * x.exp_m1()),
+            |x| piecewise(x, SELU_SCALE, SELU_SA.0 * x.exp()),
             SMOOTH,
             SMOOTH
         ),
@@ -488,9 +484,6 @@ mod refs {
             1382.0 / 155925.0,
         ];
         x * z * c.iter().rev().fold(0.0, |acc, &k| acc * z + k)
-    }
-    pub fn selu_sa() -> f64 {
-        (super::SELU_SCALE * super::SELU_ALPHA) as f32 as f64
     }
     /// Phi(x) = erfc(-x / sqrt 2) / 2 (libm's erfc, within 1 float64 ulp: no cancellation on
     /// either side, and erfc keeps its relative accuracy in the tail).

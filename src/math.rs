@@ -322,7 +322,7 @@ pub fn split<V: Vector>(hi: f64, lo: f64) -> (V, V) {
 
 /// `(p, e)` with `p = fl(a b)`, `p + e = a b` exactly.
 #[inline(always)]
-fn two_prod<V: Vector>(a: V, b: V) -> (V, V) {
+pub fn two_prod<V: Vector>(a: V, b: V) -> (V, V) {
     let p = a * b;
     (p, a.mul_add(b, -p))
 }
@@ -341,7 +341,13 @@ pub fn two_sum<V: Vector>(a: V, b: V) -> (V, V) {
 #[inline(always)]
 fn erf_small_pair<V: Vector>(x: V, dx: V) -> (V, V) {
     let x2 = x * x;
-    let t = x2 * poly(x2, &ERF_TAYLOR[1..]);
+    // float32 stops at x^21 (the rest is below 2^-37 of erf for |x| < 0.75).
+    let terms = if V::Elem::MANTISSA_DIGITS == 24 {
+        11
+    } else {
+        ERF_TAYLOR.len()
+    };
+    let t = x2 * poly(x2, &ERF_TAYLOR[1..terms]);
     let (c0h, c0l) = split::<V>(TWO_OVER_SQRT_PI_PAIR.0, TWO_OVER_SQRT_PI_PAIR.1);
     let (ph, pl) = two_prod(x, c0h);
     // erf'(x) = c0 e^(-x^2) ~ c0 (1 - x^2 + x^4/2), for the first-order term in dx.
@@ -373,19 +379,30 @@ fn erfc_tail_pair<V: Vector>(a: V, da: V) -> (V, V, V) {
 /// pairs so that the result rounds once.
 #[inline(always)]
 pub fn erfc_pair<V: Vector>(x: V, dx: V) -> (V, V, V) {
+    let small = x.abs().lt(c(0.5));
+    let pos = x.gt(c(0.0));
+    let tail = erfc_tail_pair(V::select(small, c(1.0), x.abs()), V::select(pos, dx, -dx));
+    erfc_pair_from(x, dx, tail)
+}
+
+/// [`erfc_pair`] from the caller's tail `erfc(|x + dx|) = 2^tk (th + tl)` (used where
+/// `|x| >= 0.5`; any finite value elsewhere), for callers that have its factors anyway.
+#[inline(always)]
+pub fn erfc_pair_from<V: Vector>(x: V, dx: V, (tk, th, tl): (V, V, V)) -> (V, V, V) {
     let a = x.abs();
     let small = a.lt(c(0.5));
     let (eh, el) = erf_small_pair(V::select(small, x, c(0.0)), dx);
     let (s, e) = fast_two_sum(c(1.0), -eh);
     let (sh, sl) = fast_two_sum(s, e - el);
     let pos = x.gt(c(0.0));
-    let (k, th, tl) = erfc_tail_pair(V::select(small, c(1.0), a), V::select(pos, dx, -dx));
-    // erfc(-x) <= erfc(0.5) here; 2^k scales it exactly or to a negligible subnormal.
-    let (n, ne) = fast_two_sum(c(2.0), -scale(th, k));
-    let (nh, nl) = fast_two_sum(n, ne - scale(tl, k));
+    // erfc(-x) <= erfc(0.5) here; 2^k scales it exactly or to a negligible subnormal (k is
+    // clamped where the term is negligible, so that [`scale`]'s two factors stay normal).
+    let nk = V::select(tk.lt(c(-200.0)), c(-200.0), tk);
+    let (n, ne) = fast_two_sum(c(2.0), -scale(th, nk));
+    let (nh, nl) = fast_two_sum(n, ne - scale(tl, nk));
     let h = V::select(small, sh, V::select(pos, th, nh));
     let l = V::select(small, sl, V::select(pos, tl, nl));
-    let k = V::select(V::and(pos, a.ge(c(0.5))), k, c(0.0));
+    let k = V::select(V::and(pos, a.ge(c(0.5))), tk, c(0.0));
     (k, h, l)
 }
 
@@ -799,8 +816,14 @@ pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
     let d = a - mid;
     let u = d / half;
     let ul = (-u).mul_add(half, d);
-    let mut g = pick4::<V>(at, coef(19));
-    for k in (3..19).rev() {
+    // float32 drops the terms above u^15 (at most 2^-31 of the value, in [3, 5.5]).
+    let top = if V::Elem::MANTISSA_DIGITS == 24 {
+        15
+    } else {
+        19
+    };
+    let mut g = pick4::<V>(at, coef(top));
+    for k in (3..top).rev() {
         g = g.mul_add(u, pick4(at, coef(k)));
     }
     let mut gl = c::<V>(0.0);
@@ -816,7 +839,13 @@ pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
     let (g, gl) = fast_two_sum(g, slope.mul_add(ul + da, gl));
     // a >= 9: S(w) / ((a + da) sqrt(pi)), S = 1 + w P(w), w = 1 / (2 a^2).
     let w = c::<V>(0.5) / (a * a);
-    let (sh, sl) = fast_two_sum(c(1.0), w * poly(w, &ERFC_ASYMPTOTIC[1..]));
+    // float32 stops at w^7 (the next term is below 2^-37 of S).
+    let terms = if V::Elem::MANTISSA_DIGITS == 24 {
+        8
+    } else {
+        ERFC_ASYMPTOTIC.len()
+    };
+    let (sh, sl) = fast_two_sum(c(1.0), w * poly(w, &ERFC_ASYMPTOTIC[1..terms]));
     let (pih, pil) = split::<V>(SQRT_PI.0, SQRT_PI.1);
     let (dh, dl) = two_prod(a, pih);
     let dl = a.mul_add(pil, da.mul_add(pih, dl));

@@ -721,7 +721,8 @@ binary_fn! {
 
 unary_fn! {
     /// selu(x) = scale * x for x > 0, scale * alpha * expm1(x) otherwise, with
-    /// scale = 1.0507009873554805 and alpha = 1.6732632423543772 (Klambauer et al. 2017).
+    /// scale = 1.0507009873554805 and alpha = 1.6732632423543772 (Klambauer et al. 2017), taken
+    /// exactly (in float32 too, and scale * alpha unrounded): each result is rounded once.
     /// selu(-0) = -0, selu(-inf) = -scale * alpha.
     selu() => Selu
 }

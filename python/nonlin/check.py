@@ -374,8 +374,9 @@ def _precise_forms(alpha: float = ALPHA64) -> Dict[str, Tuple[Callable, Callable
     forms["tanhshrink"] = (nonlin.tanhshrink, _at_inf(_tanhshrink_ld, np.inf, -np.inf), points)
     forms["tanhshrink_derivative"] = (nonlin.tanhshrink_derivative, lambda x: np.tanh(x) ** 2, points)
     forms["tanhshrink_backward"] = backward("tanhshrink", lambda x: np.tanh(x) ** 2) + (points,)
-    # selu (scale alpha rounded to float64, as the kernel and reference.py define it), celu
-    sc, sa = L(reference.SELU_SCALE), L(reference.SELU_SCALE * reference.SELU_ALPHA)
+    # selu (the kernel multiplies the float64 constants exactly: long double holds their
+    # product to 2^-64), celu
+    sc, sa = L(reference.SELU_SCALE), L(reference.SELU_SCALE) * L(reference.SELU_ALPHA)
     points = [0.0, -1e-8, -37.0, -708.0, -745.0]
     forms["selu"] = (nonlin.selu, lambda x: np.where(x > 0, sc * x, sa * np.expm1(x)), points)
     selu_d = lambda x: np.where(x > 0, sc, sa * np.exp(x))
@@ -586,7 +587,7 @@ def _mp_exact(name: str) -> Callable:
     k = 2 * mp.sqrt(2 / mp.pi)
     z = lambda v: k * (v + mp.mpf("0.044715") * v**3)
     dz = lambda v: k * (1 + 3 * mp.mpf("0.044715") * v * v)
-    sa, sc = mp.mpf(reference.SELU_SCALE * reference.SELU_ALPHA), mp.mpf(reference.SELU_SCALE)
+    sa, sc = mp.mpf(reference.SELU_SCALE) * mp.mpf(reference.SELU_ALPHA), mp.mpf(reference.SELU_SCALE)
 
     def softplus(beta):
         over = lambda v: float(v) * beta > SOFTPLUS_THRESHOLD64

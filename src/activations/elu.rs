@@ -1,7 +1,7 @@
 //! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
 
-use super::{c, piecewise};
-use crate::math::{exp_mul, exp_mul_pair, expm1, expm1_pair};
+use super::{c, piecewise, split, times_const};
+use crate::math::{MathConsts, exp_mul, exp_mul_pair, expm1, expm1_pair};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `elu(x)`, rounded once from `alpha` times expm1 as a pair, so `elu(-1e-10) = -1e-10 alpha` to
@@ -13,18 +13,27 @@ impl<T: Real> Kernel<T, 1> for Elu {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let alpha = c::<V>(self.alpha);
-        let (uh, ul) = expm1_pair(V::select(x.lt(c(T::EXPM1_LO)), c(T::EXPM1_LO), x));
-        // alpha (uh + ul), rounded once; alpha x near 0, where that is as good and keeps -0.
-        // (alpha = 0: the product's zero carries the sign, which the fused sum would lose.)
-        let y = if self.alpha == 0.0 {
-            alpha * uh
-        } else {
-            alpha.mul_add(uh, alpha * ul)
-        };
-        let y = V::select(x.abs().lt(c(T::EXPM1_TINY)), alpha * x, y);
-        piecewise(x, x, y)
+        if self.alpha == 0.0 {
+            // The product's zero carries the sign (0 * expm1(x)), which the fused form would lose.
+            return piecewise(x, x, c::<V>(0.0) * expm1(x));
+        }
+        piecewise(x, x, times_expm1(x, c(self.alpha), c(0.0)))
     }
+}
+
+/// `(ah + al) expm1(x)` for `x <= 0` (`ah != 0`, `|al|` below half an ulp of `ah`), rounded once
+/// from expm1 as a pair; `(ah + al) x` near 0, where that is as good, with the sign of `ah x`
+/// (so `-0` for `-0` when `ah > 0`).
+#[inline(always)]
+fn times_expm1<V: Vector>(x: V, ah: V, al: V) -> V {
+    let (uh, ul) = expm1_pair(V::select(
+        x.lt(c(V::Elem::EXPM1_LO)),
+        c(V::Elem::EXPM1_LO),
+        x,
+    ));
+    let y = ah.mul_add(uh, ah.mul_add(ul, al * uh));
+    let tiny = ah.mul_add(x, al * x).copysign(ah * x);
+    V::select(x.abs().lt(c(V::Elem::EXPM1_TINY)), tiny, y)
 }
 
 /// `elu'(x) = 1` for `x > 0`, `alpha e^x` otherwise (`alpha` at 0).
@@ -63,44 +72,62 @@ impl<T: Real> Kernel<T, 2> for EluBackwardFromOutput {
     }
 }
 
-/// SELU's scale λ and alpha α (Klambauer et al. 2017), as PyTorch.
+/// SELU's scale λ and alpha α (Klambauer et al. 2017), the float64 values PyTorch uses. The
+/// kernels take them as exact: `λ` and the exact product `λ α = SELU_SA.0 + SELU_SA.1` enter as
+/// pairs, so that float32 results are rounded once from these constants, not from their float32
+/// roundings (which cost up to half an ulp more: 1.05 ulp for `λ x` in float32).
 pub const SELU_SCALE: f64 = 1.0507009873554805;
 pub const SELU_ALPHA: f64 = 1.6732632423543772;
-const SELU_SA: f64 = SELU_SCALE * SELU_ALPHA;
+pub const SELU_SA: (f64, f64) = (1.7580993408473766, 5.75014648756476e-17);
 
-/// `selu(x) = λ x` for `x > 0`, `λ α expm1(x)` otherwise: [`Elu`] with `alpha = λ α` on the
-/// negative side (`λ α` is one constant, so that side is rounded twice, not three times).
+/// `λ y` rounded once (`λ` as a pair in the element type). Large `y` is halved first and the
+/// result doubled, tiny `y` scaled up by `2^64` and the result down (exact but for subnormal
+/// results): near overflow the leading product must not overflow where the exact one rounds to
+/// the largest finite value, and near underflow the product's error term must be representable.
+#[inline(always)]
+fn times_scale<V: Vector>(y: V) -> V {
+    let tiny_below = if V::Elem::MANTISSA_DIGITS == 24 {
+        2f64.powi(-90)
+    } else {
+        2f64.powi(-960)
+    };
+    let (big, tiny) = (y.abs().gt(c(1.0)), y.abs().lt(c(tiny_below)));
+    let s = V::select(big, c(0.5), V::select(tiny, c(2f64.powi(64)), c(1.0)));
+    let (p, pl) = times_const(y * s, (SELU_SCALE, 0.0));
+    // (The sign of the product also where it is 0: the correction's zero may differ.)
+    (p + pl).copysign(p) * V::select(big, c(2.0), V::select(tiny, c(2f64.powi(-64)), c(1.0)))
+}
+
+/// `selu(x) = λ x` for `x > 0`, `λ α expm1(x)` otherwise, each rounded once.
 /// `selu(-0) = -0`, `selu(-inf) = -λ α`.
 pub struct Selu;
 impl<T: Real> Kernel<T, 1> for Selu {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        piecewise(x, c::<V>(SELU_SCALE) * x, Elu { alpha: SELU_SA }.eval([x]))
+        let (sa, sal) = split::<V>(SELU_SA.0, SELU_SA.1);
+        piecewise(x, times_scale(x), times_expm1(x, sa, sal))
     }
 }
 
-/// `selu'(x) = λ` for `x > 0`, `λ α e^x` otherwise (`λ α` at 0).
+/// `selu'(x) = λ` for `x > 0`, `λ α e^x` otherwise (`λ α` at 0), each rounded once.
 pub struct SeluDerivative;
 impl<T: Real> Kernel<T, 1> for SeluDerivative {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        piecewise(x, c(SELU_SCALE), EluDerivative { alpha: SELU_SA }.eval([x]))
+        SeluBackward.eval([c(1.0), x])
     }
 }
 
-/// Backward from the input: `λ g` for `x > 0`, `g λ α e^x` otherwise (as [`EluBackward`]).
+/// Backward from the input: `λ g` for `x > 0`, `g λ α e^x` otherwise, each rounded once.
 pub struct SeluBackward;
 impl<T: Real> Kernel<T, 2> for SeluBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
-        piecewise(
-            x,
-            g * c(SELU_SCALE),
-            EluBackward { alpha: SELU_SA }.eval([g, x]),
-        )
+        let (sa, sal) = split::<V>(SELU_SA.0, SELU_SA.1);
+        piecewise(x, times_scale(g), exp_mul_pair(x, g, sa, sal))
     }
 }
 
@@ -110,7 +137,7 @@ pub struct SeluBackwardFromOutput;
 impl<T: Real> Kernel<T, 2> for SeluBackwardFromOutput {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, y]: [V; 2]) -> V {
-        piecewise(y, g * c(SELU_SCALE), g * (y + c(SELU_SA)))
+        piecewise(y, times_scale(g), g * (y + c(SELU_SA.0)))
     }
 }
 

@@ -10,8 +10,13 @@
 //! interpolant (tools/activation_constants.py), so they keep full relative accuracy there.
 
 use super::smooth::{one_plus_exp_pair, sigmoid_pair};
-use super::{by_type, c, exp_split_pair, mul_pow2, mul_pow2_pair, poly, scaled_derivative, split};
-use crate::math::{div_to_pair, erfc_pair, erfcx_pair, fast_two_sum, square_pair, two_sum};
+use super::{
+    by_type, c, exp_split_pair, mul_pow2, mul_pow2_pair, poly, scaled_derivative, split,
+    times_const,
+};
+use crate::math::{
+    div_to_pair, erfc_pair_from, erfcx_pair, fast_two_sum, square_pair, two_prod, two_sum,
+};
 use crate::simd::{Kernel, Real, Vector};
 
 /// `1 / sqrt(2)`, `2 sqrt(2/pi)`, `2 sqrt(2/pi) 0.044715` and `1 / sqrt(2 pi)` as hi + lo.
@@ -20,22 +25,6 @@ const TWO_K: (f64, f64) = (1.5957691216057308, -9.96930880911092e-17);
 const TWO_K_KAPPA: (f64, f64) = (0.07135481627260025, -6.175149918155315e-19);
 const INV_SQRT_2PI: f64 = 0.3989422804014327;
 const INV_SQRT_2PI_LO: f64 = -2.4923272022777433e-17;
-
-/// `a * b` as `(p, pl)`, the rounded product and its exact error.
-#[inline(always)]
-fn two_prod<V: Vector>(a: V, b: V) -> (V, V) {
-    let p = a * b;
-    (p, a.mul_add(b, -p))
-}
-
-/// `c * x` for a constant `c = (hi, lo)`, as a rounded product and a correction.
-#[inline(always)]
-fn times_const<V: Vector>(x: V, (hi, lo): (f64, f64)) -> (V, V) {
-    let (h, l) = split::<V>(hi, lo);
-    let (p, pl) = two_prod(h, x);
-    let pl = l.mul_add(x, pl);
-    (p, V::select(p.abs().lt(c(f64::INFINITY)), pl, c(0.0)))
-}
 
 /// `x` clamped to `[-1e3, 1e3]`: beyond, the results below no longer depend on x (or are
 /// selected away), and the clamp keeps `x^2` and friends finite.
@@ -56,8 +45,9 @@ fn gauss<V: Vector>(x: V) -> (V, V, V) {
 }
 
 /// The pieces of the exact form: `s + ds = -x / sqrt(2)`; where `s < 0.5`, `erfc(s + ds)` as a
-/// pair `(eh, el)`; where `s >= 0.5` (`use_tail`), `erfcx(s + ds)` as a pair `(th, tl)` and
-/// `e^(-x^2/2) = 2^k (gh + gl)`, so that `erfc(s + ds) = 2^k (gh + gl)(th + tl)`.
+/// pair `(eh, el)`; where `|s| >= 0.5`, `erfcx(|s + ds|)` as a pair `(th, tl)`, `e^(-x^2/2) =
+/// 2^k (gh + gl)` and their product `(ph, pl)`, so that `erfc(|s + ds|) = 2^k (ph + pl)`. One
+/// erfcx and one exponential serve both tails (`s >= 0.5`, `use_tail`, and `2 - erfc(-s)`).
 struct ErfcParts<V: Vector> {
     use_tail: V::Mask,
     eh: V,
@@ -67,21 +57,26 @@ struct ErfcParts<V: Vector> {
     k: V,
     gh: V,
     gl: V,
+    ph: V,
+    pl: V,
 }
 
 #[inline(always)]
 fn erfc_parts<V: Vector>(x: V) -> ErfcParts<V> {
     let (s, ds) = times_const(-x, FRAC_1_SQRT2);
     let use_tail = s.ge(c(0.5));
-    let (_, eh, el) = erfc_pair(
-        V::select(use_tail, c(0.0), s),
-        V::select(use_tail, c(0.0), ds),
-    );
+    let small = s.abs().lt(c(0.5));
     let (th, tl) = erfcx_pair(
-        V::select(use_tail, s, c(1.0)),
-        V::select(use_tail, ds, c(0.0)),
+        V::select(small, c(1.0), s.abs()),
+        V::select(small, c(0.0), V::select(s.gt(c(0.0)), ds, -ds)),
     );
     let (k, gh, gl) = gauss(x);
+    let (ph, pl) = mul_pairs(th, tl, gh, gl);
+    let (_, eh, el) = erfc_pair_from(
+        V::select(use_tail, c(0.0), s),
+        V::select(use_tail, c(0.0), ds),
+        (k, ph, pl),
+    );
     ErfcParts {
         use_tail,
         eh,
@@ -91,6 +86,8 @@ fn erfc_parts<V: Vector>(x: V) -> ErfcParts<V> {
         k,
         gh,
         gl,
+        ph,
+        pl,
     }
 }
 
@@ -114,8 +111,7 @@ impl<T: Real> Kernel<T, 1> for Gelu {
         let p = erfc_parts(x);
         // gelu has the sign of x (the product's sign of zero follows el's otherwise).
         let near = h.mul_add(p.eh, h * p.el).copysign(x);
-        let (ph, pl) = mul_pairs(p.th, p.tl, p.gh, p.gl);
-        let far = mul_pow2(h.mul_add(ph, h * pl), c(1.0), p.k).copysign(x);
+        let far = mul_pow2(h.mul_add(p.ph, h * p.pl), c(1.0), p.k).copysign(x);
         let far = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), far);
         let near = V::select(x.ge(c(f64::INFINITY)), x, near);
         V::select(p.use_tail, far, near)

@@ -55,6 +55,15 @@ pub(crate) fn by_type<V: Vector>(f32s: &'static [f64], f64s: &'static [f64]) -> 
 
 pub(crate) use crate::math::split;
 
+/// `c * x` for a constant `c = (hi, lo)`, as a rounded product and a correction.
+#[inline(always)]
+pub(crate) fn times_const<V: Vector>(x: V, (hi, lo): (f64, f64)) -> (V, V) {
+    let (h, l) = split::<V>(hi, lo);
+    let (p, pl) = crate::math::two_prod(h, x);
+    let pl = l.mul_add(x, pl);
+    (p, V::select(p.abs().lt(c(f64::INFINITY)), pl, c(0.0)))
+}
+
 /// `e^x = 2^k (h + l)` for `x <= 0` as `(k, h, l)`: `k` integer-valued, `h + l` a pair in
 /// `[0.7, 1.42]`. `x` is clamped at `EXP_MUL_LO`, below which every `a y e^x` with moderate `y`
 /// rounds to 0 for finite `a` (but stays infinite for infinite `a`); below `-1e4` `h = l = 0`, so
