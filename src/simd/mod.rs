@@ -366,29 +366,23 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
     dst: *mut T,
     n: usize,
 ) {
-    let splats: [V; N] = std::array::from_fn(|j| {
-        V::splat(if bcast[j] {
-            unsafe { *srcs[j] }
-        } else {
-            T::default()
-        })
-    });
-    let load = |j: usize, i: usize| {
+    let mut splats = [V::splat(T::default()); N];
+    for j in 0..N {
         if bcast[j] {
-            splats[j]
-        } else {
-            unsafe { V::load(srcs[j].add(i)) }
+            splats[j] = V::splat(unsafe { *srcs[j] });
         }
-    };
-    let load_all = |i: usize| -> [V; N] { std::array::from_fn(|j| load(j, i)) };
+    }
     let full = n - n % V::LANES;
     let mut i = 0;
     // Four vectors per step: their independent dependency chains interleave, which long
     // kernels (exp, pairs, a division) need to keep the vector units busy.
     while i + 4 * V::LANES <= full {
         let l = V::LANES;
-        let (a, b) = (load_all(i), load_all(i + l));
-        let (c, d) = (load_all(i + 2 * l), load_all(i + 3 * l));
+        // (Direct calls, not a closure: see load_args.)
+        let a = unsafe { load_args(&srcs, &bcast, &splats, i) };
+        let b = unsafe { load_args(&srcs, &bcast, &splats, i + l) };
+        let c = unsafe { load_args(&srcs, &bcast, &splats, i + 2 * l) };
+        let d = unsafe { load_args(&srcs, &bcast, &splats, i + 3 * l) };
         let (ya, yb, yc, yd) = (k.eval(a), k.eval(b), k.eval(c), k.eval(d));
         unsafe {
             ya.store(dst.add(i));
@@ -399,8 +393,10 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
         i += 4 * l;
     }
     while i < full {
-        let args: [V; N] = std::array::from_fn(|j| load(j, i));
-        unsafe { k.eval(args).store(dst.add(i)) };
+        unsafe {
+            k.eval(load_args(&srcs, &bcast, &splats, i))
+                .store(dst.add(i))
+        };
         i += V::LANES;
     }
     if i < n {
@@ -414,19 +410,36 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
                 };
             }
         }
-        let args: [V; N] = std::array::from_fn(|j| {
-            if bcast[j] {
-                splats[j]
-            } else {
-                unsafe { V::load(bufs[j].as_ptr()) }
-            }
-        });
+        let ptrs: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr());
+        let args = unsafe { load_args(&ptrs, &bcast, &splats, 0) };
         let mut out = [T::default(); 64];
         unsafe {
             k.eval(args).store(out.as_mut_ptr());
             std::ptr::copy_nonoverlapping(out.as_ptr(), dst.add(i), rest);
         }
     }
+}
+
+/// The operands at element `i`: `srcs[j] + i` loaded, or `splats[j]` where `bcast[j]`. A
+/// function, not a closure: a closure is compiled without the caller's target features, and the
+/// loads inside it can then become calls.
+///
+/// # Safety
+/// Every non-broadcast `srcs[j]` is valid for `V::LANES` reads at `i`.
+#[inline(always)]
+unsafe fn load_args<T: Real, V: Vector<Elem = T>, const N: usize>(
+    srcs: &[*const T; N],
+    bcast: &[bool; N],
+    splats: &[V; N],
+    i: usize,
+) -> [V; N] {
+    let mut args = *splats;
+    for j in 0..N {
+        if !bcast[j] {
+            args[j] = unsafe { V::load(srcs[j].add(i)) };
+        }
+    }
+    args
 }
 
 /// Lanes of the accumulator in [`reduce_with`], the same on every level.
@@ -457,6 +470,7 @@ pub unsafe fn map_reduce_with<
     let per = SUM_LANES / V::LANES; // vectors per 16 elements
     let full = n - n % SUM_LANES;
     let mut total = 0.0f64;
+    let zeros = [V::splat(T::default()); N];
     let mut i = 0;
     while i < full {
         let end = (i + BLOCK).min(full);
@@ -464,7 +478,7 @@ pub unsafe fn map_reduce_with<
         while i < end {
             for (a, acc) in acc[..per].iter_mut().enumerate() {
                 let at = i + a * V::LANES;
-                let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(srcs[j].add(at)) });
+                let args = unsafe { load_args(&srcs, &[false; N], &zeros, at) };
                 *acc = *acc + kr.eval(args);
                 unsafe { km.eval(args).store(dst.add(at)) };
             }
@@ -484,7 +498,8 @@ pub unsafe fn map_reduce_with<
         for j in 0..N {
             unsafe { std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest) };
         }
-        let args: [V; N] = std::array::from_fn(|j| unsafe { V::load(bufs[j].as_ptr()) });
+        let ptrs: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr());
+        let args = unsafe { load_args(&ptrs, &[false; N], &zeros, 0) };
         unsafe {
             kr.eval(args).store(red.as_mut_ptr());
             km.eval(args).store(out.as_mut_ptr());
