@@ -72,8 +72,8 @@ impl MathConsts for f32 {
 
 impl MathConsts for f64 {
     const ROUND_MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52
-    const LN2_HI: f64 = 6.93147180369123816490e-01; // 0x3fe62e42fee00000
-    const LN2_LO: f64 = 1.90821492927058770002e-10; // 0x3dea39ef35793c76
+    const LN2_HI: f64 = 0.6931471803691238; // 0x3fe62e42fee00000
+    const LN2_LO: f64 = 1.9082149292705877e-10; // 0x3dea39ef35793c76
     const EXP_LO: f64 = -746.0;
     const EXP_HI: f64 = 710.0;
     const EXP_SHIFT: f64 = 600.0;
@@ -265,7 +265,7 @@ const ERFC_G_LO: [[f64; 3]; 4] = [
 ];
 /// erf(x) / x = sum of these times (x^2)^n, for |x| < 1 (Taylor; 2/sqrt(pi) (-1)^n / (n! (2n+1))).
 const ERF_TAYLOR: [f64; 20] = [
-    1.1283791670955126,
+    std::f64::consts::FRAC_2_SQRT_PI,
     -0.37612638903183754,
     0.11283791670955126,
     -0.026866170645131252,
@@ -308,7 +308,7 @@ const ERFC_ASYMPTOTIC: [f64; 17] = [
 ];
 
 /// `2 / sqrt(pi)` and `sqrt(pi)` as float64 pairs.
-const TWO_OVER_SQRT_PI: f64 = 1.1283791670955126;
+const TWO_OVER_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
 const TWO_OVER_SQRT_PI_PAIR: (f64, f64) = (TWO_OVER_SQRT_PI, 1.533545961316588e-17);
 const SQRT_PI: (f64, f64) = (1.772453850905516, -7.666586499825799e-17);
 
@@ -633,6 +633,99 @@ pub fn expm1<V: Vector>(x: V) -> V {
     V::select(x.abs().lt(c(V::Elem::EXPM1_TINY)), x, res)
 }
 
+/// The scaled complementary error function `erfcx(a + da) = erfc(a + da) e^((a + da)^2)` for
+/// `a >= 0.5` (NaN passes), `|da| <= ulp(a)`, as a pair `h + l` accurate to about 2^-(digits+5)
+/// (the interpolants themselves are within 2e-18 relative). Clamped at 1e15,
+/// where it is `1/(a sqrt(pi))` to working precision (callers select larger `a` away). One of
+/// four Chebyshev interpolants (coefficients chosen lane by lane) in `u = (a - mid) / half`,
+/// its last three Horner steps in pairs, the rounding of `u` and `da` entering through
+/// `erfcx'(a) = 2 a erfcx(a) - 2/sqrt(pi)`; from 9 on, the asymptotic series over
+/// `(a + da) sqrt(pi)` as a pair quotient.
+#[inline(always)]
+pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
+    let da = V::select(a.gt(c(1e15)), c(0.0), da);
+    let a = V::select(a.gt(c(1e15)), c(1e15), a);
+    let at = [a.ge(c(1.5)), a.ge(c(3.0)), a.ge(c(5.5))];
+    let (mid, half) = (
+        pick4(at, [1.0, 2.25, 4.25, 7.25]),
+        pick4(at, [0.5, 0.75, 1.25, 1.75]),
+    );
+    // a - mid is exact (Sterbenz) on each interval; u's rounding error is ul / half.
+    let d = a - mid;
+    let u = d / half;
+    let ul = (-u).mul_add(half, d);
+    // float32 drops the terms above u^15 (at most 2^-31 of the value, in [3, 5.5]).
+    let top = if V::Elem::MANTISSA_DIGITS == 24 {
+        15
+    } else {
+        19
+    };
+    let mut g = pick4::<V>(at, coef(top));
+    for k in (3..top).rev() {
+        g = g.mul_add(u, pick4(at, coef(k)));
+    }
+    let mut gl = c::<V>(0.0);
+    for k in (0..3).rev() {
+        let (m, ml) = two_prod(u, g);
+        let ml = u.mul_add(gl, ml);
+        let (ch, cl) = (pick4(at, coef(k)), pick4(at, coef_lo::<V::Elem>(k)));
+        let (s, sl) = two_sum(ch, m);
+        g = s;
+        gl = sl + (ml + cl);
+    }
+    let slope = (a + a).mul_add(g, c(-TWO_OVER_SQRT_PI));
+    let (g, gl) = fast_two_sum(g, slope.mul_add(ul + da, gl));
+    // a >= 9: S(w) / ((a + da) sqrt(pi)), S = 1 + w P(w), w = 1 / (2 a^2).
+    let w = c::<V>(0.5) / (a * a);
+    // float32 stops at w^7 (the next term is below 2^-37 of S).
+    let terms = if V::Elem::MANTISSA_DIGITS == 24 {
+        8
+    } else {
+        ERFC_ASYMPTOTIC.len()
+    };
+    let (sh, sl) = fast_two_sum(c(1.0), w * poly(w, &ERFC_ASYMPTOTIC[1..terms]));
+    let (pih, pil) = split::<V>(SQRT_PI.0, SQRT_PI.1);
+    let (dh, dl) = two_prod(a, pih);
+    let dl = a.mul_add(pil, da.mul_add(pih, dl));
+    let qh = sh / dh;
+    let ql = ((-qh).mul_add(dh, sh) + (-qh).mul_add(dl, sl)) / dh;
+    let big = a.ge(c(9.0));
+    (V::select(big, qh, g), V::select(big, ql, gl))
+}
+
+/// Coefficient `k` of the four [`erfcx_pair`] interpolants.
+#[inline(always)]
+fn coef(k: usize) -> [f64; 4] {
+    [ERFC_G[0][k], ERFC_G[1][k], ERFC_G[2][k], ERFC_G[3][k]]
+}
+
+/// The rest of coefficient `k < 3` below its rounding to `T`: its float64 rounding error and
+/// `ERFC_G_LO`.
+#[inline(always)]
+fn coef_lo<T: Real>(k: usize) -> [f64; 4] {
+    let lo = |i: usize| (ERFC_G[i][k] - T::from_f64(ERFC_G[i][k]).to_f64()) + ERFC_G_LO[i][k];
+    [lo(0), lo(1), lo(2), lo(3)]
+}
+
+/// `v[i]` in the lanes where `i` of the masks `at` (increasing thresholds) hold. A function, not
+/// a closure: a closure is compiled without the caller's target features, so the vector
+/// intrinsics inside it would not inline (a call per select; gelu was 4x slower at avx2).
+#[inline(always)]
+fn pick4<V: Vector>(at: [V::Mask; 3], v: [f64; 4]) -> V {
+    V::select(
+        at[2],
+        c(v[3]),
+        V::select(at[1], c(v[2]), V::select(at[0], c(v[1]), c(v[0]))),
+    )
+}
+
+/// [`erfcx_pair`] rounded: `erfcx(a)` for `a >= 0.5`.
+#[inline(always)]
+pub fn erfcx_tail<V: Vector>(a: V) -> V {
+    let (h, l) = erfcx_pair(a, c(0.0));
+    h + l
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -793,97 +886,4 @@ mod tests {
             }
         }
     }
-}
-
-/// The scaled complementary error function `erfcx(a + da) = erfc(a + da) e^((a + da)^2)` for
-/// `a >= 0.5` (NaN passes), `|da| <= ulp(a)`, as a pair `h + l` accurate to about 2^-(digits+5)
-/// (the interpolants themselves are within 2e-18 relative). Clamped at 1e15,
-/// where it is `1/(a sqrt(pi))` to working precision (callers select larger `a` away). One of
-/// four Chebyshev interpolants (coefficients chosen lane by lane) in `u = (a - mid) / half`,
-/// its last three Horner steps in pairs, the rounding of `u` and `da` entering through
-/// `erfcx'(a) = 2 a erfcx(a) - 2/sqrt(pi)`; from 9 on, the asymptotic series over
-/// `(a + da) sqrt(pi)` as a pair quotient.
-#[inline(always)]
-pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
-    let da = V::select(a.gt(c(1e15)), c(0.0), da);
-    let a = V::select(a.gt(c(1e15)), c(1e15), a);
-    let at = [a.ge(c(1.5)), a.ge(c(3.0)), a.ge(c(5.5))];
-    let (mid, half) = (
-        pick4(at, [1.0, 2.25, 4.25, 7.25]),
-        pick4(at, [0.5, 0.75, 1.25, 1.75]),
-    );
-    // a - mid is exact (Sterbenz) on each interval; u's rounding error is ul / half.
-    let d = a - mid;
-    let u = d / half;
-    let ul = (-u).mul_add(half, d);
-    // float32 drops the terms above u^15 (at most 2^-31 of the value, in [3, 5.5]).
-    let top = if V::Elem::MANTISSA_DIGITS == 24 {
-        15
-    } else {
-        19
-    };
-    let mut g = pick4::<V>(at, coef(top));
-    for k in (3..top).rev() {
-        g = g.mul_add(u, pick4(at, coef(k)));
-    }
-    let mut gl = c::<V>(0.0);
-    for k in (0..3).rev() {
-        let (m, ml) = two_prod(u, g);
-        let ml = u.mul_add(gl, ml);
-        let (ch, cl) = (pick4(at, coef(k)), pick4(at, coef_lo::<V::Elem>(k)));
-        let (s, sl) = two_sum(ch, m);
-        g = s;
-        gl = sl + (ml + cl);
-    }
-    let slope = (a + a).mul_add(g, c(-TWO_OVER_SQRT_PI));
-    let (g, gl) = fast_two_sum(g, slope.mul_add(ul + da, gl));
-    // a >= 9: S(w) / ((a + da) sqrt(pi)), S = 1 + w P(w), w = 1 / (2 a^2).
-    let w = c::<V>(0.5) / (a * a);
-    // float32 stops at w^7 (the next term is below 2^-37 of S).
-    let terms = if V::Elem::MANTISSA_DIGITS == 24 {
-        8
-    } else {
-        ERFC_ASYMPTOTIC.len()
-    };
-    let (sh, sl) = fast_two_sum(c(1.0), w * poly(w, &ERFC_ASYMPTOTIC[1..terms]));
-    let (pih, pil) = split::<V>(SQRT_PI.0, SQRT_PI.1);
-    let (dh, dl) = two_prod(a, pih);
-    let dl = a.mul_add(pil, da.mul_add(pih, dl));
-    let qh = sh / dh;
-    let ql = ((-qh).mul_add(dh, sh) + (-qh).mul_add(dl, sl)) / dh;
-    let big = a.ge(c(9.0));
-    (V::select(big, qh, g), V::select(big, ql, gl))
-}
-
-/// Coefficient `k` of the four [`erfcx_pair`] interpolants.
-#[inline(always)]
-fn coef(k: usize) -> [f64; 4] {
-    [ERFC_G[0][k], ERFC_G[1][k], ERFC_G[2][k], ERFC_G[3][k]]
-}
-
-/// The rest of coefficient `k < 3` below its rounding to `T`: its float64 rounding error and
-/// `ERFC_G_LO`.
-#[inline(always)]
-fn coef_lo<T: Real>(k: usize) -> [f64; 4] {
-    let lo = |i: usize| (ERFC_G[i][k] - T::from_f64(ERFC_G[i][k]).to_f64()) + ERFC_G_LO[i][k];
-    [lo(0), lo(1), lo(2), lo(3)]
-}
-
-/// `v[i]` in the lanes where `i` of the masks `at` (increasing thresholds) hold. A function, not
-/// a closure: a closure is compiled without the caller's target features, so the vector
-/// intrinsics inside it would not inline (a call per select; gelu was 4x slower at avx2).
-#[inline(always)]
-fn pick4<V: Vector>(at: [V::Mask; 3], v: [f64; 4]) -> V {
-    V::select(
-        at[2],
-        c(v[3]),
-        V::select(at[1], c(v[2]), V::select(at[0], c(v[1]), c(v[0]))),
-    )
-}
-
-/// [`erfcx_pair`] rounded: `erfcx(a)` for `a >= 0.5`.
-#[inline(always)]
-pub fn erfcx_tail<V: Vector>(a: V) -> V {
-    let (h, l) = erfcx_pair(a, c(0.0));
-    h + l
 }

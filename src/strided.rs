@@ -74,13 +74,14 @@ fn plan<const N: usize>(
         let len = shape[a];
         let s: Vec<isize> = in_strides.iter().map(|st| st[a]).collect();
         let o = out_strides[a];
-        if let (Some(l), Some((ps, po))) = (lens.last_mut(), strides.last_mut()) {
-            if *po == o * len as isize && ps.iter().zip(&s).all(|(p, q)| *p == q * len as isize) {
-                *l *= len;
-                *ps = s;
-                *po = o;
-                continue;
-            }
+        if let (Some(l), Some((ps, po))) = (lens.last_mut(), strides.last_mut())
+            && *po == o * len as isize
+            && ps.iter().zip(&s).all(|(p, q)| *p == q * len as isize)
+        {
+            *l *= len;
+            *ps = s;
+            *po = o;
+            continue;
         }
         lens.push(len);
         strides.push((s, o));
@@ -125,8 +126,8 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
             for a in (0..d).rev() {
                 let i = (rem % self.lens[a]) as isize;
                 rem /= self.lens[a];
-                for j in 0..N {
-                    in_off[j] += i * self.strides[a].0[j];
+                for (off, st) in in_off.iter_mut().zip(&self.strides[a].0) {
+                    *off += i * st;
                 }
                 out_off += i * self.strides[a].1;
             }
@@ -177,8 +178,8 @@ unsafe fn strided_row<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: us
                 map_with::<T, V, K, N>(k, bp, d, len);
             } else {
                 map_with::<T, V, K, N>(k, bp, res.as_mut_ptr(), len);
-                for i in 0..len {
-                    *d.offset(i as isize * out_step) = res[i];
+                for (i, &v) in res[..len].iter().enumerate() {
+                    *d.offset(i as isize * out_step) = v;
                 }
             }
         }

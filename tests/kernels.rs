@@ -136,7 +136,7 @@ fn pairs<T: Real>() -> Vec<(T, T)> {
 fn mixed<T: Real>(n: usize, seed: u64, f: &dyn Fn(f64) -> f64) -> Vec<T> {
     let (s, mut rng) = (specials::<f64>(), Rng(seed));
     let raw = |i: usize, rng: &mut Rng| {
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             s[i / 5 % s.len()]
         } else {
             rng.range(-50.0, 50.0)

@@ -39,6 +39,15 @@ def nonlin_workers():
     return n
 
 
+def started_workers(timeout=10.0):
+    """nonlin_workers() once at least one worker has named itself (a new thread sets its name
+    when it first runs, which on a loaded machine can be after the call that spawned it)."""
+    end = time.monotonic() + timeout
+    while nonlin_workers() < 1 and time.monotonic() < end:
+        time.sleep(0.01)
+    return nonlin_workers()
+
+
 @pytest.fixture
 def threads_2():
     before = nonlin.info()["threads"]
@@ -109,7 +118,7 @@ def _child(n):
 def test_multiprocessing_fork_pool(threads_2):
     n = 1_000_000
     want = float(nonlin.sigmoid(np.linspace(-5, 5, n)).sum())  # the parent's workers run now
-    assert nonlin_workers() >= 1
+    assert started_workers() >= 1
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(3) as pool:
         res = pool.map_async(_child, [n] * 6)

@@ -20,7 +20,7 @@ use crate::math::{
 use crate::simd::{Kernel, Real, Vector};
 
 /// `1 / sqrt(2)`, `2 sqrt(2/pi)`, `2 sqrt(2/pi) 0.044715` and `1 / sqrt(2 pi)` as hi + lo.
-const FRAC_1_SQRT2: (f64, f64) = (0.7071067811865476, -4.833646656726457e-17);
+const FRAC_1_SQRT2: (f64, f64) = (std::f64::consts::FRAC_1_SQRT_2, -4.833646656726457e-17);
 const TWO_K: (f64, f64) = (1.5957691216057308, -9.96930880911092e-17);
 const TWO_K_KAPPA: (f64, f64) = (0.07135481627260025, -6.175149918155315e-19);
 const INV_SQRT_2PI: f64 = 0.3989422804014327;

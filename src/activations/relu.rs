@@ -204,7 +204,7 @@ pub fn prelu_backward<T: Real>(
         "prelu_backward: length mismatch"
     );
     assert!(
-        !w.is_empty() && inner > 0 && n % (w.len() * inner) == 0,
+        !w.is_empty() && inner > 0 && n.is_multiple_of(w.len() * inner),
         "prelu_backward: bad shape"
     );
     unsafe {

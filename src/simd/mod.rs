@@ -98,9 +98,15 @@ pub trait Vector:
     const LANES: usize;
 
     fn splat(v: Self::Elem) -> Self;
-    /// Loads `LANES` elements. Safety: `ptr` is valid for `LANES` reads (no alignment needed).
+    /// Loads `LANES` elements.
+    ///
+    /// # Safety
+    /// `ptr` is valid for `LANES` reads (no alignment needed).
     unsafe fn load(ptr: *const Self::Elem) -> Self;
-    /// Stores `LANES` elements. Safety: `ptr` is valid for `LANES` writes.
+    /// Stores `LANES` elements.
+    ///
+    /// # Safety
+    /// `ptr` is valid for `LANES` writes.
     unsafe fn store(self, ptr: *mut Self::Elem);
 
     /// `self * b + c`, fused (one rounding) on every level.
