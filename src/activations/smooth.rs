@@ -128,22 +128,28 @@ pub(super) fn sigmoid_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
 /// subnormals (`softplus(-100) = e^-100`). `+inf` for `z = +inf`, 0 for `-inf`. Returned as
 /// `(k, h, l)`, the value `2^k (h + l)` (`k = 0` but in that tail), rounded by [`mul_pow2_pair`].
 #[inline(always)]
-fn softplus_pair<V: Vector>(z: V, zl: V) -> (V, V, V) {
+fn softplus_pair<V: Vector>(z: V, zl: Option<V>) -> (V, V, V) {
     let (k, h, l, ek, dh, _) = one_plus_exp_pair(z);
     let (lh, ll) = log1p_pair(ek * h, ek * l);
     let pos = z.gt(c(0.0));
-    let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
-    // sigmoid(z) roughly, for the zl term: 1 / (1 + e), or e / (1 + e).
-    let sig = V::select(pos, c(1.0), ek * h) / dh;
     let (s, t) = two_sum(V::select(pos, z, c(0.0)), lh);
-    let sl = sig.mul_add(zl, t + ll);
+    let (sl, tl) = match zl {
+        // (No correction, no division: softplus with beta = 1, logsigmoid.)
+        None => (t + ll, l),
+        Some(zl) => {
+            let zl = V::select(z.abs().lt(c(f64::INFINITY)), zl, c(0.0));
+            // sigmoid(z) roughly, for the zl term: 1 / (1 + e), or e / (1 + e).
+            let sig = V::select(pos, c(1.0), ek * h) / dh;
+            (sig.mul_add(zl, t + ll), h.mul_add(zl, l))
+        }
+    };
     let digits = V::Elem::MANTISSA_DIGITS as f64;
     let tail = V::and(k.lt(c(-(digits + 4.0))), z.lt(c(0.0)));
     let inf = z.ge(c(f64::INFINITY));
     (
         V::select(tail, k, c(0.0)),
         V::select(inf, z, V::select(tail, h, s)),
-        V::select(inf, c(0.0), V::select(tail, h.mul_add(zl, l), sl)),
+        V::select(inf, c(0.0), V::select(tail, tl, sl)),
     )
 }
 
@@ -169,7 +175,7 @@ impl<T: Real> Kernel<T, 1> for Softplus {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = times_beta(x, self.beta);
-        let (k, h, l) = softplus_pair(z, zl);
+        let (k, h, l) = softplus_pair(z, (self.beta != 1.0).then_some(zl));
         let (q, r) = if self.beta == 1.0 {
             (h, l)
         } else {
@@ -224,7 +230,7 @@ impl<T: Real> Kernel<T, 1> for Logsigmoid {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
-        let (k, h, l) = softplus_pair(-x, c(0.0));
+        let (k, h, l) = softplus_pair(-x, None);
         V::select(x.is_nan(), x, -mul_pow2_pair(h, l, c(1.0), k))
     }
 }
