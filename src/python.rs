@@ -34,7 +34,7 @@ impl<'py> Arr<'py> {
             Arr::F64(a) => a.as_untyped(),
         }
     }
-    fn to_f64(self) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+    fn into_f64(self) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
         match self {
             Arr::F64(a) => Ok(a),
             Arr::F32(a) => Ok(a.call_method1("astype", ("float64",))?.cast_into()?),
@@ -59,11 +59,25 @@ fn shape_str(shape: &[usize]) -> String {
 /// float32 and float64 arrays as they are; other real inputs as ufuncs convert them (float64);
 /// anything else is a `TypeError` naming the function and the dtype.
 fn extract<'py>(name: &str, obj: &Bound<'py, PyAny>) -> PyResult<Arr<'py>> {
-    if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
-        return Ok(Arr::F32(a.clone()));
-    }
-    if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
-        return Ok(Arr::F64(a.clone()));
+    use numpy::npyffi::NPY_TYPES::{NPY_DOUBLE, NPY_FLOAT};
+    // The common case, checked on the dtype's type number (cheaper than numpy's cast, which
+    // compares dtypes through the C API).
+    if let Ok(a) = obj.cast::<PyUntypedArray>() {
+        let d = a.dtype();
+        if d.is_native_byteorder() != Some(false) {
+            // Safety: the type number says the elements are native f32 / f64; `PyArrayDyn`
+            // takes any number of dimensions.
+            if d.num() == NPY_FLOAT as std::ffi::c_int {
+                return Ok(Arr::F32(
+                    unsafe { a.cast_unchecked::<PyArrayDyn<f32>>() }.clone(),
+                ));
+            }
+            if d.num() == NPY_DOUBLE as std::ffi::c_int {
+                return Ok(Arr::F64(
+                    unsafe { a.cast_unchecked::<PyArrayDyn<f64>>() }.clone(),
+                ));
+            }
+        }
     }
     let py = obj.py();
     let np = py.import("numpy")?;
@@ -96,19 +110,23 @@ fn extract_all<'py, const N: usize>(
     name: &str,
     objs: [&Bound<'py, PyAny>; N],
 ) -> PyResult<[Arr<'py>; N]> {
-    let arrs: Vec<Arr> = objs
-        .iter()
-        .map(|o| extract(name, o))
-        .collect::<PyResult<_>>()?;
-    let all32 = arrs.iter().all(|a| matches!(a, Arr::F32(_)));
-    let arrs: Vec<Arr> = if all32 {
-        arrs
-    } else {
-        arrs.into_iter()
-            .map(|a| a.to_f64().map(Arr::F64))
-            .collect::<PyResult<_>>()?
-    };
-    Ok(arrs.try_into().unwrap_or_else(|_| unreachable!()))
+    let arrs = all_ok(objs.map(|o| extract(name, o)))?;
+    if arrs.iter().all(|a| matches!(a, Arr::F32(_))) {
+        return Ok(arrs);
+    }
+    all_ok(arrs.map(|a| a.into_f64().map(Arr::F64)))
+}
+
+/// The first error, or every value (an array of results, without a heap allocation).
+fn all_ok<T, const N: usize>(rs: [PyResult<T>; N]) -> PyResult<[T; N]> {
+    if let Some(i) = rs.iter().position(|r| r.is_err()) {
+        return Err(rs
+            .into_iter()
+            .nth(i)
+            .and_then(Result::err)
+            .unwrap_or_else(|| unreachable!()));
+    }
+    Ok(rs.map(|r| r.unwrap_or_else(|_| unreachable!())))
 }
 
 /// Memory range `[lo, hi)` in bytes that an array can touch.
@@ -136,12 +154,35 @@ fn flag(a: &Bound<'_, PyUntypedArray>, f: i32) -> bool {
     unsafe { (*a.as_array_ptr()).fields.flags & f != 0 }
 }
 
+/// Strides in elements, inline for up to 8 axes: a call on a small array should not pay for a
+/// heap allocation.
+enum Strides {
+    Few([isize; 8], usize),
+    Many(Vec<isize>),
+}
+
+impl std::ops::Deref for Strides {
+    type Target = [isize];
+    fn deref(&self) -> &[isize] {
+        match self {
+            Strides::Few(s, n) => &s[..*n],
+            Strides::Many(v) => v,
+        }
+    }
+}
+
 /// Strides in elements (the arrays passed here are aligned, so byte strides divide evenly).
-fn elem_strides<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> Vec<isize> {
-    a.strides()
-        .iter()
-        .map(|s| s / size_of::<T>() as isize)
-        .collect()
+fn elem_strides<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> Strides {
+    let bytes = a.strides();
+    let elem = size_of::<T>() as isize;
+    if bytes.len() > 8 {
+        return Strides::Many(bytes.iter().map(|b| b / elem).collect());
+    }
+    let mut s = [0; 8];
+    for i in 0..bytes.len() {
+        s[i] = bytes[i] / elem;
+    }
+    Strides::Few(s, bytes.len())
 }
 
 /// An input the kernels can read: aligned, with strides that are whole elements.
@@ -182,7 +223,7 @@ fn new_array<'py, T: Element>(
         .checked_mul(size_of::<T>())
         .ok_or_else(|| PyValueError::new_err("array too large"))?;
     if bytes < crate::pool::MIN_POOLED || crate::pool::capacity() == 0 {
-        return Ok(unsafe { PyArrayDyn::<T>::new(py, shape.to_vec(), fortran) });
+        return Ok(unsafe { PyArrayDyn::<T>::new(py, shape, fortran) });
     }
     let buf = crate::pool::take(bytes);
     let ptr = buf.as_ptr() as *const T;
@@ -327,26 +368,30 @@ where
     T: Element + Real,
     K: Kernel<T, M>,
 {
-    let ins: Vec<_> = ins.into_iter().map(readable).collect::<PyResult<_>>()?;
-    let shape = ins[0].shape().to_vec();
-    let fortran = ins[0].is_fortran_contiguous() && !ins[0].is_c_contiguous();
-    let refs: Vec<&Bound<PyArrayDyn<T>>> = ins.iter().collect();
-    let dest = Dest::new(name, out, &shape, &refs, false, false, fortran)?;
-    let mut ptrs: Vec<(SendPtr<T>, Vec<isize>)> = ins
-        .iter()
-        .map(|a| (SendPtr(a.data()), elem_strides(a)))
-        .collect();
-    if let Some((v, s)) = bcast {
-        ptrs.push((SendPtr(v.as_ptr() as *mut T), s));
+    assert_eq!(N + bcast.is_some() as usize, M);
+    let mut ins = ins;
+    for a in ins.iter_mut() {
+        *a = readable(a.clone())?;
     }
-    assert_eq!(ptrs.len(), M);
+    let shape = ins[0].shape();
+    let fortran = ins[0].is_fortran_contiguous() && !ins[0].is_c_contiguous();
+    let dest = Dest::new(name, out, shape, &ins.each_ref(), false, false, fortran)?;
+    let ptrs: [SendPtr<T>; N] = std::array::from_fn(|j| SendPtr(ins[j].data()));
+    let strides: [Strides; N] = std::array::from_fn(|j| elem_strides(&ins[j]));
+    let bcast = bcast.map(|(v, s)| (SendPtr(v.as_ptr() as *mut T), s));
     let (optr, ostr) = (SendPtr(dest.write.data()), elem_strides(&dest.write));
     dest.write.py().detach(|| {
-        let views: [View<T>; M] = std::array::from_fn(|j| View {
-            ptr: ptrs[j].0.get(),
-            strides: &ptrs[j].1,
+        let views: [View<T>; M] = std::array::from_fn(|j| match &bcast {
+            Some((p, s)) if j == N => View {
+                ptr: p.get(),
+                strides: s,
+            },
+            _ => View {
+                ptr: ptrs[j].get(),
+                strides: &strides[j],
+            },
         });
-        unsafe { elementwise(k, &shape, views, optr.get(), &ostr) }
+        unsafe { elementwise(k, shape, views, optr.get(), &ostr) }
     });
     dest.finish()
 }
@@ -1150,7 +1195,7 @@ fn maxout_dims(
     }
     let a = axis.rem_euclid(nd) as usize;
     let len = shape[a];
-    if pieces < 1 || len % pieces as usize != 0 {
+    if pieces < 1 || !len.is_multiple_of(pieces as usize) {
         return Err(PyValueError::new_err(format!(
             "{name}: pieces = {pieces} must be positive and divide the length {len} of axis {axis} of shape {}",
             shape_str(shape)

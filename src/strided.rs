@@ -33,7 +33,16 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     if shape.contains(&0) {
         return;
     }
-    let (lens, strides) = plan(shape, ins.map(|v| v.strides), out_strides);
+    // Every operand C-contiguous (the common case): one row, and no plan to build.
+    let flat = ([shape.iter().product::<usize>()], [([1; N], 1)]);
+    let planned;
+    let (lens, strides): (&[usize], &[([isize; N], isize)]) =
+        if ins.iter().all(|v| c_contiguous(shape, v.strides)) && c_contiguous(shape, out_strides) {
+            (&flat.0, &flat.1)
+        } else {
+            planned = plan(shape, ins.map(|v| v.strides), out_strides);
+            (&planned.0, &planned.1)
+        };
     let inner = *lens.last().unwrap();
     let rows: usize = lens[..lens.len() - 1].iter().product();
     let ptrs: [SendPtr<T>; N] = ins.map(|v| SendPtr(v.ptr as *mut T));
@@ -46,8 +55,8 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     for_ranges(rows * pieces, grain, piece * K::COST, |r0, r1| {
         dispatch(RowsJob {
             k,
-            lens: &lens,
-            strides: &strides,
+            lens,
+            strides,
             ins: ptrs,
             out,
             items: (r0, r1),
@@ -57,6 +66,18 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     });
 }
 
+/// Whether `strides` (in elements) lay `shape` out in C order with no gaps.
+fn c_contiguous(shape: &[usize], strides: &[isize]) -> bool {
+    let mut expect = 1;
+    for (&n, &s) in shape.iter().zip(strides).rev() {
+        if n != 1 && s != expect {
+            return false;
+        }
+        expect *= n as isize;
+    }
+    true
+}
+
 /// Axes in the output's memory order (largest stride outermost), size-1 axes dropped and
 /// neighbours merged where every operand is contiguous across them. Returns each axis's length
 /// and its (input strides, output stride).
@@ -64,15 +85,15 @@ fn plan<const N: usize>(
     shape: &[usize],
     in_strides: [&[isize]; N],
     out_strides: &[isize],
-) -> (Vec<usize>, Vec<(Vec<isize>, isize)>) {
+) -> (Vec<usize>, Vec<([isize; N], isize)>) {
     let ndim = shape.len();
     let mut axes: Vec<usize> = (0..ndim).filter(|&a| shape[a] != 1).collect();
     axes.sort_by_key(|&a| std::cmp::Reverse(out_strides[a].unsigned_abs()));
     let mut lens: Vec<usize> = Vec::new();
-    let mut strides: Vec<(Vec<isize>, isize)> = Vec::new();
+    let mut strides: Vec<([isize; N], isize)> = Vec::new();
     for a in axes {
         let len = shape[a];
-        let s: Vec<isize> = in_strides.iter().map(|st| st[a]).collect();
+        let s: [isize; N] = in_strides.map(|st| st[a]);
         let o = out_strides[a];
         if let (Some(l), Some((ps, po))) = (lens.last_mut(), strides.last_mut())
             && *po == o * len as isize
@@ -88,7 +109,7 @@ fn plan<const N: usize>(
     }
     if lens.is_empty() {
         lens.push(1);
-        strides.push((vec![1; N], 1));
+        strides.push(([1; N], 1));
     }
     (lens, strides)
 }
@@ -96,7 +117,7 @@ fn plan<const N: usize>(
 struct RowsJob<'a, K, T, const N: usize> {
     k: &'a K,
     lens: &'a [usize],
-    strides: &'a [(Vec<isize>, isize)],
+    strides: &'a [([isize; N], isize)],
     ins: [SendPtr<T>; N],
     out: SendPtr<T>,
     /// Range of work items; item `i` is piece `i % pieces` (of `piece` elements) of row
