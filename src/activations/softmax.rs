@@ -26,6 +26,7 @@ use crate::math::two_sum;
 use crate::math::{MathConsts, exp, exp_mul_pair, exp_pair, expm1_pair};
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
+use std::mem::MaybeUninit;
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
 pub const CHUNK: usize = 1 << 13;
@@ -371,25 +372,41 @@ unsafe fn row_sums<T: Real, V: Vector<Elem = T>>(
     m: T,
     n: usize,
 ) -> Sums {
-    let per = VLANES / V::LANES;
+    // A short row (n < 64) leaves the vectors past its end out: they would only add padding
+    // terms, which are +0, to sums that stay +0. Only the vectors in use are initialized (a
+    // full array is 12 KB at avx512).
+    let per = n.min(VLANES).div_ceil(V::LANES);
     let m = V::splat(m);
     let mut sums = [Sums::default(); VLANES];
-    let mut acc = [Lanes::<V>::zero(); VLANES];
+    let mut acc = [MaybeUninit::<Lanes<V>>::uninit(); VLANES];
+    for a in &mut acc[..per] {
+        a.write(Lanes::zero());
+    }
+    // Safety: the first `per` are initialized just above.
+    let acc = unsafe { &mut *(&mut acc[..per] as *mut [MaybeUninit<Lanes<V>>] as *mut [Lanes<V>]) };
     let mut i = 0;
     while i < n {
         let end = (i + BLOCK).min(n);
         while i < end {
-            for (j, acc) in acc[..per].iter_mut().enumerate() {
+            for (j, acc) in acc.iter_mut().enumerate() {
                 acc.add(unsafe { terms(op, a, b, m, i + j * V::LANES, n) });
             }
             i += VLANES;
         }
-        for (j, acc) in acc[..per].iter_mut().enumerate() {
+        for (j, acc) in acc.iter_mut().enumerate() {
             acc.flush(&mut sums[j * V::LANES..(j + 1) * V::LANES]);
         }
     }
     let mut total = Sums::default();
-    sums.iter().for_each(|s| total.merge(*s));
+    for (j, s) in sums.iter().enumerate() {
+        // Lanes from n on hold (+0, +0): adding them to finite totals (never -0: they start
+        // at +0) changes nothing, so a short row stops here. Infinite ones still take them,
+        // as a long row's would.
+        if j >= n && total.count.hi.is_finite() && total.rest.hi.is_finite() {
+            break;
+        }
+        total.merge(*s);
+    }
     total
 }
 
