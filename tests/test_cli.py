@@ -39,6 +39,9 @@ def test_cli_bench_quick_writes_json(tmp_path):
     data = json.loads(path.read_text())
     assert {r["dtype"] for r in data["rows"]} == {"float32", "float64"}
     assert "geometric mean" in out.stdout
+    assert {(c["function"], c["dtype"]) for c in data["calls"]} == {
+        (f, d) for f in ("numpy.tanh", "relu") for d in ("float32", "float64")}
+    assert all(c["new"] > 0 and c["out"] > 0 for c in data["calls"])
 
 
 def test_compare_shows_the_saved_output_derivative_losing_the_tail():

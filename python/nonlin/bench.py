@@ -561,6 +561,29 @@ def plot(rows: List[Dict[str, Any]], path: str) -> bool:
     return True
 
 
+def call_times(names: Optional[List[str]] = None, budget: float = 0.2) -> List[Dict[str, Any]]:
+    """ns per call on one element (two for glu, whose axis is split in halves; a row of 8 for
+    maxout), for a new result and with out=, next to ``numpy.tanh`` on one element the same way."""
+    rows = []
+    for dtype in ("float32", "float64"):
+        # called the way _nonlin's closures call nonlin: f(*args, **kw)
+        tanh_f: Callable[..., Any] = np.tanh
+        args: Tuple[Any, ...] = (np.full(1, 0.5, dtype),)
+        new_kw: Dict[str, Any] = {}
+        out_kw: Dict[str, Any] = {"out": np.empty(1, dtype)}
+        tanh: Dict[str, Any] = {"function": "numpy.tanh", "dtype": dtype,
+                                "new": _median_ns(lambda: tanh_f(*args, **new_kw), 1, budget),
+                                "out": _median_ns(lambda: tanh_f(*args, **out_kw), 1, budget)}
+        rows.append(tanh)
+        for name in names or FORWARD + BACKWARD:
+            d = _inputs(name, 2 if _axis_base(name) == "glu" else 1, np.dtype(dtype))
+            new = _median_ns(_nonlin(name, d, out=False), 1, budget)
+            out = _median_ns(_nonlin(name, d, out=True), 1, budget)
+            rows.append({"function": name, "dtype": dtype, "new": new, "out": out,
+                         "vs_tanh": max(new / tanh["new"], out / tanh["out"])})
+    return rows
+
+
 def main(quick: bool = False, json_path: Optional[str] = None, plot_path: Optional[str] = None,
          names: Optional[List[str]] = None) -> int:
     info = nonlin.info()
@@ -574,9 +597,16 @@ def main(quick: bool = False, json_path: Optional[str] = None, plot_path: Option
           f" nonlin slower in {len(slower)}")
     for r in slower:
         print(f"  slower: {r['function']} {r['dtype']} n={r['n']}: {r['vs_best_other']:.2f}x")
+    calls = call_times(names, budget=0.02 if quick else 0.2)
+    print(f"\nns per call at n = 1 (new result / out=), and the larger of the two over numpy.tanh's")
+    for c in calls:
+        ratio = f"  {c['vs_tanh']:.2f}x" if "vs_tanh" in c else ""
+        print(f"  {c['function']:<22}{c['dtype']:<8}{c['new']:>8.0f}{c['out']:>8.0f}{ratio}")
+    worst = max((c for c in calls if "vs_tanh" in c), key=lambda c: c["vs_tanh"])
+    print(f"slowest call over numpy.tanh's: {worst['function']} {worst['dtype']} {worst['vs_tanh']:.2f}x")
     if json_path:
         with open(json_path, "w") as fh:
-            json.dump({"info": info, "rows": rows}, fh, indent=1)
+            json.dump({"info": info, "rows": rows, "calls": calls}, fh, indent=1)
     if plot_path:
         plot(rows, plot_path)
     return 0
