@@ -47,12 +47,12 @@ impl<T: Real> Kernel<T, 3> for Found {
 /// so that the kernels run across groups.
 const BLOCK: usize = 64;
 
-/// `dst[p * BLOCK + j] = src[(j * pieces + p)]` for `j < n`: piece `p` of `n` groups in a row.
+/// `dst[p * w + j] = src[(j * pieces + p)]` for `j < n`: piece `p` of `n` groups in a row.
 #[inline(always)]
-unsafe fn transpose_in<T: Real>(src: *const T, pieces: usize, n: usize, dst: *mut T) {
+unsafe fn transpose_in<T: Real>(src: *const T, pieces: usize, n: usize, dst: *mut T, w: usize) {
     for j in 0..n {
         for p in 0..pieces {
-            unsafe { *dst.add(p * BLOCK + j) = *src.add(j * pieces + p) };
+            unsafe { *dst.add(p * w + j) = *src.add(j * pieces + p) };
         }
     }
 }
@@ -148,40 +148,41 @@ impl<T: Real> Job<T> for MaxoutJob<T> {
     #[inline(always)]
     fn run<V: Vector<Elem = T>>(self) {
         let (k, inner, (r0, r1)) = (self.pieces, self.inner, self.rows);
-        let cols = if inner == 1 { BLOCK } else { inner };
+        // Blocks of `w` groups (fewer than BLOCK when the range is short: a small call
+        // allocates and clears small buffers).
+        let w = BLOCK.min(r1 - r0);
+        let cols = if inner == 1 { w } else { inner };
         let mut m = vec![T::default(); cols];
         let mut found = vec![T::default(); cols];
-        let mut t = vec![T::default(); if inner == 1 { k * BLOCK } else { 0 }];
-        let mut res = t.clone();
+        let mut t = vec![T::default(); if inner == 1 { k * w } else { 0 }];
+        let mut res = vec![T::default(); t.len()];
         let mut r = r0;
         while r < r1 {
             unsafe {
                 if inner == 1 {
-                    // A block of groups, transposed: piece p of group j at t[p * BLOCK + j].
-                    let n = BLOCK.min(r1 - r);
+                    // A block of groups, transposed: piece p of group j at t[p * w + j].
+                    let n = w.min(r1 - r);
                     let x = self.x.get().add(r * k) as *const T;
-                    transpose_in(x, k, n, t.as_mut_ptr());
+                    transpose_in(x, k, n, t.as_mut_ptr(), w);
                     let tp = t.as_ptr();
                     match self.g {
-                        None => {
-                            max_rows::<T, V>(|p| tp.add(p * BLOCK), k, n, self.out.get().add(r))
-                        }
+                        None => max_rows::<T, V>(|p| tp.add(p * w), k, n, self.out.get().add(r)),
                         Some(g) => {
-                            max_rows::<T, V>(|p| tp.add(p * BLOCK), k, n, m.as_mut_ptr());
+                            max_rows::<T, V>(|p| tp.add(p * w), k, n, m.as_mut_ptr());
                             found[..n].fill(T::default());
                             let g = g.get().add(r) as *const T;
                             for p in 0..k {
                                 let (mp, fp) = (m.as_ptr(), found.as_mut_ptr());
-                                let args = [tp.add(p * BLOCK), mp, fp as *const T, g];
+                                let args = [tp.add(p * w), mp, fp as *const T, g];
                                 map_with::<T, V, _, 4>(
                                     &Route,
                                     args,
-                                    res.as_mut_ptr().add(p * BLOCK),
+                                    res.as_mut_ptr().add(p * w),
                                     n,
                                 );
                                 map_with::<T, V, _, 3>(
                                     &Found,
-                                    [tp.add(p * BLOCK), mp, fp as *const T],
+                                    [tp.add(p * w), mp, fp as *const T],
                                     fp,
                                     n,
                                 );
@@ -190,7 +191,7 @@ impl<T: Real> Job<T> for MaxoutJob<T> {
                             let rp = res.as_ptr();
                             for j in 0..n {
                                 for p in 0..k {
-                                    *gi.add(j * k + p) = *rp.add(p * BLOCK + j);
+                                    *gi.add(j * k + p) = *rp.add(p * w + j);
                                 }
                             }
                         }
