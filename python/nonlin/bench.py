@@ -443,20 +443,27 @@ def _names(expr: str) -> Set[str]:
 
 
 def _floor(d: Dict[str, np.ndarray], name: str, threads: int) -> Callable[[], object]:
-    """Streaming copy of the bytes a call moves: its array inputs read, its output written."""
-    srcs = [d["x"]] if "_backward" not in name else [d["g"], d["x"]]
-    srcs = [s.reshape(-1) for s in srcs]
-    n = srcs[0].size
-    out = np.empty(n, srcs[0].dtype)
-    cuts = [n * i // threads for i in range(threads + 1)]
-    pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 and n >= 1 << 18 else None
+    """Streaming copy of the bytes a call moves: its array inputs read, an array of x's size
+    written (maxout and glu write less: their floor is high by that much). A gradient smaller
+    than x (maxout's, glu's) is copied on its own, which writes its size once more."""
+    x, g = d["x"].reshape(-1), d["g"].reshape(-1)
+    pairs: List[Tuple[np.ndarray, Optional[np.ndarray]]]
+    if "_backward" not in name:
+        pairs = [(x, None)]
+    elif g.size == x.size:
+        pairs = [(g, x)]
+    else:
+        pairs = [(x, None), (g, None)]
+    outs = [np.empty(a.size, a.dtype) for a, _ in pairs]
+    pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 and x.size >= 1 << 18 else None
 
     def part(i: int) -> Any:
-        a, b = cuts[i], cuts[i + 1]
-        if len(srcs) == 1:
-            np.copyto(out[a:b], srcs[0][a:b])
-        else:
-            np.add(srcs[0][a:b], srcs[1][a:b], out=out[a:b])
+        for (a, b), o in zip(pairs, outs):
+            lo, hi = a.size * i // threads, a.size * (i + 1) // threads
+            if b is None:
+                np.copyto(o[lo:hi], a[lo:hi])
+            else:
+                np.add(a[lo:hi], b[lo:hi], out=o[lo:hi])
 
     if pool is None:
         return lambda: [part(i) for i in range(threads)]
