@@ -10,6 +10,7 @@
 //! where it sits in the array (the basis of bit-identical results for any strides or threads).
 
 use std::fmt::Debug;
+use std::mem::MaybeUninit;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -408,21 +409,34 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
     if i < n {
         // The tail goes through the same vector code on a padded buffer.
         let rest = n - i;
-        let mut bufs = [[T::default(); 64]; N];
+        let mut bufs = [[MaybeUninit::<T>::uninit(); 64]; N];
         for j in 0..N {
             if !bcast[j] {
-                unsafe {
-                    std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest)
-                };
+                unsafe { pad::<T, V>(srcs[j].add(i), rest, &mut bufs[j]) };
             }
         }
-        let ptrs: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr());
+        let ptrs: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr() as *const T);
         let args = unsafe { load_args(&ptrs, &bcast, &splats, 0) };
-        let mut out = [T::default(); 64];
+        let mut out = [MaybeUninit::<T>::uninit(); 64];
         unsafe {
-            k.eval(args).store(out.as_mut_ptr());
-            std::ptr::copy_nonoverlapping(out.as_ptr(), dst.add(i), rest);
+            k.eval(args).store(out.as_mut_ptr() as *mut T);
+            std::ptr::copy_nonoverlapping(out.as_ptr() as *const T, dst.add(i), rest);
         }
+    }
+}
+
+/// Copies `rest < V::LANES` elements from `src` into `buf` and zeros the lanes after them, up to
+/// `V::LANES`: a vector load of `buf` then reads only initialized memory. (Clearing all 64 would
+/// cost a short call more than its kernel.)
+#[inline(always)]
+unsafe fn pad<T: Real, V: Vector<Elem = T>>(
+    src: *const T,
+    rest: usize,
+    buf: &mut [MaybeUninit<T>; 64],
+) {
+    unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr() as *mut T, rest) };
+    for b in &mut buf[rest..V::LANES] {
+        b.write(T::default());
     }
 }
 
@@ -497,19 +511,19 @@ pub unsafe fn map_reduce_with<
         total += sums.iter().fold(T::default(), |s, &v| s + v).to_f64();
     }
     // The tail, through the same kernels on padded buffers, added in order.
-    let (mut red, mut out) = ([T::default(); 64], [T::default(); 64]);
+    let (mut red, mut out) = ([T::default(); 64], [MaybeUninit::<T>::uninit(); 64]);
     while i < n {
         let rest = (n - i).min(V::LANES);
-        let mut bufs = [[T::default(); 64]; N];
+        let mut bufs = [[MaybeUninit::<T>::uninit(); 64]; N];
         for j in 0..N {
-            unsafe { std::ptr::copy_nonoverlapping(srcs[j].add(i), bufs[j].as_mut_ptr(), rest) };
+            unsafe { pad::<T, V>(srcs[j].add(i), rest, &mut bufs[j]) };
         }
-        let ptrs: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr());
+        let ptrs: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr() as *const T);
         let args = unsafe { load_args(&ptrs, &[false; N], &zeros, 0) };
         unsafe {
             kr.eval(args).store(red.as_mut_ptr());
-            km.eval(args).store(out.as_mut_ptr());
-            std::ptr::copy_nonoverlapping(out.as_ptr(), dst.add(i), rest);
+            km.eval(args).store(out.as_mut_ptr() as *mut T);
+            std::ptr::copy_nonoverlapping(out.as_ptr() as *const T, dst.add(i), rest);
         }
         for v in &red[..rest] {
             total += v.to_f64();
