@@ -425,7 +425,7 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
     }
 }
 
-/// Copies `rest < V::LANES` elements from `src` into `buf` and zeros the lanes after them, up to
+/// Copies `rest <= V::LANES` elements from `src` into `buf` and zeros the lanes after them, up to
 /// `V::LANES`: a vector load of `buf` then reads only initialized memory. (Clearing all 64 would
 /// cost a short call more than its kernel.)
 #[inline(always)]
