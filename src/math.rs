@@ -149,6 +149,35 @@ pub fn exp<V: Vector>(x: V) -> V {
     scale(h + l, k)
 }
 
+/// `1/n!` for n = 0..=9.
+pub const EXP_TAYLOR_9: [f64; 10] = [
+    1.0,
+    1.0,
+    0.5,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362880.0,
+];
+
+/// e^x for `x <= 0` (or NaN) in float64, to about 2^-37 relative, for the float32 kernels
+/// evaluated through float64 ([`crate::simd::via_f64`]): `2^k e^r`, `|r| <= ln2/2` (`r` within
+/// 2^-50 absolute), `e^r` by its Taylor polynomial of degree 9 (remainder below 7e-12 relative).
+/// `2^k` is applied as `2^(k + 64) 2^-64`, so results in the float64 subnormals are rounded once
+/// and those below (`x < -745.2`) are 0, as the float64 reference functions have them (`x` is
+/// clamped at -746, where `2^(k + 64)` is still normal).
+#[inline(always)]
+pub fn exp_wide<W: Vector<Elem = f64>>(x: W) -> W {
+    let x = W::select(x.lt(c(-746.0)), c(-746.0), x);
+    let magic = c::<W>(f64::ROUND_MAGIC);
+    let k = x.mul_add(c(std::f64::consts::LOG2_E), magic) - magic;
+    let r = k.mul_add(c(-std::f64::consts::LN_2), x);
+    (poly(r, &EXP_TAYLOR_9) * (k + c(64.0)).pow2i()) * c(2f64.powi(-64))
+}
+
 /// e^x for `x <= 0` (or NaN), cheaper than [`exp`]: one clamp, and the scale `2^k` applied as
 /// `2^(k + M)` then `2^-M` (a constant), so that subnormal results are still rounded once.
 #[inline(always)]

@@ -20,7 +20,7 @@ pub mod softmax;
 pub mod tanh;
 
 use crate::math::{MathConsts, exp_pair};
-use crate::simd::{Real, Vector};
+use crate::simd::{Real, Vector, Wide};
 
 #[inline(always)]
 pub(crate) fn c<V: Vector>(v: f64) -> V {
@@ -54,6 +54,13 @@ pub(crate) fn by_type<V: Vector>(f32s: &'static [f64], f64s: &'static [f64]) -> 
 }
 
 pub(crate) use crate::math::split;
+
+/// True for float32 vectors: kernels that evaluate float32 through float64
+/// ([`crate::simd::via_f64`]) branch on it (a constant, so only one branch is compiled).
+#[inline(always)]
+pub(crate) fn narrow<V: Vector>() -> bool {
+    V::Elem::MANTISSA_DIGITS == 24
+}
 
 /// `c * x` for a constant `c = (hi, lo)`, as a rounded product and a correction.
 #[inline(always)]
@@ -109,15 +116,23 @@ pub(crate) fn mul_pow2_pair<V: Vector>(q: V, r: V, a: V, k: V) -> V {
 /// returns `(q, r, k)`, a pair and `k` from [`exp_split_pair`], 0 where the derivative is not
 /// exponentially small; a zero `q` carries the derivative's sign): the derivative is
 /// [`mul_pow2_pair`]`(q, r, 1, k)`, the backward `mul_pow2_pair(q, r, g, k)`, so `g d` is rounded
-/// once for any `g`, even where `d` alone would be subnormal or 0.
+/// once for any `g`, even where `d` alone would be subnormal or 0. With `wide = $wide`, float32
+/// goes through float64 instead ([`crate::simd::via_f64`]): the derivative is `$wide(x)`, the
+/// backward `g $wide(x)`, each rounded once to float32.
 macro_rules! scaled_derivative {
-    ($(#[$dd:meta])* $deriv:ident, $(#[$bd:meta])* $back:ident, $parts:path, $cost:expr) => {
+    ($(#[$dd:meta])* $deriv:ident, $(#[$bd:meta])* $back:ident, $parts:path, $cost:expr
+     $(, wide = $wide:path)?) => {
         $(#[$dd])*
         pub struct $deriv;
         impl<T: Real> Kernel<T, 1> for $deriv {
             const COST: usize = $cost;
             #[inline(always)]
             fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+                $(
+                    if super::narrow::<V>() {
+                        return crate::simd::via_f64(&super::Wide1($wide), [x]);
+                    }
+                )?
                 let (q, r, k) = $parts(x);
                 super::mul_pow2_pair(q, r, super::c(1.0), k)
             }
@@ -128,6 +143,11 @@ macro_rules! scaled_derivative {
             const COST: usize = $cost;
             #[inline(always)]
             fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+                $(
+                    if super::narrow::<V>() {
+                        return crate::simd::via_f64(&super::Wide2($wide), [g, x]);
+                    }
+                )?
                 let (q, r, k) = $parts(x);
                 super::mul_pow2_pair(q, r, g, k)
             }
@@ -135,3 +155,25 @@ macro_rules! scaled_derivative {
     };
 }
 pub(crate) use scaled_derivative;
+
+/// A float64 derivative `d(x)` as a [`Wide`] kernel: `d(x)` (`Wide1`) and `g d(x)` (`Wide2`).
+pub(crate) struct Wide1<F>(pub F);
+pub(crate) struct Wide2<F>(pub F);
+
+/// A function generic over the float64 vector type (a plain `fn` cannot be: it is passed as a
+/// zero-sized value implementing this, one per derivative).
+pub(crate) trait WideFn {
+    fn at<W: Vector<Elem = f64>>(&self, x: W) -> W;
+}
+impl<F: WideFn> Wide<1> for Wide1<F> {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [x]: [W; 1]) -> W {
+        self.0.at(x)
+    }
+}
+impl<F: WideFn> Wide<2> for Wide2<F> {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [g, x]: [W; 2]) -> W {
+        g * self.0.at(x)
+    }
+}

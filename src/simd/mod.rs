@@ -131,6 +131,55 @@ pub trait Vector:
     fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// `m ? a : b`, lane by lane.
     fn select(m: Self::Mask, a: Self, b: Self) -> Self;
+
+    /// The float64 vector of the same level (`Self` for float64 vectors).
+    type F64: Vector<Elem = f64>;
+    /// The lanes converted to float64 (exactly): for a float32 vector with more lanes than
+    /// `F64`, the low half and the high half; otherwise every lane, twice.
+    fn widen(self) -> (Self::F64, Self::F64);
+    /// The inverse of [`Vector::widen`], each lane rounded to nearest (the second half is
+    /// ignored where `widen` repeats).
+    fn narrow(lo: Self::F64, hi: Self::F64) -> Self;
+}
+
+/// `(v, v)`: [`Vector::widen`] of a vector that is already float64.
+#[inline(always)]
+pub(crate) fn same<V: Copy>(v: V) -> (V, V) {
+    (v, v)
+}
+
+/// `lo`: [`Vector::narrow`] of a vector that is already float64.
+#[inline(always)]
+pub(crate) fn first<V>(lo: V, _hi: V) -> V {
+    lo
+}
+
+/// A kernel written for float64 lanes only, to evaluate float32 arguments through float64 (see
+/// [`via_f64`]).
+pub trait Wide<const N: usize> {
+    fn eval64<W: Vector<Elem = f64>>(&self, args: [W; N]) -> W;
+}
+
+/// `k` on `args` converted to float64, each result rounded back to the element type once.
+///
+/// For float32, an evaluation in plain float64 arithmetic with relative error `d` rounds to
+/// within `1/2 + 2^24 d` ulp: no pairs are needed for the 1-ulp budget, where float32 arithmetic
+/// would need them. The float64 vectors have half the lanes, so this pays where the pairs cost
+/// more than twice the plain arithmetic.
+#[inline(always)]
+pub fn via_f64<V: Vector, K: Wide<N>, const N: usize>(k: &K, args: [V; N]) -> V {
+    let mut lo = [<V::F64 as Vector>::splat(0.0); N];
+    let mut hi = lo;
+    for j in 0..N {
+        (lo[j], hi[j]) = args[j].widen();
+    }
+    let a = k.eval64(lo);
+    let b = if V::F64::LANES < V::LANES {
+        k.eval64(hi)
+    } else {
+        a
+    };
+    V::narrow(a, b)
 }
 
 macro_rules! scalar_vector {
@@ -207,6 +256,15 @@ macro_rules! scalar_vector {
             #[inline(always)]
             fn select(m: bool, a: Self, b: Self) -> Self {
                 if m { a } else { b }
+            }
+            type F64 = f64;
+            #[inline(always)]
+            fn widen(self) -> (f64, f64) {
+                (self as f64, self as f64)
+            }
+            #[inline(always)]
+            fn narrow(lo: f64, _hi: f64) -> Self {
+                lo as $t
             }
         }
     };

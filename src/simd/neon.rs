@@ -17,7 +17,8 @@ macro_rules! neon {
      $sub:ident, $mul:ident, $div:ident, $neg:ident, $fma:ident, $abs:ident, $bsl:ident, $gt:ident, $ge:ident,
      $lt:ident, $le:ident, $eq:ident, $and:ident, $or:ident, $dupu:ident, $to_bits:ident, $from_bits:ident,
      $iadd:ident, $shl:ident, $ushr:ident, $isub:ident, $to_signed:ident, $cvt:ident], $bias:expr, $mant:expr,
-     $magic:expr, $mant_mask:expr, $one_bits:expr, $sign:expr, $not:path) => {
+     $magic:expr, $mant_mask:expr, $one_bits:expr, $sign:expr, $not:path, $f64:ty, $widen:path,
+     $narrow:path) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -25,6 +26,15 @@ macro_rules! neon {
             type Elem = $t;
             type Mask = $mask;
             const LANES: usize = $lanes;
+            type F64 = $f64;
+            #[inline(always)]
+            fn widen(self) -> ($f64, $f64) {
+                $widen(self)
+            }
+            #[inline(always)]
+            fn narrow(lo: $f64, hi: $f64) -> Self {
+                $narrow(lo, hi)
+            }
             #[inline(always)]
             fn splat(v: $t) -> Self {
                 $v(unsafe { $dup(v) })
@@ -181,7 +191,10 @@ neon!(
     0x007f_ffff,
     0x3f80_0000,
     0x8000_0000,
-    vmvnq_u32
+    vmvnq_u32,
+    NeonF64,
+    widen_neon,
+    narrow_neon
 );
 
 neon!(
@@ -225,5 +238,25 @@ neon!(
     0x000f_ffff_ffff_ffff,
     0x3ff0_0000_0000_0000,
     0x8000_0000_0000_0000,
-    not_u64
+    not_u64,
+    NeonF64,
+    super::same,
+    super::first
 );
+
+// widen / narrow: float32 lanes to float64 (exact) and back (rounded to nearest).
+
+#[inline(always)]
+fn widen_neon(x: NeonF32) -> (NeonF64, NeonF64) {
+    unsafe {
+        (
+            NeonF64(vcvt_f64_f32(vget_low_f32(x.0))),
+            NeonF64(vcvt_high_f64_f32(x.0)),
+        )
+    }
+}
+
+#[inline(always)]
+fn narrow_neon(lo: NeonF64, hi: NeonF64) -> NeonF32 {
+    unsafe { NeonF32(vcvt_high_f32_f64(vcvt_f32_f64(lo.0), hi.0)) }
+}

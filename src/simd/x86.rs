@@ -54,7 +54,7 @@ macro_rules! avx2 {
     ($v:ident, $t:ty, $reg:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident, $loadu:ident,
      $storeu:ident, $fmadd:ident, $and:ident, $or:ident, $andnot:ident, $xor:ident, $cmp:ident, $blendv:ident,
      $to_int:ident, $from_int:ident, $int_add:ident, $int_shl:ident, $set1i:ident], $bias:expr, $mant:expr, $magic:expr,
-     $frexp:path) => {
+     $frexp:path, $f64:ty, $widen:path, $narrow:path) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -73,6 +73,15 @@ macro_rules! avx2 {
             type Elem = $t;
             type Mask = $reg;
             const LANES: usize = $lanes;
+            type F64 = $f64;
+            #[inline(always)]
+            fn widen(self) -> ($f64, $f64) {
+                $widen(self)
+            }
+            #[inline(always)]
+            fn narrow(lo: $f64, hi: $f64) -> Self {
+                $narrow(lo, hi)
+            }
             #[inline(always)]
             fn splat(v: $t) -> Self {
                 $v(unsafe { $set1(v) })
@@ -154,7 +163,8 @@ macro_rules! avx2 {
 macro_rules! avx512 {
     ($v:ident, $t:ty, $reg:ty, $mask:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident,
      $loadu:ident, $storeu:ident, $fmadd:ident, $cmp:ident, $blend:ident, $to_int:ident, $from_int:ident, $iadd:ident,
-     $ishl:ident, $iset1:ident], $bias:expr, $mant:expr, $magic:expr, $frexp:path) => {
+     $ishl:ident, $iset1:ident], $bias:expr, $mant:expr, $magic:expr, $frexp:path, $f64:ty, $widen:path,
+     $narrow:path) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -181,6 +191,15 @@ macro_rules! avx512 {
             type Elem = $t;
             type Mask = $mask;
             const LANES: usize = $lanes;
+            type F64 = $f64;
+            #[inline(always)]
+            fn widen(self) -> ($f64, $f64) {
+                $widen(self)
+            }
+            #[inline(always)]
+            fn narrow(lo: $f64, hi: $f64) -> Self {
+                $narrow(lo, hi)
+            }
             #[inline(always)]
             fn splat(v: $t) -> Self {
                 $v(unsafe { $set1(v) })
@@ -291,7 +310,10 @@ avx2!(
     127,
     23,
     12582912.0,
-    frexp_avx2_f32
+    frexp_avx2_f32,
+    Avx2F64,
+    widen_avx2,
+    narrow_avx2
 );
 avx2!(
     Avx2F64,
@@ -322,7 +344,10 @@ avx2!(
     1023,
     52,
     6755399441055744.0,
-    frexp_avx2_f64
+    frexp_avx2_f64,
+    Avx2F64,
+    super::same,
+    super::first
 );
 avx512!(
     Avx512F32,
@@ -350,7 +375,10 @@ avx512!(
     127,
     23,
     12582912.0,
-    frexp_avx512_f32
+    frexp_avx512_f32,
+    Avx512F64,
+    widen_avx512,
+    narrow_avx512
 );
 avx512!(
     Avx512F64,
@@ -378,7 +406,10 @@ avx512!(
     1023,
     52,
     6755399441055744.0,
-    frexp_avx512_f64
+    frexp_avx512_f64,
+    Avx512F64,
+    super::same,
+    super::first
 );
 
 // frexp: the mantissa by replacing the exponent field with the bias; the exponent field as an
@@ -453,5 +484,39 @@ fn frexp_avx512_f64(x: Avx512F64) -> (Avx512F64, Avx512F64) {
             _mm512_set1_pd(4503599627370496.0 + 1023.0),
         );
         (Avx512F64(_mm512_castsi512_pd(m)), Avx512F64(e))
+    }
+}
+
+// widen / narrow: float32 lanes to float64 (exact) and back (rounded to nearest, as MXCSR is).
+
+#[inline(always)]
+fn widen_avx2(x: Avx2F32) -> (Avx2F64, Avx2F64) {
+    unsafe {
+        let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x.0));
+        let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x.0));
+        (Avx2F64(lo), Avx2F64(hi))
+    }
+}
+
+#[inline(always)]
+fn narrow_avx2(lo: Avx2F64, hi: Avx2F64) -> Avx2F32 {
+    unsafe { Avx2F32(_mm256_set_m128(_mm256_cvtpd_ps(hi.0), _mm256_cvtpd_ps(lo.0))) }
+}
+
+#[inline(always)]
+fn widen_avx512(x: Avx512F32) -> (Avx512F64, Avx512F64) {
+    unsafe {
+        let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x.0));
+        let hi = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x.0));
+        (Avx512F64(lo), Avx512F64(_mm512_cvtps_pd(_mm256_castpd_ps(hi))))
+    }
+}
+
+#[inline(always)]
+fn narrow_avx512(lo: Avx512F64, hi: Avx512F64) -> Avx512F32 {
+    unsafe {
+        let lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo.0)));
+        let hi = _mm256_castps_pd(_mm512_cvtpd_ps(hi.0));
+        Avx512F32(_mm512_castpd_ps(_mm512_insertf64x4::<1>(lo, hi)))
     }
 }
