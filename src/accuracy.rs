@@ -404,7 +404,7 @@ pub fn smooth_cases() -> Vec<Case> {
 
 /// float64 references for [`smooth_cases`], written from the definitions with the cancelling
 /// spots rearranged (float64 has 29 bits to spare over float32, which covers the rest).
-mod refs {
+pub mod refs {
     pub fn sigmoid(x: f64) -> f64 {
         let e = (-x.abs()).exp();
         if x >= 0.0 {
@@ -493,11 +493,18 @@ mod refs {
     fn gauss(x: f64) -> f64 {
         (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt()
     }
+    /// `x/2 + x^2 c` (`c > 0`) for `0 < |x| < 2^-30`, where float64 rounds it to `x/2`: then
+    /// the next float64 above `x/2`. For a subnormal float32 `x`, `x/2` can be a float32
+    /// midpoint, and the function lies above it (toward `+inf`); this keeps that side for the
+    /// comparison's rounding to float32. `None` elsewhere.
+    pub(crate) fn half_x_plus(x: f64, c: f64) -> Option<f64> {
+        (x != 0.0 && x.abs() < 2f64.powi(-30)).then(|| (0.5 * x + x * x * c).max((0.5 * x).next_up()))
+    }
     pub fn gelu(x: f64) -> f64 {
         if x == f64::NEG_INFINITY {
             return -0.0;
         }
-        x * phi_cdf(x)
+        half_x_plus(x, 1.0 / (2.0 * std::f64::consts::PI).sqrt()).unwrap_or(x * phi_cdf(x))
     }
     pub fn gelu_d(x: f64) -> f64 {
         if x.is_infinite() {
@@ -518,7 +525,8 @@ mod refs {
         if x == f64::NEG_INFINITY {
             -0.0
         } else {
-            x * sigmoid(z(x).0)
+            half_x_plus(x, (2.0 / std::f64::consts::PI).sqrt() / 2.0)
+                .unwrap_or(x * sigmoid(z(x).0))
         }
     }
     pub fn gelu_tanh_d(x: f64) -> f64 {

@@ -141,6 +141,20 @@ def erfcx_tables(n=19):
     return rows, los
 
 
+def erfcx_wide(n=14, k=3, top=mp.mpf("14.5")):
+    """ERFCX_WIDE in src/activations/gelu.rs: erfc(t) e^(t^2) on [0, top] as a degree-n Chebyshev
+    interpolant in w = k / (k + t), printed as monomials in u = (w - mid) / half, with its relative
+    error in float64 evaluation (the float32 kernels' budget: 2^-34)."""
+    erfcx = lambda t: mp.erfc(t) * mp.exp(t * t)
+    a = k / (k + top)
+    mono, mid, half = cheb_monomial(lambda w: erfcx(k / w - k), a, mp.mpf(1), n)
+    grid = [top * i / 2000 for i in range(2001)] + [mp.mpf(i) / 100000 for i in range(1000)]
+    err = max(abs(horner(mono, (k / (k + t) - mid) / half) / erfcx(t) - 1) for t in grid)
+    print(f"// erfcx on [0, {float(top)}] in w = {k} / ({k} + t): u = w / {float(half)!r} - {float(mid / half)!r}, "
+          f"degree {n}, max relative error {float(err):.2e}")
+    print(f"const ERFCX_WIDE: [f64; {n + 1}] = {[float(m) for m in mono]!r};")
+
+
 if __name__ == "__main__":
     x_silu = mp.findroot(lambda x: 1 + x + mp.exp(x), -1.27)
     print("silu' root x0 = -1 - W(1/e):", split(x_silu), "e^x0 =", float(mp.exp(x_silu)))
@@ -164,5 +178,6 @@ if __name__ == "__main__":
         print(f"const GELU_TANH_C0_{label}: (f64, f64) = {split(mono[0])!r};")
         print(f"const GELU_TANH_Q_{label}: [f64; {n}] = {[float(m) for m in mono[1:]]!r};")
     erfcx_tables()
+    erfcx_wide()
     fit("TANHSHRINK", lambda z: (mp.sqrt(z) - mp.tanh(mp.sqrt(z))) / mp.sqrt(z) ** 3 if z > 0 else mp.mpf(1) / 3,
         0, 2.25)

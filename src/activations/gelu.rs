@@ -11,13 +11,14 @@
 
 use super::smooth::{one_plus_exp_pair, sigmoid_pair};
 use super::{
-    by_type, c, exp_split_pair, mul_pow2, mul_pow2_pair, poly, scaled_derivative, split,
-    times_const,
+    WideFn, by_type, c, exp_split_pair, mul_pow2, mul_pow2_pair, narrow, poly, scaled_derivative,
+    split, times_const,
 };
 use crate::math::{
-    div_to_pair, erfc_pair_from, erfcx_pair, fast_two_sum, square_pair, two_prod, two_sum,
+    div_to_pair, erfc_pair_from, erfcx_pair, exp_wide, fast_two_sum, square_pair, two_prod,
+    two_sum,
 };
-use crate::simd::{Kernel, Real, Vector};
+use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 
 /// `1 / sqrt(2)`, `2 sqrt(2/pi)`, `2 sqrt(2/pi) 0.044715` and `1 / sqrt(2 pi)` as hi + lo.
 const FRAC_1_SQRT2: (f64, f64) = (std::f64::consts::FRAC_1_SQRT_2, -4.833646656726457e-17);
@@ -107,6 +108,9 @@ impl<T: Real> Kernel<T, 1> for Gelu {
     const COST: usize = 8;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        if narrow::<V>() {
+            return via_f64(self, [x]);
+        }
         let h = x * c(0.5);
         let p = erfc_parts(x);
         // gelu has the sign of x (the product's sign of zero follows el's otherwise).
@@ -116,6 +120,47 @@ impl<T: Real> Kernel<T, 1> for Gelu {
         let near = V::select(x.ge(c(f64::INFINITY)), x, near);
         V::select(p.use_tail, far, near)
     }
+}
+
+// erfc(t) e^(t^2) on [0, 14.5] in w = 3 / (3 + t): u = w / 0.4142857142857143 - 1.4137931034482758
+// (210/29 / (3 + t) - 41/29), degree 14, max relative error 4.26e-12 (tools/activation_constants.py
+// `erfcx_wide`).
+#[rustfmt::skip]
+const ERFCX_WIDE: [f64; 15] = [0.24296652760707935, 0.35233214241472427, 0.2311716201941918, 0.11765331978937288, 0.044443156424746735, 0.011003441645828086, 0.0009453940652291265, -0.00041101102542126023, -0.00012776767840357614, 1.3869378254993532e-05, 1.0794641155258861e-05, -6.875337843703491e-07, -9.143662834407068e-07, 5.1794188618820296e-08, 6.264992978564842e-08];
+
+/// `(Phi(x), e^(-x^2/2))` in float64 for float32 `x`, each within about 2^-36 relative:
+/// `Phi(-|x|) = e^(-x^2/2) erfcx(t) / 2`, `t = |x| / sqrt(2)` clamped at 14.5 (beyond, `|x| >
+/// 20.5`, float32 gelu rounds to `x` or to `-0`, and `g gelu'(x)` to `g` or to `-0` for every
+/// finite `g`), `x^2` exact, `Phi(|x|) = 1 - Phi(-|x|)`. Nothing here cancels or underflows
+/// where it matters.
+#[inline(always)]
+fn phi_wide<W: Vector<Elem = f64>>(x: W) -> (W, W) {
+    let t = x.abs() * c(FRAC_1_SQRT2.0);
+    let t = W::select(t.gt(c(14.5)), c(14.5), t);
+    let u = c::<W>(210.0 / 29.0) / (c::<W>(3.0) + t) - c(41.0 / 29.0);
+    let g = exp_wide((x * x) * c(-0.5));
+    let lower = (g * poly(u, &ERFCX_WIDE)) * c(0.5);
+    (W::select(x.ge(c(0.0)), c::<W>(1.0) - lower, lower), g)
+}
+
+/// float32: `x Phi(x)` in float64 ([`phi_wide`]), rounded once to float32.
+impl Wide<1> for Gelu {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [x]: [W; 1]) -> W {
+        let y = x * tie_break(x, phi_wide(x).0);
+        W::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), y)
+    }
+}
+
+/// `p` for `|x| >= 2^-30`, else `1/2 + 2^-40 sign(x)`, for a factor `p ~ 1/2 + x/sqrt(2 pi)`
+/// of `x p`, evaluated in float64. For a subnormal float32 `x`, `x / 2` can be a float32
+/// midpoint, and the true `x p` lies just beyond it in the direction of that sign, by far less
+/// than float64 resolves: the nudge carries the direction to the final rounding. Elsewhere below
+/// 2^-30 it moves `x p` by less than `x / 2` is from its float32 neighbours' midpoints.
+#[inline(always)]
+fn tie_break<W: Vector<Elem = f64>>(x: W, p: W) -> W {
+    let nudged = c::<W>(0.5) + c::<W>(2f64.powi(-40)).copysign(x);
+    W::select(x.abs().lt(c(2f64.powi(-30))), nudged, p)
 }
 
 // gelu'(x) / (x - x0) in t = x - x0 (tools/activation_constants.py): float32 on [x0 - 1, x0 + 1],
@@ -173,12 +218,31 @@ fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     (y, V::select(inf, c(0.0), l), k)
 }
 
+/// float32 `gelu'(x) = Phi(x) + x e^(-x^2/2) / sqrt(2 pi)` in float64 ([`phi_wide`]; the terms
+/// cancel by at most a factor 4 outside the root's neighbourhood), and `t Q(t)` (float64's `Q`)
+/// for `|t| < 1/4`, `t = x - x0` (rounded once: `x - x0_hi` is exact).
+struct GeluDerivativeWide;
+impl WideFn for GeluDerivativeWide {
+    #[inline(always)]
+    fn at<W: Vector<Elem = f64>>(&self, x: W) -> W {
+        let (p, g) = phi_wide(x);
+        let d = x.mul_add(g * c(INV_SQRT_2PI), p);
+        let t = (x - c(GELU_X0.0)) - c(GELU_X0.1);
+        let d = W::select(t.abs().lt(c(0.25)), t * poly(t, &GELU_Q_F64), d);
+        // Negative below the root (-0 where both terms have underflowed to 0).
+        let d = W::select(x.lt(c(-1.0)), -d.abs(), d);
+        let d = W::select(x.ge(c(f64::INFINITY)), c(1.0), d);
+        W::select(x.le(c(f64::NEG_INFINITY)), c(0.0), d)
+    }
+}
+
 scaled_derivative!(
     GeluDerivative,
     /// `g * gelu'(x)`, rounded once (also where it is subnormal).
     GeluBackward,
     gelu_derivative_parts,
-    10
+    10,
+    wide = GeluDerivativeWide
 );
 
 /// `6 sqrt(2/pi) 0.044715` as hi + lo (`x z' = 2 sqrt(2/pi) x + this x^3`).
@@ -215,10 +279,43 @@ impl<T: Real> Kernel<T, 1> for GeluTanh {
     const COST: usize = 6;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        if narrow::<V>() {
+            return via_f64(self, [x]);
+        }
         let (z, zl, _, _) = tanh_arg(x);
         let (k, q, r) = sigmoid_pair(z, zl);
         let y = mul_pow2_pair(q, r, x, k);
         V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), y)
+    }
+}
+
+/// `(sigmoid(z), sigmoid(-z))` in float64 within about 2^-36 relative: `1 / (1 + e)` and
+/// `e / (1 + e)`, `e = e^-|z|` ([`exp_wide`]).
+#[inline(always)]
+fn sigmoids_wide<W: Vector<Elem = f64>>(z: W) -> (W, W) {
+    let e = exp_wide(-z.abs());
+    let inv = c::<W>(1.0) / (c::<W>(1.0) + e);
+    let pos = z.ge(c(0.0));
+    (W::select(pos, inv, e * inv), W::select(pos, e * inv, inv))
+}
+
+/// `z = 2 sqrt(2/pi) (x + 0.044715 x^3)` and `x z'` in float64 (finite for float32 `x`).
+#[inline(always)]
+fn tanh_arg_wide<W: Vector<Elem = f64>>(x: W) -> (W, W) {
+    let x2 = x * x;
+    (
+        x * x2.mul_add(c(TWO_K_KAPPA.0), c(TWO_K.0)),
+        x * x2.mul_add(c(SIX_K_KAPPA.0), c(TWO_K.0)),
+    )
+}
+
+/// float32: `x sigmoid(z)` in float64, rounded once to float32 (`z` rounded in float64 moves
+/// the result by `|z| 2^-53` relative at most).
+impl Wide<1> for GeluTanh {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [x]: [W; 1]) -> W {
+        let y = x * tie_break(x, sigmoids_wide(tanh_arg_wide(x).0).0);
+        W::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), y)
     }
 }
 
@@ -288,6 +385,22 @@ fn gelu_tanh_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     (q, r, V::select(pos, c(0.0), k))
 }
 
+/// float32 `gelu_tanh'(x) = sigmoid(z) F`, `F = 1 + x z' sigmoid(-z)`, in float64, with `F = t
+/// (c0 + t Q(t))` (float64's) for `|t| < 1/8`, `t = x - x0`, where the terms of `F` cancel.
+struct GeluTanhDerivativeWide;
+impl WideFn for GeluTanhDerivativeWide {
+    #[inline(always)]
+    fn at<W: Vector<Elem = f64>>(&self, x: W) -> W {
+        let (z, w) = tanh_arg_wide(x);
+        let (sp, sn) = sigmoids_wide(z);
+        let t = (x - c(GELU_TANH_X0.0)) - c(GELU_TANH_X0.1);
+        let root = t * t.mul_add(poly(t, &GELU_TANH_Q_F64), c(GELU_TANH_C0_F64.0));
+        let f = W::select(t.abs().lt(c(0.125)), root, w.mul_add(sn, c(1.0)));
+        let d = W::select(x.ge(c(f64::INFINITY)), c(1.0), sp * f);
+        W::select(x.le(c(f64::NEG_INFINITY)), c(0.0), d)
+    }
+}
+
 scaled_derivative!(
     /// `gelu_tanh'(x)`, rounded once.
     GeluTanhDerivative,
@@ -295,5 +408,6 @@ scaled_derivative!(
     /// multiplies the derivative's pair before its power of two is applied.
     GeluTanhBackward,
     gelu_tanh_derivative_parts,
-    8
+    8,
+    wide = GeluTanhDerivativeWide
 );
