@@ -2,9 +2,11 @@
 //! machinery of [`super::smooth`].
 
 use super::smooth::one_plus_exp_pair;
-use super::{c, mul_pow2, scaled_derivative, split};
-use crate::math::{MathConsts, div_to_pair, expm1_pair, fast_two_sum, square_pair, two_sum};
-use crate::simd::{Kernel, Real, Vector};
+use super::{WideFn, c, mul_pow2, narrow, poly, scaled_derivative, split};
+use crate::math::{
+    EXP_TAYLOR_9, MathConsts, div_to_pair, exp_wide, expm1_pair, fast_two_sum, square_pair, two_sum,
+};
+use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 
 /// `mish(x) = x tanh(softplus(x))`, with `tanh(softplus(x)) = n / (n + 2)`, `n = e^x (e^x + 2)`:
 /// for `x > 0`, with `f = e^-x`, `x (1 + 2f) / (1 + 2f (1 + f))`; for `x <= 0`, with `e = e^x`,
@@ -18,6 +20,9 @@ impl<T: Real> Kernel<T, 1> for Mish {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        if narrow::<V>() {
+            return via_f64(self, [x]);
+        }
         let (k, h, l, ek, dh, dl) = one_plus_exp_pair(x);
         let (eh, el) = (ek * h, ek * l);
         let two = c::<V>(2.0);
@@ -42,6 +47,19 @@ impl<T: Real> Kernel<T, 1> for Mish {
         let neg = mul_pow2(x.mul_add(q, x * r).copysign(x), c(1.0), k);
         let neg = V::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), neg);
         V::select(x.gt(c(0.0)), pos, neg)
+    }
+}
+
+/// float32: the same quotients in float64, `e = e^-|x|`: `x n / (n + 2e^2)` with `n = 1 + 2e`
+/// for `x > 0`, `x n / (n + 2)` with `n = e (e + 2)` otherwise, rounded once to float32.
+impl Wide<1> for Mish {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [x]: [W; 1]) -> W {
+        let e = exp_wide(-x.abs());
+        let pos = x.gt(c(0.0));
+        let n = W::select(pos, e.mul_add(c(2.0), c(1.0)), e * (e + c(2.0)));
+        let y = x * (n / (n + W::select(pos, (e + e) * e, c(2.0))));
+        W::select(x.le(c(f64::NEG_INFINITY)), c(-0.0), y)
     }
 }
 
@@ -127,10 +145,42 @@ fn mish_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     )
 }
 
+/// float32 `mish'(x)` in float64, `e = e^-|x|`: for `x > 0`, `((1 + 2e) d + 4x e^2 (1 + e)) /
+/// d^2` with `d = 1 + 2e (1 + e)`; for `x <= 0`, `e q / (e (e + 2) + 2)^2` with `q = e^3 + 4e^2 +
+/// 6e + 4 + 4x (1 + e)`, which has the root `x0`: for `|t| < 1/4`, `t = x - x0`, `q = t (e0 P(t)
+/// B + 4 (1 + e0))`, `B = (e + e0)(e + 4) + e0^2 + 6 + 4x` (`P` as in silu's: `expm1(t) / t`).
+struct MishDerivativeWide;
+impl WideFn for MishDerivativeWide {
+    #[inline(always)]
+    fn at<W: Vector<Elem = f64>>(&self, x: W) -> W {
+        let e = exp_wide(-x.abs());
+        let one = c::<W>(1.0);
+        // x > 0
+        let d = (e + e).mul_add(one + e, one);
+        let pos_n = e.mul_add(c(2.0), one) * d + ((x * c(4.0)) * (e * e)) * (one + e);
+        // x <= 0
+        let n2 = e.mul_add(e + c(2.0), c(2.0));
+        let four_x = x * c(4.0);
+        let direct = e.mul_add(e.mul_add(e + c(4.0), c(6.0)), c(4.0)) + four_x.mul_add(e, four_x);
+        let t = (x - c(MISH_X0.0)) - c(MISH_X0.1);
+        let b = (e + c(MISH_E0.0)).mul_add(e + c(4.0), four_x + c(MISH_C6.0));
+        let p = poly(t, &EXP_TAYLOR_9[1..]) * c(MISH_E0.0);
+        let root = t * p.mul_add(b, c(MISH_C.0));
+        let q = W::select(t.abs().lt(c(0.25)), root, direct);
+        let pos = x.gt(c(0.0));
+        let num = W::select(pos, pos_n, e * q);
+        let den = W::select(pos, d, n2);
+        let r = num / (den * den);
+        let r = W::select(x.ge(c(f64::INFINITY)), one, r);
+        W::select(x.le(c(f64::NEG_INFINITY)), c(0.0), r)
+    }
+}
+
 scaled_derivative!(
     MishDerivative,
     /// `g * mish'(x)`, rounded once (also where it is subnormal).
     MishBackward,
     mish_derivative_parts,
-    8
+    8,
+    wide = MishDerivativeWide
 );

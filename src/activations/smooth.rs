@@ -7,12 +7,16 @@
 //! huge gradient times a tiny derivative is not lost. The derivatives of silu and mish have a root; around it they are written as
 //! `t + ...` with `t = x - x0` computed exactly, so they keep full relative accuracy there.
 
-use super::{c, exp_split_pair, mul_pow2, mul_pow2_pair, poly, scaled_derivative, split};
+use super::{
+    Wide1, Wide2, WideFn, c, exp_split_pair, mul_pow2, mul_pow2_pair, narrow, poly,
+    scaled_derivative, split,
+};
 use crate::math::two_sum;
 use crate::math::{
-    MathConsts, div_pair, div_to_pair, expm1_pair, fast_two_sum, log1p_pair, square_pair,
+    EXP_TAYLOR_9, MathConsts, div_pair, div_to_pair, exp_wide, expm1_pair, fast_two_sum,
+    log1p_pair, square_pair,
 };
-use crate::simd::{Kernel, Real, Vector};
+use crate::simd::{Kernel, Real, Vector, via_f64};
 
 /// `e^-|x| = 2^k (h + l)` (from [`exp_split_pair`]), `ek = 2^k` (0 below `2^-100`, where `e` no
 /// longer reaches `1 + e`) and `1 + e^-|x| = dh + dl`, a normalized pair: `(k, h, l, ek, dh, dl)`.
@@ -95,12 +99,33 @@ fn silu_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     )
 }
 
+/// float32 `silu'(x) = sigmoid(x) F` in float64, `e = e^-|x|`: `F = 1 + x e / (1 + e)` for
+/// `x > 0`; for `x <= 0`, `F = Q / (1 + e)`, `Q = 1 + x + e^x`, and near the root (`|t| < 1/4`,
+/// `t = x - x0`) `Q = t + e^x0 expm1(t) = t (1 + e^x0 P(t))` (`P` the Taylor polynomial of
+/// `expm1(t) / t` of degree 8, within 2^-40), where `1 + x + e^x` cancels.
+struct SiluDerivativeWide;
+impl WideFn for SiluDerivativeWide {
+    #[inline(always)]
+    fn at<W: Vector<Elem = f64>>(&self, x: W) -> W {
+        let e = exp_wide(-x.abs());
+        let inv = c::<W>(1.0) / (c::<W>(1.0) + e);
+        let pos = x.gt(c(0.0));
+        let t = (x - c(SILU_X0.0)) - c(SILU_X0.1);
+        let root = t * poly(t, &EXP_TAYLOR_9[1..]).mul_add(c(SILU_E0.0), c(1.0));
+        let q = W::select(t.abs().lt(c(0.25)), root, (c::<W>(1.0) + x) + e);
+        let d = W::select(pos, x.mul_add(e * inv, c(1.0)) * inv, ((e * inv) * inv) * q);
+        let d = W::select(x.ge(c(f64::INFINITY)), c(1.0), d);
+        W::select(x.le(c(f64::NEG_INFINITY)), c(0.0), d)
+    }
+}
+
 scaled_derivative!(
     SiluDerivative,
     /// `g * silu'(x)`, rounded once (also where it is subnormal).
     SiluBackward,
     silu_derivative_parts,
-    8
+    8,
+    wide = SiluDerivativeWide
 );
 
 /// `sigmoid(z + zl) = 2^k (q + r)` as `(k, q, r)` (`k = 0` for `z >= 0`; `q + r` an unevaluated
@@ -453,6 +478,21 @@ fn tanh_squared_pair<V: Vector>(x: V) -> (V, V) {
     (V::select(big, u, sq), V::select(big, ul - r, sr))
 }
 
+/// float32 `tanh(x)^2` in float64: `tanh |x| = (1 - e) / (1 + e)`, `e = e^-2|x|`, with `1 - e =
+/// 2|x| P(-2|x|)` for `|x| < 1/8` (`P` the Taylor polynomial of `expm1(t) / t`, as silu's), where
+/// it would cancel.
+struct TanhSquaredWide;
+impl WideFn for TanhSquaredWide {
+    #[inline(always)]
+    fn at<W: Vector<Elem = f64>>(&self, x: W) -> W {
+        let a2 = x.abs() * c(2.0);
+        let e = exp_wide(-a2);
+        let small = a2 * poly(-a2, &EXP_TAYLOR_9[1..]);
+        let t = W::select(a2.lt(c(0.25)), small, c::<W>(1.0) - e) / (c::<W>(1.0) + e);
+        t * t
+    }
+}
+
 /// `tanhshrink'(x) = tanh(x)^2`, rounded once: [`tanh_squared_pair`], and below `TANH_TINY`
 /// `x^2 (1 - 2x^2 / 3)` in one fused multiply-add (the next term is under 2^-(2 digits)).
 pub struct TanhshrinkDerivative;
@@ -460,6 +500,9 @@ impl<T: Real> Kernel<T, 1> for TanhshrinkDerivative {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        if narrow::<V>() {
+            return via_f64(&Wide1(TanhSquaredWide), [x]);
+        }
         let (h, l) = tanh_squared_pair(x);
         let z = x * x;
         let tiny = x.mul_add(x, (z * z) * c(-2.0 / 3.0));
@@ -475,6 +518,9 @@ impl<T: Real> Kernel<T, 2> for TanhshrinkBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        if narrow::<V>() {
+            return via_f64(&Wide2(TanhSquaredWide), [g, x]);
+        }
         let (h, l) = tanh_squared_pair(x);
         let gl = g * l;
         // An infinite g times l = 0 must not make NaN of g h.
