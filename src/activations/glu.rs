@@ -4,9 +4,11 @@
 //! The halves are two strided views of the same array, so the kernels are elementwise over the
 //! output's shape ([`crate::strided::elementwise`]) with no copy.
 
-use super::c;
-use crate::math::{MathConsts, exp_pair, fast_two_sum, mul_exp_pair, recip_pair, square_pair};
-use crate::simd::{Kernel, Real, Vector};
+use super::{c, narrow};
+use crate::math::{
+    MathConsts, exp_pair, exp_wide, fast_two_sum, mul_exp_pair, recip_pair, square_pair,
+};
+use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 
 /// `e = e^-|b| = 2^k (h + l)` (|b| clamped at `-EXP_MUL_LO`) and `1 + e = dh + dl`.
 #[inline(always)]
@@ -31,6 +33,9 @@ fn finite_or_0<V: Vector>(v: V) -> V {
 /// alone would be subnormal or 0 (`a` large); an infinite `a` with a finite `b` gives `±inf`.
 #[inline(always)]
 pub fn mul_sigmoid<V: Vector>(a: V, b: V) -> V {
+    if narrow::<V>() {
+        return via_f64(&MulSigmoidWide, [a, b]);
+    }
     let ([k, h, l], dh, dl) = parts(b);
     let (zh, zl) = recip_pair(dh, dl);
     let pos = a.mul_add(zh, finite_or_0(a) * zl);
@@ -44,10 +49,43 @@ pub fn mul_sigmoid<V: Vector>(a: V, b: V) -> V {
 /// `a σ'(b) = a e / (1 + e)^2`, `e = e^-|b|`, rounded once, accurate in both tails.
 #[inline(always)]
 pub fn mul_sigmoid_derivative<V: Vector>(a: V, b: V) -> V {
+    if narrow::<V>() {
+        return via_f64(&MulSigmoidDerivativeWide, [a, b]);
+    }
     let ([k, h, l], dh, dl) = parts(b);
     let (sh, sl) = square_pair(dh, dl);
     let (zh, zl) = recip_pair(sh, sl);
     times_e(b, mul_exp_pair(k, h, l, a, zh, zl), a, zh)
+}
+
+/// float32 through float64: `e = e^-|b|` ([`exp_wide`]), where it underflows (and `b` is finite)
+/// the least subnormal instead, so that an infinite `a` still gives `±inf` (and a finite one 0).
+#[inline(always)]
+fn wide_e<W: Vector<Elem = f64>>(b: W) -> W {
+    let e = exp_wide(-b.abs());
+    let tiny = W::select(b.abs().lt(c(f64::INFINITY)), c(f64::from_bits(1)), c(0.0));
+    W::select(e.lt(tiny), tiny, e)
+}
+
+/// `a σ(b)`: `a / (1 + e)` for `b >= 0`, else `a e / (1 + e)`, in float64.
+struct MulSigmoidWide;
+impl Wide<2> for MulSigmoidWide {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [a, b]: [W; 2]) -> W {
+        let e = wide_e(b);
+        W::select(b.ge(c(0.0)), a, a * e) / (e + c(1.0))
+    }
+}
+
+/// `a σ'(b) = a e / (1 + e)^2`, in float64.
+struct MulSigmoidDerivativeWide;
+impl Wide<2> for MulSigmoidDerivativeWide {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [a, b]: [W; 2]) -> W {
+        let e = wide_e(b);
+        let d = e + c(1.0);
+        (a * e) / (d * d)
+    }
 }
 
 /// `v`, or `a * 0 * z` where `b` is infinite (`e = 0` exactly: NaN for an infinite `a`).
