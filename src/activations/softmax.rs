@@ -10,9 +10,13 @@
 //! pair (TwoSum), `e^(x - m)` is a pair from [`exp_pair`], and the sums are compensated: in
 //! each of 64 virtual lanes (element `i` to lane `i % 64`) a running `(hi, lo)` pair in the
 //! element type (TwoSum), flushed every [`BLOCK`] elements (columns: every 16 rows) lane by lane
-//! into a compensated float64 sum. The order of every operation is fixed by the element index
-//! alone, so results are bit-identical for every SIMD level and thread count.
+//! into a compensated float64 sum; the 64 lanes' sums are then added by a pairwise tree. The
+//! order of every operation is fixed by the element index alone, so results are bit-identical
+//! for every SIMD level and thread count.
 //! - softmax: `f = 1 / sum` as a pair, and `y = e^(x - m) f` rounded once ([`exp_mul_pair`]).
+//!   float32 rows go through float64 instead: `e^(x - m)` by [`exp_wide`] (2^-37 relative,
+//!   cached for the last pass when the row is one task's), plain float64 sums per lane, and
+//!   `y = e f` in float64, rounded once to float32 (0.5 + 2^-12 ulp).
 //! - log-softmax: `y = (x - m) - log(sum)` with `log(sum)` as a pair. The sum is kept as
 //!   `count + rest` (`count`: the elements equal to `m`), so `log(sum) = log1p((count - 1) +
 //!   rest)` is accurate where it is tiny: the maximum of a row whose other entries are far below
@@ -23,10 +27,9 @@
 
 use super::c;
 use crate::math::two_sum;
-use crate::math::{MathConsts, exp, exp_mul_pair, exp_pair, expm1_pair};
+use crate::math::{MathConsts, exp, exp_mul_pair, exp_pair, exp_wide, expm1_pair, mul_exp_pair};
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
-use std::mem::MaybeUninit;
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
 pub const CHUNK: usize = 1 << 13;
@@ -72,22 +75,40 @@ fn shifted<V: Vector>(x: V, m: V) -> (V, V) {
 /// precision where it underflows).
 #[inline(always)]
 fn exp_terms<V: Vector>(x: V, m: V) -> [V; 3] {
+    exp_terms_parts(x, m).0
+}
+
+/// [`exp_terms`], and `e^(x - m) = 2^k (h + l)` (`h = l = 0` below `EXP_LO`).
+#[inline(always)]
+fn exp_terms_parts<V: Vector>(x: V, m: V) -> ([V; 3], [V; 3]) {
     let (s, err) = shifted(x, m);
     let lo = V::Elem::EXP_LO;
     let (k, h, l) = exp_pair(V::select(s.lt(c(lo)), c(lo), s));
-    let sh = V::Elem::EXP_SHIFT;
-    let p = (k + c(sh)).pow2i() * c(2f64.powi(-(sh as i32)));
     // e^(s + err) = e^s (1 + err) to within err^2.
-    let (eh, el) = (h * p, h.mul_add(err, l) * p);
+    let l = h.mul_add(err, l);
     // Exactly 0 below EXP_LO (so that padding lanes add nothing at all).
     let under = s.lt(c(lo));
-    let (eh, el) = (V::select(under, c(0.0), eh), V::select(under, c(0.0), el));
+    let (h, l) = (V::select(under, c(0.0), h), V::select(under, c(0.0), l));
+    let sh = V::Elem::EXP_SHIFT;
+    let p = (k + c(sh)).pow2i() * c(2f64.powi(-(sh as i32)));
+    let (eh, el) = (h * p, l * p);
     let top = s.ge(c(0.0));
-    [
+    let terms = [
         V::select(top, c(1.0), c(0.0)),
         V::select(top, c(0.0), eh),
         V::select(top, c(0.0), el),
-    ]
+    ];
+    (terms, [k, h, l])
+}
+
+/// `[k, h, l, f_hi, f_lo] -> 2^k (h + l) f` rounded once: [`SoftmaxOut`] from the exponential
+/// cached by the sums ([`exp_terms_parts`]; `h = l = 0` gives 0, or NaN for an infinite `f`).
+pub struct SoftmaxCached;
+impl<T: Real> Kernel<T, 5> for SoftmaxCached {
+    #[inline(always)]
+    fn eval<V: Vector<Elem = T>>(&self, [k, h, l, fh, fl]: [V; 5]) -> V {
+        mul_exp_pair(k, h, l, c(1.0), fh, fl)
+    }
 }
 
 /// `[x, m, f_hi, f_lo] -> e^(x - m) f`, rounded once, with `x - m` exact and `f = 1 / sum` a
@@ -138,46 +159,83 @@ impl<T: Real> Kernel<T, 4> for LogSoftmaxGrad {
     }
 }
 
-/// A compensated float64 sum (TwoSum, errors added up in `lo`).
+/// A compensated float64 sum `hi + lo` (each term TwoSum-added into `hi`, the errors added
+/// up in `lo`) and, forward, `count` (the elements equal to the maximum: integers, exact).
 #[derive(Clone, Copy, Default, Debug)]
-struct Acc {
+struct Sums {
+    count: f64,
     hi: f64,
     lo: f64,
 }
 
-impl Acc {
+impl Sums {
     #[inline(always)]
     fn add(&mut self, v: f64) {
         let (s, e) = two_sum(self.hi, v);
         self.hi = s;
         self.lo += e;
     }
-    fn merge(&mut self, o: Acc) {
+    #[inline(always)]
+    fn merge(&mut self, o: Sums) {
+        self.count += o.count;
         self.add(o.hi);
-        self.add(o.lo);
+        self.lo += o.lo;
     }
     /// `(hi, lo)` with `hi = hi + lo` rounded; an infinite or NaN sum is `(sum, 0)`.
     fn parts(self) -> (f64, f64) {
         let s = self.hi + self.lo;
         if !s.is_finite() || !self.hi.is_finite() {
-            return (self.hi + self.lo, 0.0);
+            return (s, 0.0);
         }
         (s, (self.hi - s) + self.lo)
     }
 }
 
-/// A row's (chunk's, column's) sums: forward `count` (elements equal to the maximum) and
-/// `rest`; backward `rest` only.
-#[derive(Clone, Copy, Default, Debug)]
-struct Sums {
-    count: Acc,
-    rest: Acc,
+/// The sums of the [`VLANES`] virtual lanes, lane by lane (arrays, so that the compiler can
+/// run the lanes across SIMD lanes: every operation is elementwise, so the results do not
+/// depend on how).
+struct LaneSums {
+    count: [f64; VLANES],
+    hi: [f64; VLANES],
+    lo: [f64; VLANES],
 }
 
-impl Sums {
-    fn merge(&mut self, o: Sums) {
-        self.count.merge(o.count);
-        self.rest.merge(o.rest);
+impl LaneSums {
+    fn new() -> Self {
+        LaneSums {
+            count: [0.0; VLANES],
+            hi: [0.0; VLANES],
+            lo: [0.0; VLANES],
+        }
+    }
+    fn get(&self, j: usize) -> Sums {
+        Sums {
+            count: self.count[j],
+            hi: self.hi[j],
+            lo: self.lo[j],
+        }
+    }
+    /// The total of lanes `0..n` (the others hold zeros), by a pairwise tree: lane `j + w`
+    /// into lane `j` for `w = 32, 16, .., 1`. Levels whose upper lanes are all past `n` would
+    /// add exact zeros (the lanes start at +0 and a TwoSum never makes -0), so they are skipped.
+    #[inline(always)]
+    fn total(mut self, n: usize) -> Sums {
+        let mut w = VLANES / 2;
+        while w >= 1 {
+            if w < n {
+                let (hi, hi_up) = self.hi.split_at_mut(w);
+                let (lo, lo_up) = self.lo.split_at_mut(w);
+                let (count, count_up) = self.count.split_at_mut(w);
+                for j in 0..w {
+                    let (s, e) = two_sum(hi[j], hi_up[j]);
+                    hi[j] = s;
+                    lo[j] = (lo[j] + lo_up[j]) + e;
+                    count[j] += count_up[j];
+                }
+            }
+            w /= 2;
+        }
+        self.get(0)
     }
 }
 
@@ -206,19 +264,27 @@ impl<V: Vector> Lanes<V> {
         self.hi = s;
         self.lo = self.lo + (e + l);
     }
-    /// Adds the first `n` lanes to `sums[..n]` (lane by lane, in order) and zeroes `self`.
+    /// `add` for terms of one sign and no `lo` (float64 terms of a float32 result): plain sums,
+    /// to 2^-49 relative over a block of 16 per lane.
     #[inline(always)]
-    fn flush(&mut self, sums: &mut [Sums]) {
+    fn add_plain(&mut self, [n, h, _]: [V; 3]) {
+        self.count = self.count + n;
+        self.hi = self.hi + h;
+    }
+    /// Adds the first `n` lanes to lanes `j0..j0 + n` of `sums` and zeroes `self`.
+    #[inline(always)]
+    fn flush(&mut self, sums: &mut LaneSums, j0: usize, n: usize) {
         let mut buf = [[V::Elem::default(); 64]; 3];
         unsafe {
             self.count.store(buf[0].as_mut_ptr());
             self.hi.store(buf[1].as_mut_ptr());
             self.lo.store(buf[2].as_mut_ptr());
         }
-        for (j, s) in sums.iter_mut().enumerate() {
-            s.count.add(buf[0][j].to_f64());
-            s.rest.add(buf[1][j].to_f64());
-            s.rest.add(buf[2][j].to_f64());
+        for j in 0..n {
+            sums.count[j0 + j] += buf[0][j].to_f64();
+            let (s, e) = two_sum(sums.hi[j0 + j], buf[1][j].to_f64());
+            sums.hi[j0 + j] = s;
+            sums.lo[j0 + j] += e + buf[2][j].to_f64();
         }
         *self = Lanes::zero();
     }
@@ -258,8 +324,8 @@ fn log1p_pair(th: f64, tl: f64) -> (f64, f64) {
 fn params<T: Real>(op: Op, s: &Sums) -> [f64; 2] {
     match op {
         Op::Softmax => {
-            let mut sum = s.rest;
-            sum.add(s.count.hi);
+            let mut sum = *s;
+            sum.add(s.count);
             let (h, l) = sum.parts();
             // 1 / (h + l) as r + r_lo: r_lo = (1 - r h - r l) / h.
             let r = 1.0 / h;
@@ -267,14 +333,14 @@ fn params<T: Real>(op: Op, s: &Sums) -> [f64; 2] {
             split::<T>(r, if r_lo.is_finite() { r_lo } else { 0.0 })
         }
         Op::LogSoftmax => {
-            let mut t = s.rest;
-            t.add(s.count.hi - 1.0); // exact: `count` counts
+            let mut t = *s;
+            t.add(s.count - 1.0); // exact: `count` counts
             let (th, tl) = t.parts();
             let (l, d) = log1p_pair(th, tl);
             split::<T>(l, d)
         }
         _ => {
-            let (h, l) = s.rest.parts();
+            let (h, l) = s.parts();
             split::<T>(h, l)
         }
     }
@@ -331,11 +397,28 @@ unsafe fn row_max<T: Real, V: Vector<Elem = T>>(x: *const T, n: usize) -> T {
         .fold(lowest::<T>(), |a, &b| if b > a { b } else { a })
 }
 
-/// The terms `[count, hi, lo]` of element(s) `at` of the sums of `op` (padded past `n` with
-/// terms 0), `a` being x (forward) or g, `b` the saved output.
+/// What the terms of the sums are: `e^(x - m)` (forward; `EXP_STORE`: and cached in `b`), `g y`
+/// (softmax backward), `g` (log-softmax backward), or the `e^(x - m)` of [`wide_exps`] (`a` is
+/// its buffer).
+const EXP: usize = 0;
+const DOT: usize = 1;
+const SUM: usize = 2;
+const CACHED: usize = 3;
+const EXP_STORE: usize = 4;
+
+fn kind(op: Op) -> usize {
+    match op {
+        Op::Softmax | Op::LogSoftmax => EXP,
+        Op::SoftmaxBackward => DOT,
+        Op::LogSoftmaxBackward => SUM,
+    }
+}
+
+/// The terms `[count, hi, lo]` of element(s) `at` of the sums of `kind` (padded past `n` with
+/// terms 0), `a` being x (forward), g or the cached exponentials, `b` the saved output.
 #[inline(always)]
 unsafe fn terms<V: Vector>(
-    op: Op,
+    kind: usize,
     a: *const V::Elem,
     b: *const V::Elem,
     m: V,
@@ -345,25 +428,41 @@ unsafe fn terms<V: Vector>(
     let zero = V::Elem::default();
     let z = V::splat(zero);
     unsafe {
-        match op {
-            Op::Softmax | Op::LogSoftmax => {
-                exp_terms(ld::<V>(a, at, n, V::Elem::from_f64(f64::NEG_INFINITY)), m)
+        match kind {
+            EXP => exp_terms(ld::<V>(a, at, n, V::Elem::from_f64(f64::NEG_INFINITY)), m),
+            EXP_STORE => {
+                // `b` is the cache: k, h, l, each `n` rounded up to VLANES long.
+                let x = ld::<V>(a, at, n, V::Elem::from_f64(f64::NEG_INFINITY));
+                let (t, khl) = exp_terms_parts(x, m);
+                let (cache, stride) = (b as *mut V::Elem, n.next_multiple_of(VLANES));
+                for (j, v) in khl.into_iter().enumerate() {
+                    v.store(cache.add(j * stride + at));
+                }
+                t
             }
-            Op::SoftmaxBackward => {
+            DOT => {
                 // g y exactly, as a pair.
                 let (g, y) = (ld::<V>(a, at, n, zero), ld::<V>(b, at, n, zero));
                 let p = g * y;
                 let pl = g.mul_add(y, -p);
                 [z, p, V::select(pl.is_nan(), z, pl)]
             }
-            Op::LogSoftmaxBackward => [z, ld::<V>(a, at, n, zero), z],
+            SUM => [z, ld::<V>(a, at, n, zero), z],
+            _ => {
+                // The maxima are cached as -1 (their term is 1, counted).
+                let e = ld::<V>(a, at, n, zero);
+                let top = e.lt(z);
+                [V::select(top, c(1.0), z), V::select(top, z, e), z]
+            }
         }
     }
 }
 
 /// The sums of `op` over a row of `n` at `a`, `b`: element `i` goes to virtual lane `i % 64`
 /// (64 running pairs in T, whatever the level), flushed lane by lane every [`BLOCK`] elements
-/// into compensated float64 sums, which are then added in lane order.
+/// into compensated float64 sums, which are then added by a pairwise tree
+/// ([`LaneSums::total`]). Within a block, the vectors of lanes run in groups of four (in
+/// registers), each over the whole block: the terms of each lane are still added in order.
 #[inline(always)]
 unsafe fn row_sums<T: Real, V: Vector<Elem = T>>(
     op: Op,
@@ -372,42 +471,77 @@ unsafe fn row_sums<T: Real, V: Vector<Elem = T>>(
     m: T,
     n: usize,
 ) -> Sums {
+    // The kind of terms as a constant, so that the `match` in `terms` leaves the loops.
+    unsafe {
+        match kind(op) {
+            EXP => row_sums_of::<T, V, EXP>(a, b, m, n),
+            DOT => row_sums_of::<T, V, DOT>(a, b, m, n),
+            _ => row_sums_of::<T, V, SUM>(a, b, m, n),
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn row_sums_of<T: Real, V: Vector<Elem = T>, const KIND: usize>(
+    a: *const T,
+    b: *const T,
+    m: T,
+    n: usize,
+) -> Sums {
     // A short row (n < 64) leaves the vectors past its end out: they would only add padding
-    // terms, which are +0, to sums that stay +0. Only the vectors in use are initialized (a
-    // full array is 12 KB at avx512).
+    // terms, which are +0, to sums that stay +0.
     let per = n.min(VLANES).div_ceil(V::LANES);
     let m = V::splat(m);
-    let mut sums = [Sums::default(); VLANES];
-    let mut acc = [MaybeUninit::<Lanes<V>>::uninit(); VLANES];
-    for a in &mut acc[..per] {
-        a.write(Lanes::zero());
-    }
-    // Safety: the first `per` are initialized just above.
-    let acc = unsafe { &mut *(&mut acc[..per] as *mut [MaybeUninit<Lanes<V>>] as *mut [Lanes<V>]) };
-    let mut i = 0;
-    while i < n {
-        let end = (i + BLOCK).min(n);
-        while i < end {
-            for (j, acc) in acc.iter_mut().enumerate() {
-                acc.add(unsafe { terms(op, a, b, m, i + j * V::LANES, n) });
+    let mut sums = LaneSums::new();
+    let mut i0 = 0;
+    while i0 < n {
+        let end = (i0 + BLOCK).min(n);
+        let mut j = 0;
+        while j < per {
+            if j + 4 <= per {
+                unsafe { group::<V, 4>(KIND, a, b, m, n, i0, end, j, &mut sums) };
+                j += 4;
+            } else {
+                unsafe { group::<V, 1>(KIND, a, b, m, n, i0, end, j, &mut sums) };
+                j += 1;
             }
-            i += VLANES;
         }
-        for (j, acc) in acc.iter_mut().enumerate() {
-            acc.flush(&mut sums[j * V::LANES..(j + 1) * V::LANES]);
-        }
+        i0 = end;
     }
-    let mut total = Sums::default();
-    for (j, s) in sums.iter().enumerate() {
-        // Lanes from n on hold (+0, +0): adding them to finite totals (never -0: they start
-        // at +0) changes nothing, so a short row stops here. Infinite ones still take them,
-        // as a long row's would.
-        if j >= n && total.count.hi.is_finite() && total.rest.hi.is_finite() {
-            break;
+    sums.total(n)
+}
+
+/// The terms of vectors of lanes `j..j + G` of elements `i0..end` (a block), added up in
+/// registers and flushed into `sums`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn group<V: Vector, const G: usize>(
+    kind: usize,
+    a: *const V::Elem,
+    b: *const V::Elem,
+    m: V,
+    n: usize,
+    i0: usize,
+    end: usize,
+    j: usize,
+    sums: &mut LaneSums,
+) {
+    let mut acc = [Lanes::<V>::zero(); G];
+    let mut i = i0;
+    while i < end {
+        for (u, acc) in acc.iter_mut().enumerate() {
+            let t = unsafe { terms(kind, a, b, m, i + (j + u) * V::LANES, n) };
+            if kind == CACHED {
+                acc.add_plain(t);
+            } else {
+                acc.add(t);
+            }
         }
-        total.merge(*s);
+        i += VLANES;
     }
-    total
+    for (u, acc) in acc.iter_mut().enumerate() {
+        acc.flush(sums, (j + u) * V::LANES, V::LANES);
+    }
 }
 
 /// The finishing kernel of `op` on one vector.
@@ -459,6 +593,81 @@ unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
     }
 }
 
+/// Whether `op` on T runs through float64: float32 softmax on rows. (log-softmax does not
+/// gain: it needs no exponential in its last pass, and its pair sums cost less than float64
+/// exponentials.)
+fn wide<T: Real>(op: Op) -> bool {
+    T::MANTISSA_DIGITS == 24 && op == Op::Softmax
+}
+
+/// `e^(x - m)` in float64 ([`exp_wide`], about 2^-37 relative), with the maxima marked `-1`
+/// (their term is 1, counted apart). NaN stays NaN; `-inf` gives 0.
+#[inline(always)]
+fn wide_exp<W: Vector<Elem = f64>>(x: W, m: W) -> W {
+    let s = x - m;
+    W::select(s.ge(c(0.0)), c(-1.0), exp_wide(s))
+}
+
+/// [`wide_exp`] of the `n` elements at `a` (widened: exact) into `e`, which has room for `n`
+/// rounded up to `V::LANES` (the padding gets 0).
+#[inline(always)]
+unsafe fn wide_exps<V: Vector>(a: *const V::Elem, m: V::Elem, n: usize, e: *mut f64) {
+    let w = V::F64::LANES;
+    let mw = V::F64::splat(m.to_f64());
+    let ninf = V::Elem::from_f64(f64::NEG_INFINITY);
+    let mut at = 0;
+    while at < n {
+        let (lo, hi) = unsafe { ld::<V>(a, at, n, ninf) }.widen();
+        unsafe {
+            wide_exp(lo, mw).store(e.add(at));
+            if w < V::LANES {
+                wide_exp(hi, mw).store(e.add(at + w));
+            }
+        }
+        at += V::LANES;
+    }
+}
+
+/// `1 / sum` from the sums of [`wide_exps`].
+fn wide_param(s: &Sums) -> f64 {
+    let mut sum = *s;
+    sum.add(s.count);
+    1.0 / sum.parts().0
+}
+
+/// The last pass of float32 softmax through float64, over `n` elements: `e q` with `e` from
+/// `cache` (the buffer of [`wide_exps`]) or recomputed, rounded once to float32.
+#[inline(always)]
+unsafe fn wide_finish<V: Vector>(
+    p: Ptrs<V::Elem>,
+    n: usize,
+    m: V::Elem,
+    q: f64,
+    cache: Option<*const f64>,
+) {
+    let w = V::F64::LANES;
+    let (mw, qw) = (V::F64::splat(m.to_f64()), V::F64::splat(q));
+    let (x, out) = (p.a.0 as *const V::Elem, p.out.0);
+    let mut at = 0;
+    while at < n {
+        let (el, eh) = unsafe {
+            match cache {
+                Some(e) => {
+                    let el = V::F64::load(e.add(at));
+                    (el, if w < V::LANES { V::F64::load(e.add(at + w)) } else { el })
+                }
+                None => {
+                    let (lo, hi) = ld::<V>(x, at, n, V::Elem::default()).widen();
+                    (wide_exp(lo, mw), wide_exp(hi, mw))
+                }
+            }
+        };
+        let y = V::narrow(el.abs() * qw, eh.abs() * qw);
+        unsafe { st(y, out, at, n) };
+        at += V::LANES;
+    }
+}
+
 /// A strip of `nv <= V::LANES` columns (stride `inner`) over `len` rows, one column per lane:
 /// maximum, sums (flushed every 16 rows), output.
 #[inline(always)]
@@ -485,17 +694,17 @@ unsafe fn strip<T: Real, V: Vector<Elem = T>>(
         } else {
             V::splat(zero)
         };
-        let mut sums = [Sums::default(); 64];
+        let mut sums = LaneSums::new();
         let mut acc = Lanes::<V>::zero();
         for k in 0..len {
-            acc.add(terms(op, a.add(row(k)), b.add(row(k)), m, 0, nv));
+            acc.add(terms(kind(op), a.add(row(k)), b.add(row(k)), m, 0, nv));
             if k % 16 == 15 || k + 1 == len {
-                acc.flush(&mut sums[..nv]);
+                acc.flush(&mut sums, 0, nv);
             }
         }
         let mut qb = [[zero; 64]; 2];
         for l in 0..nv {
-            let q = params::<T>(op, &sums[l]);
+            let q = params::<T>(op, &sums.get(l));
             qb[0][l] = T::from_f64(q[0]);
             qb[1][l] = T::from_f64(q[1]);
         }
@@ -572,6 +781,38 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
         let mut res = Vec::new();
         unsafe {
             match self.task {
+                Task::Rows(r0, r1, len) if wide::<T>(op) => {
+                    let mut e = vec![0.0; len.next_multiple_of(V::LANES)];
+                    for r in r0..r1 {
+                        let pr = p.at(r * len);
+                        let a = pr.a.0 as *const T;
+                        let m = row_max::<T, V>(a, len);
+                        wide_exps::<V>(a, m, len, e.as_mut_ptr());
+                        let s = row_sums_of::<f64, V::F64, CACHED>(e.as_ptr(), e.as_ptr(), 0.0, len);
+                        wide_finish::<V>(pr, len, m, wide_param(&s), Some(e.as_ptr()));
+                    }
+                }
+                Task::Rows(r0, r1, len) if op == Op::Softmax => {
+                    // float64: the sums cache e^(x - m), the last pass reads it.
+                    let stride = len.next_multiple_of(VLANES);
+                    let mut e = vec![T::default(); 3 * stride];
+                    let ep = e.as_mut_ptr();
+                    for r in r0..r1 {
+                        let pr = p.at(r * len);
+                        let a = pr.a.0 as *const T;
+                        let m = row_max::<T, V>(a, len);
+                        let s = row_sums_of::<T, V, EXP_STORE>(a, ep, m, len);
+                        let [fh, fl] = params::<T>(op, &s).map(T::from_f64);
+                        let ks = [ep, ep.add(stride), ep.add(2 * stride)].map(|q| q as *const T);
+                        map_bcast::<T, V, _, 5>(
+                            &SoftmaxCached,
+                            [ks[0], ks[1], ks[2], &fh, &fl],
+                            [false, false, false, true, true],
+                            pr.out.0,
+                            len,
+                        );
+                    }
+                }
                 Task::Rows(r0, r1, len) => {
                     for r in r0..r1 {
                         let pr = p.at(r * len);
@@ -591,11 +832,26 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                         res.push(Out::Max(row_max::<T, V>(q.a.0, n).to_f64()));
                     }
                 }
+                Task::Sums(c0, c1, len, m) if wide::<T>(op) => {
+                    let mut e = vec![0.0; CHUNK];
+                    for ch in c0..c1 {
+                        let (q, n) = chunk(ch, len);
+                        wide_exps::<V>(q.a.0, T::from_f64(m), n, e.as_mut_ptr());
+                        let s = row_sums_of::<f64, V::F64, CACHED>(e.as_ptr(), e.as_ptr(), 0.0, n);
+                        res.push(Out::Sums(s));
+                    }
+                }
                 Task::Sums(c0, c1, len, m) => {
                     for ch in c0..c1 {
                         let (q, n) = chunk(ch, len);
                         let s = row_sums::<T, V>(op, q.a.0, q.b.0, T::from_f64(m), n);
                         res.push(Out::Sums(s));
+                    }
+                }
+                Task::Finish(c0, c1, len, m, t) if wide::<T>(op) => {
+                    for ch in c0..c1 {
+                        let (q, n) = chunk(ch, len);
+                        wide_finish::<V>(q, n, T::from_f64(m), t[0], None);
                     }
                 }
                 Task::Finish(c0, c1, len, m, t) => {
@@ -685,7 +941,11 @@ pub unsafe fn softmax_raw<T: Real>(
                     s.merge(v);
                 }
             }
-            let t = params::<T>(op, &s);
+            let t = if wide::<T>(op) {
+                [wide_param(&s), 0.0]
+            } else {
+                params::<T>(op, &s)
+            };
             for_ranges(chunks, 1, CHUNK * cost, |c0, c1| {
                 job(pr, Task::Finish(c0, c1, len, m, t));
             });
