@@ -1377,7 +1377,7 @@ fn _runtime() -> (&'static str, usize) {
 
 // ----------------------------------------------------------------- softmax, log_softmax, glu, rrelu
 
-use crate::activations::glu::{Glu, GluBackwardA, GluBackwardB};
+use crate::activations::glu::{Glu, GluBackwardA, GluBackwardB, glu_backward_contiguous};
 use crate::activations::relu::{PreluBackward, rrelu_noise};
 use crate::activations::softmax::{Op, softmax_raw};
 
@@ -1519,16 +1519,27 @@ fn log_softmax_backward<'py>(
     softmax_grad(Op::LogSoftmaxBackward, name, grad_output, output, axis, out)
 }
 
-/// `(axis, half)` of glu's split: the axis must exist and have even length.
-/// `also` is added to the messages (glu_backward: grad_output's shape).
-fn glu_halves(name: &str, shape: &[usize], axis: isize, also: &str) -> PyResult<(usize, usize)> {
+/// `(axis, half)` of glu's split: the axis must exist and have even length. The messages
+/// also give `g_shape` (glu_backward: grad_output's shape).
+fn glu_halves(
+    name: &str,
+    shape: &[usize],
+    axis: isize,
+    g_shape: Option<&[usize]>,
+) -> PyResult<(usize, usize)> {
+    let also = || match g_shape {
+        Some(g) => format!(" (grad_output has shape {})", shape_str(g)),
+        None => String::new(),
+    };
     if shape.is_empty() {
+        let also = also();
         return Err(PyValueError::new_err(format!(
             "{name}: x must have at least one axis (glu halves one){also}"
         )));
     }
     let (a, _, len, _) = axis_dims(name, shape, axis)?;
     if len % 2 != 0 {
+        let also = also();
         return Err(PyValueError::new_err(format!(
             "{name}: axis {axis} of shape {} has odd length {len}; glu splits it in halves{also}",
             shape_str(shape)
@@ -1545,11 +1556,7 @@ fn glu_generic<'py, T: Element + Real>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let name = if g.is_some() { "glu_backward" } else { "glu" };
     let x = readable(x)?;
-    let also = match &g {
-        Some(g) => format!(" (grad_output has shape {})", shape_str(g.shape())),
-        None => String::new(),
-    };
-    let (a, half) = glu_halves(name, x.shape(), axis, &also)?;
+    let (a, half) = glu_halves(name, x.shape(), axis, g.as_ref().map(|g| g.shape()))?;
     let mut hshape = x.shape().to_vec();
     hshape[a] = half;
     let xs = elem_strides(&x);
@@ -1586,6 +1593,16 @@ fn glu_generic<'py, T: Element + Real>(
             let os = elem_strides(&dest.write);
             let oa = SendPtr(dest.write.data());
             let ob = SendPtr(dest.write.data().wrapping_offset(half as isize * os[a]));
+            if x.is_c_contiguous() && g.is_c_contiguous() && dest.write.is_c_contiguous() {
+                // Both halves in one pass: x as (outer, 2, m).
+                let outer: usize = shape[..a].iter().product();
+                let m = half * shape[a + 1..].iter().product::<usize>();
+                let po = SendPtr(dest.write.data());
+                x.py().detach(|| unsafe {
+                    glu_backward_contiguous(pg.get() as *const T, pa.get(), po.get(), outer, m)
+                });
+                return dest.finish();
+            }
             x.py().detach(|| unsafe {
                 let gv = View {
                     ptr: pg.get() as *const T,

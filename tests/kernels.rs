@@ -1319,7 +1319,7 @@ fn large_arrays_thread_independent() {
 
 // ---------------------------------------------------------------- softmax, log_softmax, glu, rrelu
 
-use nonlin::activations::glu::{Glu, GluBackwardA, GluBackwardB};
+use nonlin::activations::glu::{Glu, GluBackwardA, GluBackwardB, glu_backward_contiguous};
 use nonlin::activations::relu::rrelu_noise;
 use nonlin::activations::softmax::{CHUNK, Op, softmax_backward, softmax_forward};
 
@@ -1496,6 +1496,53 @@ fn glu_kernels_against_formula() {
         "{got}"
     );
     assert_eq!(f64s(&Glu, [f64::INFINITY, -800.0]), f64::INFINITY);
+}
+
+/// The one-pass glu gradient (C-contiguous arrays) gives the bits of the two kernels it fuses,
+/// at every level, in place too.
+#[test]
+fn glu_backward_one_pass_matches_the_kernels() {
+    fn check<T: Real>(outer: usize, m: usize) {
+        let mut rng = Rng((outer * 7 + m) as u64);
+        let special = [0.0, -0.0, f64::INFINITY, -f64::INFINITY, f64::NAN, 1e-40, 200.0, -800.0];
+        let mut draw = |i: usize, s: f64| {
+            T::from_f64(if i % 13 == 5 {
+                special[(i / 13) % special.len()]
+            } else {
+                rng.range(-s, s)
+            })
+        };
+        let x: Vec<T> = (0..outer * 2 * m).map(|i| draw(i, 30.0)).collect();
+        let g: Vec<T> = (0..outer * m).map(|i| draw(i + 3, 3.0)).collect();
+        let before = nonlin::level();
+        for &l in Level::all().iter().filter(|&&l| l <= Level::detect()) {
+            set_level(l);
+            let mut want = vec![T::default(); x.len()];
+            for r in 0..outer {
+                let (a, b) = (&x[r * 2 * m..], &x[r * 2 * m + m..]);
+                let gr = &g[r * m..(r + 1) * m];
+                let (oa, ob) = want[r * 2 * m..(r + 1) * 2 * m].split_at_mut(m);
+                apply2(&GluBackwardA, gr, &b[..m], oa);
+                let views = [gr.as_ptr(), a.as_ptr(), b.as_ptr()].map(|ptr| View {
+                    ptr,
+                    strides: &[1],
+                });
+                unsafe { elementwise(&GluBackwardB, &[m], views, ob.as_mut_ptr(), &[1]) };
+            }
+            let mut got = vec![T::default(); x.len()];
+            unsafe { glu_backward_contiguous(g.as_ptr(), x.as_ptr(), got.as_mut_ptr(), outer, m) };
+            assert!(same_bits(&got, &want), "{} {outer}x{m} at {}", T::NAME, l.name());
+            let mut inplace = x.clone();
+            let p = inplace.as_mut_ptr();
+            unsafe { glu_backward_contiguous(g.as_ptr(), p, p, outer, m) };
+            assert!(same_bits(&inplace, &want), "in place, {} {outer}x{m}", T::NAME);
+        }
+        set_level(before);
+    }
+    for (outer, m) in [(3, 37), (2, 5000), (1, 9000), (40, 1)] {
+        check::<f32>(outer, m);
+        check::<f64>(outer, m);
+    }
 }
 
 fn f64s<K: Kernel<f64, 2>>(k: &K, [a, b]: [f64; 2]) -> f64 {

@@ -8,7 +8,8 @@ use super::{c, narrow};
 use crate::math::{
     MathConsts, exp_pair, exp_wide, fast_two_sum, mul_exp_pair, recip_pair, square_pair,
 };
-use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
+use crate::parallel::{GRAIN, SendPtr, for_ranges};
+use crate::simd::{Job, Kernel, Real, Vector, Wide, dispatch, via_f64};
 
 /// `e = e^-|b| = 2^k (h + l)` (|b| clamped at `-EXP_MUL_LO`) and `1 + e = dh + dl`.
 #[inline(always)]
@@ -36,14 +37,51 @@ pub fn mul_sigmoid<V: Vector>(a: V, b: V) -> V {
     if narrow::<V>() {
         return via_f64(&MulSigmoidWide, [a, b]);
     }
-    let ([k, h, l], dh, dl) = parts(b);
+    let (khl, dh, dl) = parts(b);
     let (zh, zl) = recip_pair(dh, dl);
+    mul_sigmoid_with(a, b, khl, zh, zl)
+}
+
+/// [`mul_sigmoid`] from `e = 2^k (h + l)` and `1 / (1 + e) = zh + zl`.
+#[inline(always)]
+fn mul_sigmoid_with<V: Vector>(a: V, b: V, [k, h, l]: [V; 3], zh: V, zl: V) -> V {
     let pos = a.mul_add(zh, finite_or_0(a) * zl);
     V::select(
         b.ge(c(0.0)),
         pos,
         times_e(b, mul_exp_pair(k, h, l, a, zh, zl), a, zh),
     )
+}
+
+/// `(g σ(b), g a σ'(b))`, both halves of glu's gradient from one exponential: each as
+/// [`GluBackwardA`] and [`GluBackwardB`] compute it (float32 through float64: one division).
+#[inline(always)]
+pub fn glu_grads<V: Vector>(g: V, a: V, b: V) -> (V, V) {
+    if narrow::<V>() {
+        let (gw, aw, bw) = (g.widen(), a.widen(), b.widen());
+        let (da0, s0) = wide_grads(gw.0, aw.0, bw.0);
+        let (da1, s1) = if V::F64::LANES < V::LANES {
+            wide_grads(gw.1, aw.1, bw.1)
+        } else {
+            (da0, s0)
+        };
+        return (V::narrow(da0, da1), g * V::narrow(s0, s1));
+    }
+    // mul_sigmoid and mul_sigmoid_derivative, sharing e and 1 / (1 + e).
+    let (khl, dh, dl) = parts(b);
+    let (zh, zl) = recip_pair(dh, dl);
+    let (qh, ql) = square_pair(zh, zl);
+    let [k, h, l] = khl;
+    let db = times_e(b, mul_exp_pair(k, h, l, a, qh, ql), a, qh);
+    (mul_sigmoid_with(g, b, khl, zh, zl), g * db)
+}
+
+/// `(g σ(b), a σ'(b))` in float64, `r = 1 / (1 + e)`: `(g or g e) r` and `a e r^2`.
+#[inline(always)]
+fn wide_grads<W: Vector<Elem = f64>>(g: W, a: W, b: W) -> (W, W) {
+    let e = wide_e(b);
+    let r = c::<W>(1.0) / (e + c(1.0));
+    (W::select(b.ge(c(0.0)), g, g * e) * r, (a * e) * (r * r))
 }
 
 /// `a σ'(b) = a e / (1 + e)^2`, `e = e^-|b|`, rounded once, accurate in both tails.
@@ -53,9 +91,10 @@ pub fn mul_sigmoid_derivative<V: Vector>(a: V, b: V) -> V {
         return via_f64(&MulSigmoidDerivativeWide, [a, b]);
     }
     let ([k, h, l], dh, dl) = parts(b);
-    let (sh, sl) = square_pair(dh, dl);
-    let (zh, zl) = recip_pair(sh, sl);
-    times_e(b, mul_exp_pair(k, h, l, a, zh, zl), a, zh)
+    let (zh, zl) = recip_pair(dh, dl);
+    // 1 / (1 + e)^2 as the square of 1 / (1 + e) (as glu_grads).
+    let (qh, ql) = square_pair(zh, zl);
+    times_e(b, mul_exp_pair(k, h, l, a, qh, ql), a, qh)
 }
 
 /// float32 through float64: `e = e^-|b|` ([`exp_wide`]), where it underflows (and `b` is finite)
@@ -67,24 +106,21 @@ fn wide_e<W: Vector<Elem = f64>>(b: W) -> W {
     W::select(e.lt(tiny), tiny, e)
 }
 
-/// `a σ(b)`: `a / (1 + e)` for `b >= 0`, else `a e / (1 + e)`, in float64.
+/// `a σ(b)` in float64, as [`wide_grads`].
 struct MulSigmoidWide;
 impl Wide<2> for MulSigmoidWide {
     #[inline(always)]
     fn eval64<W: Vector<Elem = f64>>(&self, [a, b]: [W; 2]) -> W {
-        let e = wide_e(b);
-        W::select(b.ge(c(0.0)), a, a * e) / (e + c(1.0))
+        wide_grads(a, c(0.0), b).0
     }
 }
 
-/// `a σ'(b) = a e / (1 + e)^2`, in float64.
+/// `a σ'(b)` in float64, as [`wide_grads`].
 struct MulSigmoidDerivativeWide;
 impl Wide<2> for MulSigmoidDerivativeWide {
     #[inline(always)]
     fn eval64<W: Vector<Elem = f64>>(&self, [a, b]: [W; 2]) -> W {
-        let e = wide_e(b);
-        let d = e + c(1.0);
-        (a * e) / (d * d)
+        wide_grads(c(0.0), a, b).1
     }
 }
 
@@ -124,5 +160,85 @@ impl<T: Real> Kernel<T, 3> for GluBackwardB {
     fn eval<V: Vector<Elem = T>>(&self, [g, a, b]: [V; 3]) -> V {
         // a σ'(b) first (at most |a| / 4, so g a may overflow where the result does not)
         g * mul_sigmoid_derivative(a, b)
+    }
+}
+
+/// glu's gradient for C-contiguous arrays, both halves in one pass: `x` of shape `(outer, 2,
+/// m)` (the halves a, b), `g` of shape `(outer, m)`, `out` of x's shape (it may be `x`).
+///
+/// # Safety
+/// The pointers are valid for those shapes; `out` does not overlap `g`, nor `x` unless it is `x`.
+pub unsafe fn glu_backward_contiguous<T: Real>(
+    g: *const T,
+    x: *const T,
+    out: *mut T,
+    outer: usize,
+    m: usize,
+) {
+    // Items are pieces of at most PIECE columns of one row.
+    const PIECE: usize = 1 << 12;
+    if outer * m == 0 {
+        return;
+    }
+    let per = m.div_ceil(PIECE);
+    let w = PIECE.min(m);
+    let (g, x, out) = (SendPtr(g as *mut T), SendPtr(x as *mut T), SendPtr(out));
+    for_ranges(outer * per, (GRAIN / w).max(1), w * 8, |i0, i1| {
+        dispatch(GluGrads {
+            g,
+            x,
+            out,
+            m,
+            per,
+            piece: PIECE,
+            items: (i0, i1),
+        })
+    });
+}
+
+struct GluGrads<T> {
+    g: SendPtr<T>,
+    x: SendPtr<T>,
+    out: SendPtr<T>,
+    m: usize,
+    per: usize,
+    piece: usize,
+    items: (usize, usize),
+}
+
+impl<T: Real> Job<T> for GluGrads<T> {
+    type Output = ();
+    #[inline(always)]
+    fn run<V: Vector<Elem = T>>(self) {
+        let (m, l) = (self.m, V::LANES);
+        for i in self.items.0..self.items.1 {
+            let (r, j0) = (i / self.per, (i % self.per) * self.piece);
+            let n = self.piece.min(m - j0);
+            unsafe {
+                let a = self.x.0.add(r * 2 * m + j0) as *const T;
+                let g = self.g.0.add(r * m + j0) as *const T;
+                let oa = self.out.0.add(r * 2 * m + j0);
+                let mut at = 0;
+                while at + l <= n {
+                    let (ga, gb) = glu_grads(V::load(g.add(at)), V::load(a.add(at)), V::load(a.add(m + at)));
+                    ga.store(oa.add(at));
+                    gb.store(oa.add(m + at));
+                    at += l;
+                }
+                if at < n {
+                    let k = n - at;
+                    let mut buf = [[T::default(); 64]; 3];
+                    for (q, src) in [g.add(at), a.add(at), a.add(m + at)].into_iter().enumerate() {
+                        std::ptr::copy_nonoverlapping(src, buf[q].as_mut_ptr(), k);
+                    }
+                    let (bg, ba) = (V::load(buf[0].as_ptr()), V::load(buf[1].as_ptr()));
+                    let (ga, gb) = glu_grads(bg, ba, V::load(buf[2].as_ptr()));
+                    ga.store(buf[0].as_mut_ptr());
+                    gb.store(buf[1].as_mut_ptr());
+                    std::ptr::copy_nonoverlapping(buf[0].as_ptr(), oa.add(at), k);
+                    std::ptr::copy_nonoverlapping(buf[1].as_ptr(), oa.add(m + at), k);
+                }
+            }
+        }
     }
 }

@@ -280,11 +280,12 @@ impl<V: Vector> Lanes<V> {
             self.hi.store(buf[1].as_mut_ptr());
             self.lo.store(buf[2].as_mut_ptr());
         }
-        for j in 0..n {
-            sums.count[j0 + j] += buf[0][j].to_f64();
-            let (s, e) = two_sum(sums.hi[j0 + j], buf[1][j].to_f64());
-            sums.hi[j0 + j] = s;
-            sums.lo[j0 + j] += e + buf[2][j].to_f64();
+        let [cnt, hi, lo] = &buf;
+        for (j, ((c, h), l)) in (j0..j0 + n).zip(cnt.iter().zip(hi).zip(lo)) {
+            sums.count[j] += c.to_f64();
+            let (s, e) = two_sum(sums.hi[j], h.to_f64());
+            sums.hi[j] = s;
+            sums.lo[j] += e + l.to_f64();
         }
         *self = Lanes::zero();
     }
@@ -702,13 +703,12 @@ unsafe fn strip<T: Real, V: Vector<Elem = T>>(
                 acc.flush(&mut sums, 0, nv);
             }
         }
-        let mut qb = [[zero; 64]; 2];
-        for l in 0..nv {
+        let (mut q0, mut q1) = ([zero; 64], [zero; 64]);
+        for (l, (h, lo)) in q0.iter_mut().zip(&mut q1).take(nv).enumerate() {
             let q = params::<T>(op, &sums.get(l));
-            qb[0][l] = T::from_f64(q[0]);
-            qb[1][l] = T::from_f64(q[1]);
+            (*h, *lo) = (T::from_f64(q[0]), T::from_f64(q[1]));
         }
-        let q = [V::load(qb[0].as_ptr()), V::load(qb[1].as_ptr())];
+        let q = [V::load(q0.as_ptr()), V::load(q1.as_ptr())];
         for k in 0..len {
             let bk = if op.forward() {
                 m
