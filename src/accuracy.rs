@@ -404,7 +404,7 @@ pub fn smooth_cases() -> Vec<Case> {
 
 /// float64 references for [`smooth_cases`], written from the definitions with the cancelling
 /// spots rearranged (float64 has 29 bits to spare over float32, which covers the rest).
-pub mod refs {
+mod refs {
     pub fn sigmoid(x: f64) -> f64 {
         let e = (-x.abs()).exp();
         if x >= 0.0 {
