@@ -152,10 +152,20 @@ impl<T: Real> Job<T> for MaxoutJob<T> {
         // allocates and clears small buffers).
         let w = BLOCK.min(r1 - r0);
         let cols = if inner == 1 { w } else { inner };
-        let mut m = vec![T::default(); cols];
-        let mut found = vec![T::default(); cols];
-        let mut t = vec![T::default(); if inner == 1 { k * w } else { 0 }];
-        let mut res = vec![T::default(); t.len()];
+        // One scratch for m, found (backward), t and res (backward, inner == 1): on the stack
+        // for a small call.
+        let tl = if inner == 1 { k * w } else { 0 };
+        let need = if self.g.is_some() { 2 * (cols + tl) } else { tl };
+        let (mut small, mut big) = ([T::default(); 64], Vec::new());
+        let scratch: &mut [T] = if need <= small.len() {
+            &mut small[..need]
+        } else {
+            big.resize(need, T::default());
+            &mut big
+        };
+        let (t, rest) = scratch.split_at_mut(tl);
+        let (m, rest) = rest.split_at_mut(if self.g.is_some() { cols } else { 0 });
+        let (found, res) = rest.split_at_mut(m.len());
         let mut r = r0;
         while r < r1 {
             unsafe {
