@@ -271,9 +271,31 @@ impl<V: Vector> Lanes<V> {
         self.count = self.count + n;
         self.hi = self.hi + h;
     }
-    /// Adds the first `n` lanes to lanes `j0..j0 + n` of `sums` and zeroes `self`.
+    /// Adds the first `n` lanes to lanes `j0..j0 + n` of `sums` and zeroes `self`: all of them
+    /// as float64 vectors, or (`n < V::LANES`, a strip of columns) lane by lane. Both do the
+    /// same operations lane by lane, so the sums do not depend on which.
     #[inline(always)]
     fn flush(&mut self, sums: &mut LaneSums, j0: usize, n: usize) {
+        if n == V::LANES {
+            let w = V::F64::LANES;
+            let (c, h, l) = (self.count.widen(), self.hi.widen(), self.lo.widen());
+            let halves = [(c.0, h.0, l.0), (c.1, h.1, l.1)];
+            for (q, (c, h, l)) in halves.into_iter().take(V::LANES / w).enumerate() {
+                let at = j0 + q * w;
+                assert!(at + w <= VLANES);
+                // Safety: lanes at..at + w of the arrays, in bounds (just checked).
+                unsafe {
+                    let (pc, ph) = (sums.count.as_mut_ptr().add(at), sums.hi.as_mut_ptr().add(at));
+                    let pl = sums.lo.as_mut_ptr().add(at);
+                    (V::F64::load(pc) + c).store(pc);
+                    let (s, e) = two_sum(V::F64::load(ph), h);
+                    s.store(ph);
+                    (V::F64::load(pl) + (e + l)).store(pl);
+                }
+            }
+            *self = Lanes::zero();
+            return;
+        }
         let mut buf = [[V::Elem::default(); 64]; 3];
         unsafe {
             self.count.store(buf[0].as_mut_ptr());
