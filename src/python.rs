@@ -560,7 +560,7 @@ fn elu_backward<'py>(
 }
 
 /// A `ValueError` naming the function unless `ok`.
-fn require(ok: bool, name: &str, msg: &str) -> PyResult<()> {
+fn require(ok: bool, name: &str, msg: std::fmt::Arguments) -> PyResult<()> {
     if ok {
         Ok(())
     } else {
@@ -695,7 +695,7 @@ binary_fn! {
 
 /// The softplus kernels' parameters, checked.
 fn softplus_params(name: &str, beta: f64, threshold: f64) -> PyResult<(f64, f64)> {
-    require(beta != 0.0, name, "beta must not be 0")?;
+    require(beta != 0.0, name, format_args!("beta must not be 0"))?;
     Ok((beta, threshold))
 }
 
@@ -802,7 +802,7 @@ fn selu_backward<'py>(
 }
 
 fn celu_alpha(name: &str, alpha: f64) -> PyResult<f64> {
-    require(alpha != 0.0, name, "alpha must not be 0")?;
+    require(alpha != 0.0, name, format_args!("alpha must not be 0"))?;
     Ok(alpha)
 }
 
@@ -849,7 +849,7 @@ fn hardtanh_params(name: &str, min_val: f64, max_val: f64) -> PyResult<(f64, f64
     require(
         min_val <= max_val,
         name,
-        &format!("min_val ({min_val}) must not be greater than max_val ({max_val})"),
+        format_args!("min_val ({min_val}) must not be greater than max_val ({max_val})"),
     )?;
     Ok((min_val, max_val))
 }
@@ -925,7 +925,7 @@ fn softshrink_lambd(name: &str, lambd: f64) -> PyResult<f64> {
     require(
         lambd >= 0.0,
         name,
-        &format!("lambd must be greater or equal to 0, got {lambd}"),
+        format_args!("lambd must be greater or equal to 0, got {lambd}"),
     )?;
     Ok(lambd)
 }

@@ -60,6 +60,18 @@ def _plain_inputs(name: str, n: int, dtype: DTypeLike) -> Dict[str, np.ndarray]:
     return d
 
 
+def _call(f: Callable[..., Any], args: Tuple[Any, ...], kw: Dict[str, Any]) -> Callable[[], object]:
+    """A closure calling ``f`` as a user writes the call, with the arguments and keywords spelled
+    out, not as ``f(*args, **kw)``: CPython's unpacking of a non-empty ``**kw`` dict costs about
+    150 ns per call on its own (``numpy.add(x, x, **{"casting": "same_kind"})`` pays it too),
+    more than the n = 1 calls' whole margin."""
+    ns: Dict[str, Any] = {"f": f, **{f"a{i}": a for i, a in enumerate(args)}}
+    ns.update({f"k_{k}": v for k, v in kw.items()})
+    spelled = [f"a{i}" for i in range(len(args))] + [f"{k}=k_{k}" for k in kw]
+    call: Callable[[], object] = eval(f"lambda: f({', '.join(spelled)})", ns)
+    return call
+
+
 def _plain_nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], object]:
     x, g = d["x"], d["g"]
     name, base, form = _split(name)
@@ -91,7 +103,7 @@ def _plain_nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[]
     if out:
         shape = x.shape if name != "maxout" else (x.shape[0], x.shape[1] // PIECES)
         kw["out"] = np.empty(shape, x.dtype)
-    return lambda: f(*args, **kw)
+    return _call(f, args, kw)
 
 
 def _plain_numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
@@ -575,14 +587,13 @@ def call_times(names: Optional[List[str]] = None, budget: float = 0.2) -> List[D
     The fastest of the repeats, not the median: a call this short is mostly disturbed upwards."""
     rows = []
     for dtype in ("float32", "float64"):
-        # called the way _nonlin's closures call nonlin: f(*args, **kw)
-        tanh_f: Callable[..., Any] = np.tanh
+        # called the way _nonlin's closures call nonlin (_call)
         args: Tuple[Any, ...] = (np.full(1, 0.5, dtype),)
         new_kw: Dict[str, Any] = {}
         out_kw: Dict[str, Any] = {"out": np.empty(1, dtype)}
         tanh: Dict[str, Any] = {"function": "numpy.tanh", "dtype": dtype,
-                                "new": _timed_ns(lambda: tanh_f(*args, **new_kw), 1, budget, min),
-                                "out": _timed_ns(lambda: tanh_f(*args, **out_kw), 1, budget, min)}
+                                "new": _timed_ns(_call(np.tanh, args, new_kw), 1, budget, min),
+                                "out": _timed_ns(_call(np.tanh, args, out_kw), 1, budget, min)}
         rows.append(tanh)
         for name in names or FORWARD + BACKWARD:
             d = _inputs(name, 2 if _axis_base(name) == "glu" else 1, np.dtype(dtype))
@@ -674,7 +685,7 @@ def _nonlin(name: str, d: Dict[str, np.ndarray], out: bool) -> Callable[[], obje
     if out:
         shape = (x.shape[0], x.shape[1] // 2) if fname == "glu" else x.shape
         kw["out"] = np.empty(shape, x.dtype)
-    return lambda: f(*args, **kw)
+    return _call(f, args, kw)
 
 
 def _numpy(name: str, d: Dict[str, np.ndarray]) -> Optional[Callable[[], object]]:
