@@ -220,23 +220,25 @@ impl<T: Real> Job<T> for GluGrads<T> {
                 let oa = self.out.0.add(r * 2 * m + j0);
                 let mut at = 0;
                 while at + l <= n {
-                    let (ga, gb) = glu_grads(V::load(g.add(at)), V::load(a.add(at)), V::load(a.add(m + at)));
+                    let (ga, gb) = glu_grads(
+                        V::load(g.add(at)),
+                        V::load(a.add(at)),
+                        V::load(a.add(m + at)),
+                    );
                     ga.store(oa.add(at));
                     gb.store(oa.add(m + at));
                     at += l;
                 }
                 if at < n {
                     let k = n - at;
-                    let mut buf = [[T::default(); 64]; 3];
-                    for (q, src) in [g.add(at), a.add(at), a.add(m + at)].into_iter().enumerate() {
-                        std::ptr::copy_nonoverlapping(src, buf[q].as_mut_ptr(), k);
-                    }
-                    let (bg, ba) = (V::load(buf[0].as_ptr()), V::load(buf[1].as_ptr()));
-                    let (ga, gb) = glu_grads(bg, ba, V::load(buf[2].as_ptr()));
-                    ga.store(buf[0].as_mut_ptr());
-                    gb.store(buf[1].as_mut_ptr());
-                    std::ptr::copy_nonoverlapping(buf[0].as_ptr(), oa.add(at), k);
-                    std::ptr::copy_nonoverlapping(buf[1].as_ptr(), oa.add(m + at), k);
+                    let z = T::default();
+                    let (vg, va) = (
+                        V::load_partial(g.add(at), k, z),
+                        V::load_partial(a.add(at), k, z),
+                    );
+                    let (ga, gb) = glu_grads(vg, va, V::load_partial(a.add(m + at), k, z));
+                    ga.store_partial(oa.add(at), k);
+                    gb.store_partial(oa.add(m + at), k);
                 }
             }
         }

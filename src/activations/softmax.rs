@@ -285,7 +285,10 @@ impl<V: Vector> Lanes<V> {
                 assert!(at + w <= VLANES);
                 // Safety: lanes at..at + w of the arrays, in bounds (just checked).
                 unsafe {
-                    let (pc, ph) = (sums.count.as_mut_ptr().add(at), sums.hi.as_mut_ptr().add(at));
+                    let (pc, ph) = (
+                        sums.count.as_mut_ptr().add(at),
+                        sums.hi.as_mut_ptr().add(at),
+                    );
                     let pl = sums.lo.as_mut_ptr().add(at);
                     (V::F64::load(pc) + c).store(pc);
                     let (s, e) = two_sum(V::F64::load(ph), h);
@@ -375,12 +378,10 @@ unsafe fn ld<V: Vector>(p: *const V::Elem, at: usize, n: usize, pad: V::Elem) ->
     unsafe {
         if at + V::LANES <= n {
             V::load(p.add(at))
+        } else if at < n {
+            V::load_partial(p.add(at), n - at, pad)
         } else {
-            let mut buf = [pad; 64];
-            if at < n {
-                std::ptr::copy_nonoverlapping(p.add(at), buf.as_mut_ptr(), n - at);
-            }
-            V::load(buf.as_ptr())
+            V::splat(pad)
         }
     }
 }
@@ -392,9 +393,7 @@ unsafe fn st<V: Vector>(v: V, p: *mut V::Elem, at: usize, n: usize) {
         if at + V::LANES <= n {
             v.store(p.add(at))
         } else if at < n {
-            let mut buf = [V::Elem::default(); 64];
-            v.store(buf.as_mut_ptr());
-            std::ptr::copy_nonoverlapping(buf.as_ptr(), p.add(at), n - at);
+            v.store_partial(p.add(at), n - at)
         }
     }
 }
@@ -677,7 +676,14 @@ unsafe fn wide_finish<V: Vector>(
             match cache {
                 Some(e) => {
                     let el = V::F64::load(e.add(at));
-                    (el, if w < V::LANES { V::F64::load(e.add(at + w)) } else { el })
+                    (
+                        el,
+                        if w < V::LANES {
+                            V::F64::load(e.add(at + w))
+                        } else {
+                            el
+                        },
+                    )
                 }
                 None => {
                     let (lo, hi) = ld::<V>(x, at, n, V::Elem::default()).widen();
@@ -810,7 +816,8 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                         let a = pr.a.0 as *const T;
                         let m = row_max::<T, V>(a, len);
                         wide_exps::<V>(a, m, len, e.as_mut_ptr());
-                        let s = row_sums_of::<f64, V::F64, CACHED>(e.as_ptr(), e.as_ptr(), 0.0, len);
+                        let s =
+                            row_sums_of::<f64, V::F64, CACHED>(e.as_ptr(), e.as_ptr(), 0.0, len);
                         wide_finish::<V>(pr, len, m, wide_param(&s), Some(e.as_ptr()));
                     }
                 }

@@ -6,8 +6,9 @@
 //! vector type of each level, and [`map`] picks the level once per call, never per element.
 //!
 //! A kernel is a [`Kernel`]: `N` input vectors in, one vector out, lane by lane. Tails are run
-//! through the same vector code on a padded buffer, so every element's result is independent of
-//! where it sits in the array (the basis of bit-identical results for any strides or threads).
+//! through the same vector code, with zeros in the lanes past the end (masked loads), so every
+//! element's result is independent of where it sits in the array (the basis of bit-identical
+//! results for any strides or threads).
 
 use std::fmt::Debug;
 use std::mem::MaybeUninit;
@@ -109,6 +110,31 @@ pub trait Vector:
     /// # Safety
     /// `ptr` is valid for `LANES` writes.
     unsafe fn store(self, ptr: *mut Self::Elem);
+    /// Loads the first `n < LANES` elements at `ptr` into the first lanes, `pad` into the others
+    /// (the tail of an array). x86 levels use masked loads; the default goes through a buffer.
+    ///
+    /// # Safety
+    /// `ptr` is valid for `n` reads.
+    #[inline(always)]
+    unsafe fn load_partial(ptr: *const Self::Elem, n: usize, pad: Self::Elem) -> Self {
+        let mut buf = [MaybeUninit::<Self::Elem>::uninit(); 64];
+        for (j, b) in buf[..Self::LANES].iter_mut().enumerate() {
+            b.write(if j < n { unsafe { *ptr.add(j) } } else { pad });
+        }
+        unsafe { Self::load(buf.as_ptr() as *const Self::Elem) }
+    }
+    /// Stores the first `n < LANES` lanes at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` is valid for `n` writes.
+    #[inline(always)]
+    unsafe fn store_partial(self, ptr: *mut Self::Elem, n: usize) {
+        let mut buf = [MaybeUninit::<Self::Elem>::uninit(); 64];
+        unsafe {
+            self.store(buf.as_mut_ptr() as *mut Self::Elem);
+            std::ptr::copy_nonoverlapping(buf.as_ptr() as *const Self::Elem, ptr, n);
+        }
+    }
 
     /// `self * b + c`, fused (one rounding) on every level.
     fn mul_add(self, b: Self, c: Self) -> Self;
@@ -465,36 +491,39 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
         i += V::LANES;
     }
     if i < n {
-        // The tail goes through the same vector code on a padded buffer.
+        // The tail goes through the same vector code, with zeros in the lanes past the end.
         let rest = n - i;
-        let mut bufs = [[MaybeUninit::<T>::uninit(); 64]; N];
+        let mut args = splats;
         for j in 0..N {
             if !bcast[j] {
-                unsafe { pad::<T, V>(srcs[j].add(i), rest, &mut bufs[j]) };
+                args[j] = unsafe { V::load_partial(srcs[j].add(i), rest, T::default()) };
             }
         }
-        let ptrs: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr() as *const T);
-        let args = unsafe { load_args(&ptrs, &bcast, &splats, 0) };
-        let mut out = [MaybeUninit::<T>::uninit(); 64];
-        unsafe {
-            k.eval(args).store(out.as_mut_ptr() as *mut T);
-            std::ptr::copy_nonoverlapping(out.as_ptr() as *const T, dst.add(i), rest);
+        unsafe { k.eval(args).store_partial(dst.add(i), rest) };
+    }
+}
+
+/// `V::LANES` elements at `p`, or the `n < V::LANES` there and zeros after them.
+#[inline(always)]
+unsafe fn load_n<V: Vector>(p: *const V::Elem, n: usize) -> V {
+    unsafe {
+        if n >= V::LANES {
+            V::load(p)
+        } else {
+            V::load_partial(p, n, V::Elem::default())
         }
     }
 }
 
-/// Copies `rest <= V::LANES` elements from `src` into `buf` and zeros the lanes after them, up to
-/// `V::LANES`: a vector load of `buf` then reads only initialized memory. (Clearing all 64 would
-/// cost a short call more than its kernel.)
+/// The first `min(n, V::LANES)` lanes of `v` at `p`.
 #[inline(always)]
-unsafe fn pad<T: Real, V: Vector<Elem = T>>(
-    src: *const T,
-    rest: usize,
-    buf: &mut [MaybeUninit<T>; 64],
-) {
-    unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr() as *mut T, rest) };
-    for b in &mut buf[rest..V::LANES] {
-        b.write(T::default());
+unsafe fn store_n<V: Vector>(v: V, p: *mut V::Elem, n: usize) {
+    unsafe {
+        if n >= V::LANES {
+            v.store(p)
+        } else {
+            v.store_partial(p, n)
+        }
     }
 }
 
@@ -568,20 +597,17 @@ pub unsafe fn map_reduce_with<
         }
         total += sums.iter().fold(T::default(), |s, &v| s + v).to_f64();
     }
-    // The tail, through the same kernels on padded buffers, added in order.
-    let (mut red, mut out) = ([T::default(); 64], [MaybeUninit::<T>::uninit(); 64]);
+    // The tail, through the same kernels with zeros past the end, added in order.
+    let mut red = [T::default(); 64];
     while i < n {
         let rest = (n - i).min(V::LANES);
-        let mut bufs = [[MaybeUninit::<T>::uninit(); 64]; N];
+        let mut args = zeros;
         for j in 0..N {
-            unsafe { pad::<T, V>(srcs[j].add(i), rest, &mut bufs[j]) };
+            args[j] = unsafe { load_n(srcs[j].add(i), rest) };
         }
-        let ptrs: [*const T; N] = std::array::from_fn(|j| bufs[j].as_ptr() as *const T);
-        let args = unsafe { load_args(&ptrs, &[false; N], &zeros, 0) };
         unsafe {
             kr.eval(args).store(red.as_mut_ptr());
-            km.eval(args).store(out.as_mut_ptr() as *mut T);
-            std::ptr::copy_nonoverlapping(out.as_ptr() as *const T, dst.add(i), rest);
+            store_n(km.eval(args), dst.add(i), rest);
         }
         for v in &red[..rest] {
             total += v.to_f64();

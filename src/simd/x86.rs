@@ -54,7 +54,7 @@ macro_rules! avx2 {
     ($v:ident, $t:ty, $reg:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident, $loadu:ident,
      $storeu:ident, $fmadd:ident, $and:ident, $or:ident, $andnot:ident, $xor:ident, $cmp:ident, $blendv:ident,
      $to_int:ident, $from_int:ident, $int_add:ident, $int_shl:ident, $set1i:ident], $bias:expr, $mant:expr, $magic:expr,
-     $frexp:path, $f64:ty, $widen:path, $narrow:path) => {
+     $frexp:path, $f64:ty, $widen:path, $narrow:path, [$maskload:ident, $maskstore:ident, $below:path]) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -93,6 +93,15 @@ macro_rules! avx2 {
             #[inline(always)]
             unsafe fn store(self, p: *mut $t) {
                 unsafe { $storeu(p, self.0) }
+            }
+            #[inline(always)]
+            unsafe fn load_partial(p: *const $t, n: usize, pad: $t) -> Self {
+                let m = $below(n);
+                $v(unsafe { $blendv(Self::splat(pad).0, $maskload(p, m), $from_int(m)) })
+            }
+            #[inline(always)]
+            unsafe fn store_partial(self, p: *mut $t, n: usize) {
+                unsafe { $maskstore(p, $below(n), self.0) }
             }
             #[inline(always)]
             fn mul_add(self, b: Self, c: Self) -> Self {
@@ -164,7 +173,7 @@ macro_rules! avx512 {
     ($v:ident, $t:ty, $reg:ty, $mask:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident,
      $loadu:ident, $storeu:ident, $fmadd:ident, $cmp:ident, $blend:ident, $to_int:ident, $from_int:ident, $iadd:ident,
      $ishl:ident, $iset1:ident], $bias:expr, $mant:expr, $magic:expr, $frexp:path, $f64:ty, $widen:path,
-     $narrow:path) => {
+     $narrow:path, [$maskload:ident, $maskstore:ident]) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -211,6 +220,15 @@ macro_rules! avx512 {
             #[inline(always)]
             unsafe fn store(self, p: *mut $t) {
                 unsafe { $storeu(p, self.0) }
+            }
+            #[inline(always)]
+            unsafe fn load_partial(p: *const $t, n: usize, pad: $t) -> Self {
+                let m = ((1u32 << n) - 1) as $mask;
+                $v(unsafe { $maskload(Self::splat(pad).0, m, p) })
+            }
+            #[inline(always)]
+            unsafe fn store_partial(self, p: *mut $t, n: usize) {
+                unsafe { $maskstore(p, ((1u32 << n) - 1) as $mask, self.0) }
             }
             #[inline(always)]
             fn mul_add(self, b: Self, c: Self) -> Self {
@@ -313,7 +331,8 @@ avx2!(
     frexp_avx2_f32,
     Avx2F64,
     widen_avx2,
-    narrow_avx2
+    narrow_avx2,
+    [_mm256_maskload_ps, _mm256_maskstore_ps, below_avx2_f32]
 );
 avx2!(
     Avx2F64,
@@ -347,7 +366,8 @@ avx2!(
     frexp_avx2_f64,
     Avx2F64,
     super::same,
-    super::first
+    super::first,
+    [_mm256_maskload_pd, _mm256_maskstore_pd, below_avx2_f64]
 );
 avx512!(
     Avx512F32,
@@ -378,7 +398,8 @@ avx512!(
     frexp_avx512_f32,
     Avx512F64,
     widen_avx512,
-    narrow_avx512
+    narrow_avx512,
+    [_mm512_mask_loadu_ps, _mm512_mask_storeu_ps]
 );
 avx512!(
     Avx512F64,
@@ -409,8 +430,25 @@ avx512!(
     frexp_avx512_f64,
     Avx512F64,
     super::same,
-    super::first
+    super::first,
+    [_mm512_mask_loadu_pd, _mm512_mask_storeu_pd]
 );
+
+/// All-ones in the lanes below `n`, for the masked loads and stores of a tail.
+#[inline(always)]
+fn below_avx2_f32(n: usize) -> __m256i {
+    unsafe {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(n as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+}
+
+#[inline(always)]
+fn below_avx2_f64(n: usize) -> __m256i {
+    unsafe { _mm256_cmpgt_epi64(_mm256_set1_epi64x(n as i64), _mm256_setr_epi64x(0, 1, 2, 3)) }
+}
 
 // frexp: the mantissa by replacing the exponent field with the bias; the exponent field as an
 // integer, converted to float (f64 through the 2^52 trick: AVX2 and AVX-512F have no i64 -> f64).
@@ -500,7 +538,12 @@ fn widen_avx2(x: Avx2F32) -> (Avx2F64, Avx2F64) {
 
 #[inline(always)]
 fn narrow_avx2(lo: Avx2F64, hi: Avx2F64) -> Avx2F32 {
-    unsafe { Avx2F32(_mm256_set_m128(_mm256_cvtpd_ps(hi.0), _mm256_cvtpd_ps(lo.0))) }
+    unsafe {
+        Avx2F32(_mm256_set_m128(
+            _mm256_cvtpd_ps(hi.0),
+            _mm256_cvtpd_ps(lo.0),
+        ))
+    }
 }
 
 #[inline(always)]
@@ -508,7 +551,10 @@ fn widen_avx512(x: Avx512F32) -> (Avx512F64, Avx512F64) {
     unsafe {
         let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x.0));
         let hi = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x.0));
-        (Avx512F64(lo), Avx512F64(_mm512_cvtps_pd(_mm256_castpd_ps(hi))))
+        (
+            Avx512F64(lo),
+            Avx512F64(_mm512_cvtps_pd(_mm256_castpd_ps(hi))),
+        )
     }
 }
 
