@@ -70,9 +70,7 @@ pub fn glu_grads<V: Vector>(g: V, a: V, b: V) -> (V, V) {
     // mul_sigmoid and mul_sigmoid_derivative, sharing e and 1 / (1 + e).
     let (khl, dh, dl) = parts(b);
     let (zh, zl) = recip_pair(dh, dl);
-    let (qh, ql) = square_pair(zh, zl);
-    let [k, h, l] = khl;
-    let db = times_e(b, mul_exp_pair(k, h, l, a, qh, ql), a, qh);
+    let db = mul_sigmoid_derivative_with(a, b, khl, zh, zl);
     (mul_sigmoid_with(g, b, khl, zh, zl), g * db)
 }
 
@@ -90,9 +88,15 @@ pub fn mul_sigmoid_derivative<V: Vector>(a: V, b: V) -> V {
     if narrow::<V>() {
         return via_f64(&MulSigmoidDerivativeWide, [a, b]);
     }
-    let ([k, h, l], dh, dl) = parts(b);
+    let (khl, dh, dl) = parts(b);
     let (zh, zl) = recip_pair(dh, dl);
-    // 1 / (1 + e)^2 as the square of 1 / (1 + e) (as glu_grads).
+    mul_sigmoid_derivative_with(a, b, khl, zh, zl)
+}
+
+/// [`mul_sigmoid_derivative`] from `e = 2^k (h + l)` and `1 / (1 + e) = zh + zl`, with
+/// `1 / (1 + e)^2` as the square of that pair (so glu_grads and the kernels agree bit for bit).
+#[inline(always)]
+fn mul_sigmoid_derivative_with<V: Vector>(a: V, b: V, [k, h, l]: [V; 3], zh: V, zl: V) -> V {
     let (qh, ql) = square_pair(zh, zl);
     times_e(b, mul_exp_pair(k, h, l, a, qh, ql), a, qh)
 }

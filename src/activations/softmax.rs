@@ -271,46 +271,26 @@ impl<V: Vector> Lanes<V> {
         self.count = self.count + n;
         self.hi = self.hi + h;
     }
-    /// Adds the first `n` lanes to lanes `j0..j0 + n` of `sums` and zeroes `self`: all of them
-    /// as float64 vectors, or (`n < V::LANES`, a strip of columns) lane by lane. Both do the
-    /// same operations lane by lane, so the sums do not depend on which.
+    /// Adds the lanes to lanes `j0..j0 + V::LANES` of `sums`, as float64 vectors, and zeroes
+    /// `self`. (A strip of fewer columns than lanes adds its padding lanes too; nothing reads
+    /// them.)
     #[inline(always)]
-    fn flush(&mut self, sums: &mut LaneSums, j0: usize, n: usize) {
-        if n == V::LANES {
-            let w = V::F64::LANES;
-            let (c, h, l) = (self.count.widen(), self.hi.widen(), self.lo.widen());
-            let halves = [(c.0, h.0, l.0), (c.1, h.1, l.1)];
-            for (q, (c, h, l)) in halves.into_iter().take(V::LANES / w).enumerate() {
-                let at = j0 + q * w;
-                assert!(at + w <= VLANES);
-                // Safety: lanes at..at + w of the arrays, in bounds (just checked).
-                unsafe {
-                    let (pc, ph) = (
-                        sums.count.as_mut_ptr().add(at),
-                        sums.hi.as_mut_ptr().add(at),
-                    );
-                    let pl = sums.lo.as_mut_ptr().add(at);
-                    (V::F64::load(pc) + c).store(pc);
-                    let (s, e) = two_sum(V::F64::load(ph), h);
-                    s.store(ph);
-                    (V::F64::load(pl) + (e + l)).store(pl);
-                }
+    fn flush(&mut self, sums: &mut LaneSums, j0: usize) {
+        let w = V::F64::LANES;
+        let (c, h, l) = (self.count.widen(), self.hi.widen(), self.lo.widen());
+        let halves = [(c.0, h.0, l.0), (c.1, h.1, l.1)];
+        for (q, (c, h, l)) in halves.into_iter().take(V::LANES / w).enumerate() {
+            let at = j0 + q * w;
+            assert!(at + w <= VLANES);
+            // Safety: lanes at..at + w of the arrays, in bounds (just checked).
+            unsafe {
+                let pc = sums.count.as_mut_ptr().add(at);
+                let (ph, pl) = (sums.hi.as_mut_ptr().add(at), sums.lo.as_mut_ptr().add(at));
+                (V::F64::load(pc) + c).store(pc);
+                let (s, e) = two_sum(V::F64::load(ph), h);
+                s.store(ph);
+                (V::F64::load(pl) + (e + l)).store(pl);
             }
-            *self = Lanes::zero();
-            return;
-        }
-        let mut buf = [[V::Elem::default(); 64]; 3];
-        unsafe {
-            self.count.store(buf[0].as_mut_ptr());
-            self.hi.store(buf[1].as_mut_ptr());
-            self.lo.store(buf[2].as_mut_ptr());
-        }
-        let [cnt, hi, lo] = &buf;
-        for (j, ((c, h), l)) in (j0..j0 + n).zip(cnt.iter().zip(hi).zip(lo)) {
-            sums.count[j] += c.to_f64();
-            let (s, e) = two_sum(sums.hi[j], h.to_f64());
-            sums.hi[j] = s;
-            sums.lo[j] += e + l.to_f64();
         }
         *self = Lanes::zero();
     }
@@ -562,7 +542,7 @@ unsafe fn group<V: Vector, const G: usize>(
         i += VLANES;
     }
     for (u, acc) in acc.iter_mut().enumerate() {
-        acc.flush(sums, (j + u) * V::LANES, V::LANES);
+        acc.flush(sums, (j + u) * V::LANES);
     }
 }
 
@@ -728,7 +708,7 @@ unsafe fn strip<T: Real, V: Vector<Elem = T>>(
         for k in 0..len {
             acc.add(terms(kind(op), a.add(row(k)), b.add(row(k)), m, 0, nv));
             if k % 16 == 15 || k + 1 == len {
-                acc.flush(&mut sums, 0, nv);
+                acc.flush(&mut sums, 0);
             }
         }
         let (mut q0, mut q1) = ([zero; 64], [zero; 64]);
