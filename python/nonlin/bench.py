@@ -634,7 +634,7 @@ def main(quick: bool = False, json_path: Optional[str] = None, plot_path: Option
 
 # ----------------------------------------------------------------------------- axis-wise and random functions
 # softmax, log_softmax and glu work on rows of ROW elements (n // ROW rows); "NAME:row" runs them on one row
-# of n elements. rrelu is timed in training mode (random slopes, returned), as F.rrelu(training=True).
+# of n elements, "NAME:10" on rows of 10 (a classifier's logits; not in the default run, give it to --only). rrelu is timed in training mode (random slopes, returned), as F.rrelu(training=True).
 AXIS_FORWARD = ["softmax", "log_softmax", "glu", "rrelu"]
 FORWARD += AXIS_FORWARD
 BACKWARD += [f + "_backward" for f in AXIS_FORWARD]
@@ -652,7 +652,10 @@ def _inputs(name: str, n: int, dtype: DTypeLike) -> Dict[str, np.ndarray]:
     if base not in AXIS_FORWARD:
         return _plain_inputs(name, n, dtype)
     rng = np.random.default_rng(0)
-    shape = (1, n) if name.endswith(":row") or n < ROW else (n // ROW, ROW)
+    if name.endswith(":10"):
+        shape = (max(n // 10, 1), 10)
+    else:
+        shape = (1, n) if name.endswith(":row") or n < ROW else (n // ROW, ROW)
     x = rng.uniform(-8, 8, shape).astype(dtype)
     g = rng.uniform(-1, 1, shape).astype(dtype)
     d = {"x": x, "g": g, "w": np.ones(1, dtype)}

@@ -35,6 +35,9 @@ use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
 pub const CHUNK: usize = 1 << 13;
 /// Virtual lanes of the row sums (element `i` of a row goes to lane `i % VLANES`).
 const VLANES: usize = 64;
+/// Rows up to this long keep only as many virtual lanes (the others would stay +0); also the
+/// widest vector's lanes, for the strips of columns.
+const SHORT: usize = 16;
 /// Elements per block of the row sums: each lane's running pair is flushed at its end.
 const BLOCK: usize = 1024;
 /// Columns per task when `inner > 1` (results do not depend on it).
@@ -182,6 +185,7 @@ impl Sums {
         self.lo += o.lo;
     }
     /// `(hi, lo)` with `hi = hi + lo` rounded; an infinite or NaN sum is `(sum, 0)`.
+    #[inline(always)]
     fn parts(self) -> (f64, f64) {
         let s = self.hi + self.lo;
         if !s.is_finite() || !self.hi.is_finite() {
@@ -194,18 +198,18 @@ impl Sums {
 /// The sums of the [`VLANES`] virtual lanes, lane by lane (arrays, so that the compiler can
 /// run the lanes across SIMD lanes: every operation is elementwise, so the results do not
 /// depend on how).
-struct LaneSums {
-    count: [f64; VLANES],
-    hi: [f64; VLANES],
-    lo: [f64; VLANES],
+struct LaneSums<const L: usize> {
+    count: [f64; L],
+    hi: [f64; L],
+    lo: [f64; L],
 }
 
-impl LaneSums {
+impl<const L: usize> LaneSums<L> {
     fn new() -> Self {
         LaneSums {
-            count: [0.0; VLANES],
-            hi: [0.0; VLANES],
-            lo: [0.0; VLANES],
+            count: [0.0; L],
+            hi: [0.0; L],
+            lo: [0.0; L],
         }
     }
     fn get(&self, j: usize) -> Sums {
@@ -216,11 +220,11 @@ impl LaneSums {
         }
     }
     /// The total of lanes `0..n` (the others hold zeros), by a pairwise tree: lane `j + w`
-    /// into lane `j` for `w = 32, 16, .., 1`. Levels whose upper lanes are all past `n` would
+    /// into lane `j` for `w = L/2, .., 1`. Levels whose upper lanes are all past `n` would
     /// add exact zeros (the lanes start at +0 and a TwoSum never makes -0), so they are skipped.
     #[inline(always)]
     fn total(mut self, n: usize) -> Sums {
-        let mut w = VLANES / 2;
+        let mut w = L / 2;
         while w >= 1 {
             if w < n {
                 let (hi, hi_up) = self.hi.split_at_mut(w);
@@ -275,13 +279,13 @@ impl<V: Vector> Lanes<V> {
     /// `self`. (A strip of fewer columns than lanes adds its padding lanes too; nothing reads
     /// them.)
     #[inline(always)]
-    fn flush(&mut self, sums: &mut LaneSums, j0: usize) {
+    fn flush<const L: usize>(&mut self, sums: &mut LaneSums<L>, j0: usize) {
         let w = V::F64::LANES;
         let (c, h, l) = (self.count.widen(), self.hi.widen(), self.lo.widen());
         let halves = [(c.0, h.0, l.0), (c.1, h.1, l.1)];
         for (q, (c, h, l)) in halves.into_iter().take(V::LANES / w).enumerate() {
             let at = j0 + q * w;
-            assert!(at + w <= VLANES);
+            assert!(at + w <= L);
             // Safety: lanes at..at + w of the arrays, in bounds (just checked).
             unsafe {
                 let pc = sums.count.as_mut_ptr().add(at);
@@ -307,6 +311,7 @@ fn lowest<T: Real>() -> T {
 }
 
 /// `(hi, lo)` of `v + lo` in T: `hi = v` rounded, `lo = (v - hi) + lo` rounded.
+#[inline(always)]
 fn split<T: Real>(v: f64, lo: f64) -> [f64; 2] {
     let hi = T::from_f64(v).to_f64();
     let lo = if hi.is_finite() { (v - hi) + lo } else { 0.0 };
@@ -315,6 +320,7 @@ fn split<T: Real>(v: f64, lo: f64) -> [f64; 2] {
 
 /// `log1p(th + tl)` as a pair `(l, d)`: float64's `ln_1p`, then one Newton step with
 /// `expm1(l)` as a pair, so the pair is within about 2^-57 relative.
+#[inline(always)]
 fn log1p_pair(th: f64, tl: f64) -> (f64, f64) {
     let l = th.ln_1p();
     if !l.is_finite() {
@@ -327,6 +333,7 @@ fn log1p_pair(th: f64, tl: f64) -> (f64, f64) {
 
 /// The finishing kernel's two parameters from the sums (and the maximum `m`, forward):
 /// softmax `f = 1 / sum`, log-softmax `log(sum)`, backward the sum, each as a pair in T.
+#[inline(always)] // into the level's code: its `mul_add`s are then FMA instructions
 fn params<T: Real>(op: Op, s: &Sums) -> [f64; 2] {
     match op {
         Op::Softmax => {
@@ -490,21 +497,37 @@ unsafe fn row_sums_of<T: Real, V: Vector<Elem = T>, const KIND: usize>(
     m: T,
     n: usize,
 ) -> Sums {
+    // Up to SHORT elements, the lanes from SHORT on stay +0 and the tree's levels that would
+    // add them are skipped: only the first SHORT lanes are kept (and cleared).
+    if n <= SHORT {
+        unsafe { row_sums_in::<T, V, KIND, SHORT>(a, b, m, n) }
+    } else {
+        unsafe { row_sums_in::<T, V, KIND, VLANES>(a, b, m, n) }
+    }
+}
+
+#[inline(always)]
+unsafe fn row_sums_in<T: Real, V: Vector<Elem = T>, const KIND: usize, const L: usize>(
+    a: *const T,
+    b: *const T,
+    m: T,
+    n: usize,
+) -> Sums {
     // A short row (n < 64) leaves the vectors past its end out: they would only add padding
     // terms, which are +0, to sums that stay +0.
     let per = n.min(VLANES).div_ceil(V::LANES);
     let m = V::splat(m);
-    let mut sums = LaneSums::new();
+    let mut sums = LaneSums::<L>::new();
     let mut i0 = 0;
     while i0 < n {
         let end = (i0 + BLOCK).min(n);
         let mut j = 0;
         while j < per {
             if j + 4 <= per {
-                unsafe { group::<V, 4>(KIND, a, b, m, n, i0, end, j, &mut sums) };
+                unsafe { group::<V, 4, L>(KIND, a, b, m, n, i0, end, j, &mut sums) };
                 j += 4;
             } else {
-                unsafe { group::<V, 1>(KIND, a, b, m, n, i0, end, j, &mut sums) };
+                unsafe { group::<V, 1, L>(KIND, a, b, m, n, i0, end, j, &mut sums) };
                 j += 1;
             }
         }
@@ -517,7 +540,7 @@ unsafe fn row_sums_of<T: Real, V: Vector<Elem = T>, const KIND: usize>(
 /// registers and flushed into `sums`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn group<V: Vector, const G: usize>(
+unsafe fn group<V: Vector, const G: usize, const L: usize>(
     kind: usize,
     a: *const V::Elem,
     b: *const V::Elem,
@@ -526,7 +549,7 @@ unsafe fn group<V: Vector, const G: usize>(
     i0: usize,
     end: usize,
     j: usize,
-    sums: &mut LaneSums,
+    sums: &mut LaneSums<L>,
 ) {
     let mut acc = [Lanes::<V>::zero(); G];
     let mut i = i0;
@@ -631,6 +654,7 @@ unsafe fn wide_exps<V: Vector>(a: *const V::Elem, m: V::Elem, n: usize, e: *mut 
 }
 
 /// `1 / sum` from the sums of [`wide_exps`].
+#[inline(always)]
 fn wide_param(s: &Sums) -> f64 {
     let mut sum = *s;
     sum.add(s.count);
@@ -703,7 +727,8 @@ unsafe fn strip<T: Real, V: Vector<Elem = T>>(
         } else {
             V::splat(zero)
         };
-        let mut sums = LaneSums::new();
+        // (nv <= 16 lanes)
+        let mut sums = LaneSums::<SHORT>::new();
         let mut acc = Lanes::<V>::zero();
         for k in 0..len {
             acc.add(terms(kind(op), a.add(row(k)), b.add(row(k)), m, 0, nv));
