@@ -322,7 +322,8 @@ BACKWARD = [c for c in CASES if c.name.endswith("_backward")]
 # float32 backward kernels that evaluate g d(x) in float64 (src/simd/mod.rs `via_f64`): an
 # infinite g times a derivative that underflows float64 (the reference keeps it in long double)
 # is inf * 0 = NaN, as in PyTorch.
-THROUGH_F64 = {"gelu_backward", "gelu_backward-tanh", "silu_backward", "mish_backward", "tanhshrink_backward"}
+THROUGH_F64 = {"gelu_backward", "gelu_backward-tanh", "silu_backward", "mish_backward", "tanhshrink_backward",
+               "logsigmoid_backward"}
 
 
 def check_result(case, got, data, params, dtype):

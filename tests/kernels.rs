@@ -206,7 +206,8 @@ thread_local! {
 /// with `d(x)` a float64 value, so an infinite `g` gives NaN where `d(x)` underflows float64
 /// (`e^a` below 2^-1075), as `inf * 0` (PyTorch and NumPy give NaN there too), not at `a <
 /// -1e4` as the pair kernels.
-const THROUGH_F64: [&str; 5] = [
+const THROUGH_F64: [&str; 6] = [
+    "logsigmoid_backward",
     "gelu_backward",
     "gelu_tanh_backward",
     "silu_backward",
@@ -1571,4 +1572,50 @@ fn rrelu_noise_range_and_determinism() {
     rrelu_noise(7, 0.1, 0.3, &mut c);
     rrelu_noise(7, 0.1, 0.3, &mut d);
     assert!(same_bits(&c, &d[..10]));
+}
+
+/// `Vector::load_partial` and `store_partial` at every level the CPU has, for every `n` below
+/// the lane count: the first `n` lanes come from memory and the others are `pad`; exactly `n`
+/// elements are written, and the neighbours on both sides keep their values.
+#[test]
+fn partial_loads_and_stores() {
+    use nonlin::Vector;
+    use nonlin::simd::{Job, dispatch};
+    struct Check<T>(std::marker::PhantomData<T>);
+    impl<T: Real> Job<T> for Check<T> {
+        type Output = Vec<String>;
+        #[inline(always)]
+        fn run<V: Vector<Elem = T>>(self) -> Vec<String> {
+            let mut bad = vec![];
+            let (pad, guard) = (T::from_f64(-7.5), T::from_f64(99.0));
+            for n in 0..V::LANES {
+                let src: Vec<T> = (0..n).map(|i| T::from_f64(i as f64 + 1.0)).collect();
+                let want: Vec<T> = (0..V::LANES)
+                    .map(|i| if i < n { src[i] } else { pad })
+                    .collect();
+                let mut lanes = vec![T::default(); V::LANES];
+                unsafe { V::load_partial(src.as_ptr(), n, pad).store(lanes.as_mut_ptr()) };
+                if !same_bits(&lanes, &want) {
+                    bad.push(format!("load_partial, n = {n}: {lanes:?}"));
+                }
+                let mut dst = vec![guard; V::LANES + 2];
+                unsafe { V::load(want.as_ptr()).store_partial(dst.as_mut_ptr().add(1), n) };
+                let expect: Vec<T> = (0..V::LANES + 2)
+                    .map(|i| if (1..=n).contains(&i) { want[i - 1] } else { guard })
+                    .collect();
+                if !same_bits(&dst, &expect) {
+                    bad.push(format!("store_partial, n = {n}: {dst:?}"));
+                }
+            }
+            bad
+        }
+    }
+    let before = nonlin::level();
+    for &l in Level::all().iter().filter(|&&l| l <= Level::detect()) {
+        set_level(l);
+        let mut bad = dispatch(Check::<f32>(std::marker::PhantomData));
+        bad.extend(dispatch(Check::<f64>(std::marker::PhantomData)));
+        assert!(bad.is_empty(), "{}: {bad:?}", l.name());
+    }
+    set_level(before);
 }

@@ -16,7 +16,7 @@ use crate::math::{
     EXP_TAYLOR_9, MathConsts, div_pair, div_to_pair, exp_wide, expm1_pair, fast_two_sum,
     log1p_pair, square_pair,
 };
-use crate::simd::{Kernel, Real, Vector, via_f64};
+use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 
 /// `e^-|x| = 2^k (h + l)` (from [`exp_split_pair`]), `ek = 2^k` (0 below `2^-100`, where `e` no
 /// longer reaches `1 + e`) and `1 + e^-|x| = dh + dl`, a normalized pair: `(k, h, l, ek, dh, dl)`.
@@ -277,8 +277,24 @@ impl<T: Real> Kernel<T, 2> for LogsigmoidBackward {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
+        if narrow::<V>() {
+            return via_f64(&LogsigmoidBackwardWide, [g, x]);
+        }
         let (k, q, r) = sigmoid_pair(-x, c(0.0));
         V::select(x.is_nan(), x, mul_pow2_pair(q, r, g, k))
+    }
+}
+
+/// float32 `g sigmoid(-x)` in float64, `e = e^-|x|` ([`exp_wide`]): `(g or g e) / (1 + e)`,
+/// rounded once to float32 (as glu's `a sigma(b)`). An infinite `g` gives NaN where `e`
+/// underflows float64 (`x > 745`), as the other float32 backwards through float64.
+struct LogsigmoidBackwardWide;
+impl Wide<2> for LogsigmoidBackwardWide {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [g, x]: [W; 2]) -> W {
+        let e = exp_wide(-x.abs());
+        let r = c::<W>(1.0) / (e + c(1.0));
+        W::select(x.le(c(0.0)), g, g * e) * r
     }
 }
 
