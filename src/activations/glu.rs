@@ -79,7 +79,13 @@ pub fn glu_grads<V: Vector>(g: V, a: V, b: V) -> (V, V) {
 fn wide_grads<W: Vector<Elem = f64>>(g: W, a: W, b: W) -> (W, W) {
     let e = wide_e(b);
     let r = c::<W>(1.0) / (e + c(1.0));
-    (W::select(b.ge(c(0.0)), g, g * e) * r, (a * e) * (r * r))
+    (times_sigmoid_wide(g, b, e, r), (a * e) * (r * r))
+}
+
+/// `g σ(b)` in float64 from `e = e^-|b|` and `r = 1 / (1 + e)`: `(g or g e) r`.
+#[inline(always)]
+pub(crate) fn times_sigmoid_wide<W: Vector<Elem = f64>>(g: W, b: W, e: W, r: W) -> W {
+    W::select(b.ge(c(0.0)), g, g * e) * r
 }
 
 /// `a σ'(b) = a e / (1 + e)^2`, `e = e^-|b|`, rounded once, accurate in both tails.

@@ -293,8 +293,7 @@ impl Wide<2> for LogsigmoidBackwardWide {
     #[inline(always)]
     fn eval64<W: Vector<Elem = f64>>(&self, [g, x]: [W; 2]) -> W {
         let e = exp_wide(-x.abs());
-        let r = c::<W>(1.0) / (e + c(1.0));
-        W::select(x.le(c(0.0)), g, g * e) * r
+        super::glu::times_sigmoid_wide(g, -x, e, c::<W>(1.0) / (e + c(1.0)))
     }
 }
 
