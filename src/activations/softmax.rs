@@ -29,7 +29,7 @@ use super::c;
 use crate::math::two_sum;
 use crate::math::{MathConsts, exp, exp_mul_pair, exp_pair, exp_wide, expm1_pair, mul_exp_pair};
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
-use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
+use crate::simd::{Job, Kernel, Real, Vector, dispatch, load_n, map_bcast, store_n};
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
 pub const CHUNK: usize = 1 << 13;
@@ -362,26 +362,18 @@ fn params<T: Real>(op: Op, s: &Sums) -> [f64; 2] {
 /// Loads `V::LANES` elements at `p + at`, padding with `pad` past `n`.
 #[inline(always)]
 unsafe fn ld<V: Vector>(p: *const V::Elem, at: usize, n: usize, pad: V::Elem) -> V {
-    unsafe {
-        if at + V::LANES <= n {
-            V::load(p.add(at))
-        } else if at < n {
-            V::load_partial(p.add(at), n - at, pad)
-        } else {
-            V::splat(pad)
-        }
+    if at < n {
+        unsafe { load_n(p.add(at), n - at, pad) }
+    } else {
+        V::splat(pad)
     }
 }
 
 /// Stores the lanes of `v` that fall before `n`.
 #[inline(always)]
 unsafe fn st<V: Vector>(v: V, p: *mut V::Elem, at: usize, n: usize) {
-    unsafe {
-        if at + V::LANES <= n {
-            v.store(p.add(at))
-        } else if at < n {
-            v.store_partial(p.add(at), n - at)
-        }
+    if at < n {
+        unsafe { store_n(v, p.add(at), n - at) }
     }
 }
 

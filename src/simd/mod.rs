@@ -503,21 +503,21 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
     }
 }
 
-/// `V::LANES` elements at `p`, or the `n < V::LANES` there and zeros after them.
+/// `V::LANES` elements at `p`, or the `n < V::LANES` there and `pad` after them.
 #[inline(always)]
-unsafe fn load_n<V: Vector>(p: *const V::Elem, n: usize) -> V {
+pub(crate) unsafe fn load_n<V: Vector>(p: *const V::Elem, n: usize, pad: V::Elem) -> V {
     unsafe {
         if n >= V::LANES {
             V::load(p)
         } else {
-            V::load_partial(p, n, V::Elem::default())
+            V::load_partial(p, n, pad)
         }
     }
 }
 
 /// The first `min(n, V::LANES)` lanes of `v` at `p`.
 #[inline(always)]
-unsafe fn store_n<V: Vector>(v: V, p: *mut V::Elem, n: usize) {
+pub(crate) unsafe fn store_n<V: Vector>(v: V, p: *mut V::Elem, n: usize) {
     unsafe {
         if n >= V::LANES {
             v.store(p)
@@ -603,7 +603,7 @@ pub unsafe fn map_reduce_with<
         let rest = (n - i).min(V::LANES);
         let mut args = zeros;
         for j in 0..N {
-            args[j] = unsafe { load_n(srcs[j].add(i), rest) };
+            args[j] = unsafe { load_n(srcs[j].add(i), rest, T::default()) };
         }
         unsafe {
             kr.eval(args).store(red.as_mut_ptr());
