@@ -1240,6 +1240,7 @@ fn maxout_against_naive() {
     for (o, g, p, i) in [
         (1, 1, 1, 1),
         (3, 4, 5, 1),
+        (5, 40, 4, 1), // contiguous groups over several blocks
         (2, 3, 4, 7),
         (4, 5, 3, 33),
         (2, 2, 1, 5),

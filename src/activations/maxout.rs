@@ -43,16 +43,69 @@ impl<T: Real> Kernel<T, 3> for Found {
     }
 }
 
-/// Groups per block when a group's pieces are contiguous (`inner == 1`): the block is transposed
-/// so that the kernels run across groups.
-const BLOCK: usize = 64;
-
-/// `dst[p * w + j] = src[(j * pieces + p)]` for `j < n`: piece `p` of `n` groups in a row.
+/// Contiguous groups (`inner == 1`), `n` of them, `k` entries each at `x + j k`: the forward
+/// (`g` None) writes each group's maximum to `out[j]`; the backward writes `g[j]` at the group's
+/// winner (the first NaN, else the first maximum, as [`FirstMax`] and [`Route`] pick it) and
+/// zeros at the others. One pass of branch-free scalar code, with the common piece counts as
+/// constants, which the compiler vectorizes across groups (interleaved loads and stores); the
+/// vector kernels would need the groups transposed.
 #[inline(always)]
-unsafe fn transpose_in<T: Real>(src: *const T, pieces: usize, n: usize, dst: *mut T, w: usize) {
+unsafe fn contiguous_groups<T: Real>(
+    x: *const T,
+    k: usize,
+    n: usize,
+    g: Option<*const T>,
+    out: *mut T,
+) {
+    unsafe {
+        match (k, g) {
+            (2, None) => groups::<T, 2, false>(x, 2, n, x, out),
+            (3, None) => groups::<T, 3, false>(x, 3, n, x, out),
+            (4, None) => groups::<T, 4, false>(x, 4, n, x, out),
+            (_, None) => groups::<T, 0, false>(x, k, n, x, out),
+            (2, Some(g)) => groups::<T, 2, true>(x, 2, n, g, out),
+            (3, Some(g)) => groups::<T, 3, true>(x, 3, n, g, out),
+            (4, Some(g)) => groups::<T, 4, true>(x, 4, n, g, out),
+            (_, Some(g)) => groups::<T, 0, true>(x, k, n, g, out),
+        }
+    }
+}
+
+/// [`contiguous_groups`] for `K` pieces (`K == 0`: `k` pieces), backward if `B` (`g` is then
+/// the gradient, `n` long, and `out` is `n k` long; else `out` is `n` long).
+#[inline(always)]
+#[allow(clippy::eq_op)] // v != v: v is NaN
+unsafe fn groups<T: Real, const K: usize, const B: bool>(
+    x: *const T,
+    k: usize,
+    n: usize,
+    g: *const T,
+    out: *mut T,
+) {
+    let k = if K == 0 { k } else { K };
+    let x = unsafe { std::slice::from_raw_parts(x, n * k) };
+    let g = unsafe { std::slice::from_raw_parts(g, if B { n } else { 0 }) };
+    let out = unsafe { std::slice::from_raw_parts_mut(out, if B { n * k } else { n }) };
     for j in 0..n {
-        for p in 0..pieces {
-            unsafe { *dst.add(p * w + j) = *src.add(j * pieces + p) };
+        let mut m = x[j * k];
+        for p in 1..k {
+            let v = x[j * k + p];
+            m = if (m == m) & ((v > m) | (v != v)) {
+                v
+            } else {
+                m
+            };
+        }
+        if !B {
+            out[j] = m;
+            continue;
+        }
+        let mut found = false;
+        for p in 0..k {
+            let v = x[j * k + p];
+            let hit = !found & ((v == m) | ((v != v) & (m != m)));
+            out[j * k + p] = if hit { g[j] } else { T::default() };
+            found |= hit;
         }
     }
 }
@@ -148,14 +201,14 @@ impl<T: Real> Job<T> for MaxoutJob<T> {
     #[inline(always)]
     fn run<V: Vector<Elem = T>>(self) {
         let (k, inner, (r0, r1)) = (self.pieces, self.inner, self.rows);
-        // Blocks of `w` groups (fewer than BLOCK when the range is short: a small call
-        // allocates and clears small buffers).
-        let w = BLOCK.min(r1 - r0);
-        let cols = if inner == 1 { w } else { inner };
-        // One scratch for m, found (backward), t and res (backward, inner == 1): on the stack
-        // for a small call.
-        let tl = if inner == 1 { k * w } else { 0 };
-        let need = if self.g.is_some() { 2 * (cols + tl) } else { tl };
+        if inner == 1 {
+            let x = unsafe { self.x.get().add(r0 * k) };
+            let g = self.g.map(|g| unsafe { g.get().add(r0) as *const T });
+            let out = unsafe { self.out.get().add(if g.is_some() { r0 * k } else { r0 }) };
+            return unsafe { contiguous_groups(x, k, r1 - r0, g, out) };
+        }
+        // Scratch for the backward's m and found: on the stack for a small call.
+        let need = if self.g.is_some() { 2 * inner } else { 0 };
         let (mut small, mut big) = ([T::default(); 64], Vec::new());
         let scratch: &mut [T] = if need <= small.len() {
             &mut small[..need]
@@ -163,79 +216,35 @@ impl<T: Real> Job<T> for MaxoutJob<T> {
             big.resize(need, T::default());
             &mut big
         };
-        let (t, rest) = scratch.split_at_mut(tl);
-        let (m, rest) = rest.split_at_mut(if self.g.is_some() { cols } else { 0 });
-        let (found, res) = rest.split_at_mut(m.len());
-        let mut r = r0;
-        while r < r1 {
+        let (m, found) = scratch.split_at_mut(need / 2);
+        for r in r0..r1 {
             unsafe {
-                if inner == 1 {
-                    // A block of groups, transposed: piece p of group j at t[p * w + j].
-                    let n = w.min(r1 - r);
-                    let x = self.x.get().add(r * k) as *const T;
-                    transpose_in(x, k, n, t.as_mut_ptr(), w);
-                    let tp = t.as_ptr();
-                    match self.g {
-                        None => max_rows::<T, V>(|p| tp.add(p * w), k, n, self.out.get().add(r)),
-                        Some(g) => {
-                            max_rows::<T, V>(|p| tp.add(p * w), k, n, m.as_mut_ptr());
-                            found[..n].fill(T::default());
-                            let g = g.get().add(r) as *const T;
-                            for p in 0..k {
-                                let (mp, fp) = (m.as_ptr(), found.as_mut_ptr());
-                                let args = [tp.add(p * w), mp, fp as *const T, g];
-                                map_with::<T, V, _, 4>(
-                                    &Route,
-                                    args,
-                                    res.as_mut_ptr().add(p * w),
-                                    n,
-                                );
-                                map_with::<T, V, _, 3>(
-                                    &Found,
-                                    [tp.add(p * w), mp, fp as *const T],
-                                    fp,
-                                    n,
-                                );
-                            }
-                            let gi = self.out.get().add(r * k);
-                            let rp = res.as_ptr();
-                            for j in 0..n {
-                                for p in 0..k {
-                                    *gi.add(j * k + p) = *rp.add(p * w + j);
-                                }
-                            }
+                // One group row: piece p is the contiguous row x + p * inner.
+                let x = self.x.get().add(r * k * inner) as *const T;
+                match self.g {
+                    None => max_rows::<T, V>(
+                        |p| x.add(p * inner),
+                        k,
+                        inner,
+                        self.out.get().add(r * inner),
+                    ),
+                    Some(g) => {
+                        max_rows::<T, V>(|p| x.add(p * inner), k, inner, m.as_mut_ptr());
+                        found.fill(T::default());
+                        let g = g.get().add(r * inner) as *const T;
+                        let gi = self.out.get().add(r * k * inner);
+                        for p in 0..k {
+                            let (mp, fp) = (m.as_ptr(), found.as_mut_ptr());
+                            let xp = x.add(p * inner);
+                            map_with::<T, V, _, 4>(
+                                &Route,
+                                [xp, mp, fp as *const T, g],
+                                gi.add(p * inner),
+                                inner,
+                            );
+                            map_with::<T, V, _, 3>(&Found, [xp, mp, fp as *const T], fp, inner);
                         }
                     }
-                    r += n;
-                } else {
-                    // One group row: piece p is the contiguous row x + p * inner.
-                    let x = self.x.get().add(r * k * inner) as *const T;
-                    match self.g {
-                        None => max_rows::<T, V>(
-                            |p| x.add(p * inner),
-                            k,
-                            inner,
-                            self.out.get().add(r * inner),
-                        ),
-                        Some(g) => {
-                            max_rows::<T, V>(|p| x.add(p * inner), k, inner, m.as_mut_ptr());
-                            found.fill(T::default());
-                            let g = g.get().add(r * inner) as *const T;
-                            let gi = self.out.get().add(r * k * inner);
-                            for p in 0..k {
-                                let (mp, fp) = (m.as_ptr(), found.as_mut_ptr());
-                                let xp = x.add(p * inner);
-                                map_with::<T, V, _, 4>(
-                                    &Route,
-                                    [xp, mp, fp as *const T, g],
-                                    gi.add(p * inner),
-                                    inner,
-                                );
-                                map_with::<T, V, _, 3>(&Found, [xp, mp, fp as *const T], fp, inner);
-                            }
-                        }
-                    }
-                    r += 1;
                 }
             }
         }
