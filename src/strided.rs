@@ -6,7 +6,8 @@
 //! are bit-identical to the contiguous case.
 
 use crate::parallel::{GRAIN, SendPtr, for_ranges};
-use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast, map_with};
+use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
+use std::mem::MaybeUninit;
 
 /// Elements gathered per block on the strided path.
 const BLOCK: usize = 256;
@@ -137,6 +138,8 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
         // Rows where every input is contiguous or constant (stride 0, a broadcast weight).
         let contiguous = out_step == 1 && in_step.iter().all(|&s| s == 1 || s == 0);
         let bcast: [bool; N] = std::array::from_fn(|j| in_step[j] == 0);
+        let mut bufs = [[MaybeUninit::<T>::uninit(); BLOCK]; N];
+        let mut res = [MaybeUninit::<T>::uninit(); BLOCK];
         for item in self.items.0..self.items.1 {
             let (row, start) = (item / self.pieces, (item % self.pieces) * self.piece);
             let len = self.piece.min(inner - start);
@@ -152,59 +155,40 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                 }
                 out_off += i * self.strides[a].1;
             }
-            unsafe {
-                let srcs: [*const T; N] =
-                    std::array::from_fn(|j| self.ins[j].0.offset(in_off[j]) as *const T);
-                let dst = self.out.0.offset(out_off);
-                if contiguous {
-                    map_bcast::<T, V, K, N>(self.k, srcs, bcast, dst, len);
-                } else {
-                    strided_row::<T, V, K, N>(self.k, srcs, in_step, dst, out_step, len);
+            let srcs: [*const T; N] =
+                std::array::from_fn(|j| unsafe { self.ins[j].0.offset(in_off[j]) } as *const T);
+            let dst = unsafe { self.out.0.offset(out_off) };
+            // A contiguous row is one segment, run in place. A strided row goes in blocks:
+            // operands with unit stride are read in place, the others gathered, and a strided
+            // output is written to `res` and scattered. Every segment goes through the one call
+            // of `map_bcast` below, so that the kernel is compiled into this loop only once.
+            let mut done = 0;
+            while done < len {
+                let seg = if contiguous { len } else { BLOCK.min(len - done) };
+                let bp: [*const T; N] = std::array::from_fn(|j| unsafe {
+                    let src = srcs[j].offset(done as isize * in_step[j]);
+                    if contiguous || in_step[j] == 1 {
+                        return src;
+                    }
+                    let buf = bufs[j].as_mut_ptr() as *mut T;
+                    for i in 0..seg {
+                        *buf.add(i) = *src.offset(i as isize * in_step[j]);
+                    }
+                    buf as *const T
+                });
+                let o = unsafe { dst.offset(done as isize * out_step) };
+                let scatter = !contiguous && out_step != 1;
+                let w = if scatter { res.as_mut_ptr() as *mut T } else { o };
+                let bc = if contiguous { bcast } else { [false; N] };
+                unsafe { map_bcast::<T, V, K, N>(self.k, bp, bc, w, seg) };
+                if scatter {
+                    for i in 0..seg {
+                        unsafe { *o.offset(i as isize * out_step) = *w.add(i) };
+                    }
                 }
+                done += seg;
             }
         }
-    }
-}
-
-/// One strided row, through gather / kernel / scatter in blocks.
-#[inline(always)]
-unsafe fn strided_row<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
-    k: &K,
-    srcs: [*const T; N],
-    in_step: &[isize],
-    dst: *mut T,
-    out_step: isize,
-    n: usize,
-) {
-    let mut bufs = [[T::default(); BLOCK]; N];
-    let mut res = [T::default(); BLOCK];
-    let mut start = 0;
-    while start < n {
-        let len = BLOCK.min(n - start);
-        // Operands with unit stride are read in place; only the others are gathered.
-        let bp: [*const T; N] = std::array::from_fn(|j| unsafe {
-            let src = srcs[j].offset(start as isize * in_step[j]);
-            if in_step[j] == 1 {
-                return src;
-            }
-            let buf = bufs[j].as_mut_ptr();
-            for i in 0..len {
-                *buf.add(i) = *src.offset(i as isize * in_step[j]);
-            }
-            buf as *const T
-        });
-        unsafe {
-            let d = dst.offset(start as isize * out_step);
-            if out_step == 1 {
-                map_with::<T, V, K, N>(k, bp, d, len);
-            } else {
-                map_with::<T, V, K, N>(k, bp, res.as_mut_ptr(), len);
-                for (i, &v) in res[..len].iter().enumerate() {
-                    *d.offset(i as isize * out_step) = v;
-                }
-            }
-        }
-        start += len;
     }
 }
 

@@ -463,11 +463,10 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
             splats[j] = V::splat(unsafe { *srcs[j] });
         }
     }
-    let full = n - n % V::LANES;
     let mut i = 0;
     // Four vectors per step: their independent dependency chains interleave, which long
     // kernels (exp, pairs, a division) need to keep the vector units busy.
-    while i + 4 * V::LANES <= full {
+    while i + 4 * V::LANES <= n {
         let l = V::LANES;
         // (Direct calls, not a closure: see load_args.)
         let a = unsafe { load_args(&srcs, &bcast, &splats, i) };
@@ -483,23 +482,18 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
         }
         i += 4 * l;
     }
-    while i < full {
-        unsafe {
-            k.eval(load_args(&srcs, &bcast, &splats, i))
-                .store(dst.add(i))
-        };
-        i += V::LANES;
-    }
-    if i < n {
-        // The tail goes through the same vector code, with zeros in the lanes past the end.
+    // The rest, one vector at a time; the last one partial, with zeros in the lanes past the
+    // end, through the same code (one more copy of the kernel, not two).
+    while i < n {
         let rest = n - i;
         let mut args = splats;
         for j in 0..N {
             if !bcast[j] {
-                args[j] = unsafe { V::load_partial(srcs[j].add(i), rest, T::default()) };
+                args[j] = unsafe { load_n(srcs[j].add(i), rest, T::default()) };
             }
         }
-        unsafe { k.eval(args).store_partial(dst.add(i), rest) };
+        unsafe { store_n(k.eval(args), dst.add(i), rest) };
+        i += V::LANES;
     }
 }
 
