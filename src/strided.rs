@@ -164,7 +164,11 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
             // of `map_bcast` below, so that the kernel is compiled into this loop only once.
             let mut done = 0;
             while done < len {
-                let seg = if contiguous { len } else { BLOCK.min(len - done) };
+                let seg = if contiguous {
+                    len
+                } else {
+                    BLOCK.min(len - done)
+                };
                 let bp: [*const T; N] = std::array::from_fn(|j| unsafe {
                     let src = srcs[j].offset(done as isize * in_step[j]);
                     if contiguous || in_step[j] == 1 {
@@ -178,7 +182,11 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                 });
                 let o = unsafe { dst.offset(done as isize * out_step) };
                 let scatter = !contiguous && out_step != 1;
-                let w = if scatter { res.as_mut_ptr() as *mut T } else { o };
+                let w = if scatter {
+                    res.as_mut_ptr() as *mut T
+                } else {
+                    o
+                };
                 let bc = if contiguous { bcast } else { [false; N] };
                 unsafe { map_bcast::<T, V, K, N>(self.k, bp, bc, w, seg) };
                 if scatter {
