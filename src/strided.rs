@@ -159,9 +159,10 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                 std::array::from_fn(|j| unsafe { self.ins[j].0.offset(in_off[j]) } as *const T);
             let dst = unsafe { self.out.0.offset(out_off) };
             // A contiguous row is one segment, run in place. A strided row goes in blocks:
-            // operands with unit stride are read in place, the others gathered, and a strided
-            // output is written to `res` and scattered. Every segment goes through the one call
-            // of `map_bcast` below, so that the kernel is compiled into this loop only once.
+            // operands with unit stride are read in place, constant ones (stride 0) broadcast,
+            // the others gathered, and a strided output is written to `res` and scattered. Every
+            // segment goes through the one call of `map_bcast` below, so that the kernel is
+            // compiled into this loop only once.
             let mut done = 0;
             while done < len {
                 let seg = if contiguous {
@@ -171,7 +172,7 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                 };
                 let bp: [*const T; N] = std::array::from_fn(|j| unsafe {
                     let src = srcs[j].offset(done as isize * in_step[j]);
-                    if contiguous || in_step[j] == 1 {
+                    if matches!(in_step[j], 0 | 1) {
                         return src;
                     }
                     let buf = bufs[j].as_mut_ptr() as *mut T;
@@ -187,8 +188,7 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                 } else {
                     o
                 };
-                let bc = if contiguous { bcast } else { [false; N] };
-                unsafe { map_bcast::<T, V, K, N>(self.k, bp, bc, w, seg) };
+                unsafe { map_bcast::<T, V, K, N>(self.k, bp, bcast, w, seg) };
                 if scatter {
                     for i in 0..seg {
                         unsafe { *o.offset(i as isize * out_step) = *w.add(i) };
