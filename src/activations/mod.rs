@@ -33,15 +33,7 @@ pub(crate) fn piecewise<V: Vector>(x: V, pos: V, nonpos: V) -> V {
     V::select(x.gt(c(0.0)), pos, V::select(x.le(c(0.0)), nonpos, x))
 }
 
-/// Horner's scheme, coefficients from the constant term up.
-#[inline(always)]
-pub(crate) fn poly<V: Vector>(x: V, coeffs: &[f64]) -> V {
-    let mut acc = c::<V>(coeffs[coeffs.len() - 1]);
-    for &k in coeffs[..coeffs.len() - 1].iter().rev() {
-        acc = acc.mul_add(x, c(k));
-    }
-    acc
-}
+pub(crate) use crate::math::poly;
 
 /// The float32 or the float64 table, by the element type.
 #[inline(always)]
