@@ -455,9 +455,13 @@ pub fn erfc_pair<V: Vector>(x: V, dx: V) -> (V, V, V) {
 pub fn erfc_pair_from<V: Vector>(x: V, dx: V, (tk, th, tl): (V, V, V)) -> (V, V, V) {
     let a = x.abs();
     let small = a.lt(c(0.5));
-    let (eh, el) = erf_small_pair(V::select(small, x, c(0.0)), dx);
-    let (s, e) = fast_two_sum(c(1.0), -eh);
-    let (sh, sl) = fast_two_sum(s, e - el);
+    let (sh, sl) = if V::any(small) {
+        let (eh, el) = erf_small_pair(V::select(small, x, c(0.0)), dx);
+        let (s, e) = fast_two_sum(c(1.0), -eh);
+        fast_two_sum(s, e - el)
+    } else {
+        (c(0.0), c(0.0))
+    };
     let pos = x.gt(c(0.0));
     // erfc(-x) <= erfc(0.5) here; 2^k scales it exactly or to a negligible subnormal (k is
     // clamped where the term is negligible, so that [`scale`]'s two factors stay normal).
@@ -709,10 +713,15 @@ pub fn expm1<V: Vector>(x: V) -> V {
 pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
     let da = V::select(a.gt(c(1e15)), c(0.0), da);
     let a = V::select(a.gt(c(1e15)), c(1e15), a);
-    let at = [a.ge(c(1.5)), a.ge(c(3.0)), a.ge(c(5.5))];
+    // The interval's number, 0 to 3.
+    let mut i = c::<V>(0.0);
+    for edge in [1.5, 3.0, 5.5] {
+        i = i + V::select(a.ge(c(edge)), c(1.0), c(0.0));
+    }
+    let i = V::index4(i);
     let (mid, half) = (
-        pick4(at, [1.0, 2.25, 4.25, 7.25]),
-        pick4(at, [0.5, 0.75, 1.25, 1.75]),
+        V::lookup4(i, [1.0, 2.25, 4.25, 7.25]),
+        V::lookup4(i, [0.5, 0.75, 1.25, 1.75]),
     );
     // a - mid is exact (Sterbenz) on each interval; u's rounding error is ul / half.
     let d = a - mid;
@@ -724,21 +733,25 @@ pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
     } else {
         19
     };
-    let mut g = pick4::<V>(at, coef(top));
+    let mut g = V::lookup4(i, coef(top));
     for k in (3..top).rev() {
-        g = g.mul_add(u, pick4(at, coef(k)));
+        g = g.mul_add(u, V::lookup4(i, coef(k)));
     }
     let mut gl = c::<V>(0.0);
     for k in (0..3).rev() {
         let (m, ml) = two_prod(u, g);
         let ml = u.mul_add(gl, ml);
-        let (ch, cl) = (pick4(at, coef(k)), pick4(at, coef_lo::<V::Elem>(k)));
+        let (ch, cl) = (V::lookup4(i, coef(k)), V::lookup4(i, coef_lo::<V::Elem>(k)));
         let (s, sl) = two_sum(ch, m);
         g = s;
         gl = sl + (ml + cl);
     }
     let slope = (a + a).mul_add(g, c(-TWO_OVER_SQRT_PI));
     let (g, gl) = fast_two_sum(g, slope.mul_add(ul + da, gl));
+    let big = a.ge(c(9.0));
+    if !V::any(big) {
+        return (g, gl);
+    }
     // a >= 9: S(w) / ((a + da) sqrt(pi)), S = 1 + w P(w), w = 1 / (2 a^2).
     let w = c::<V>(0.5) / (a * a);
     // float32 stops at w^7 (the next term is below 2^-37 of S).
@@ -753,7 +766,6 @@ pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
     let dl = a.mul_add(pil, da.mul_add(pih, dl));
     let qh = sh / dh;
     let ql = ((-qh).mul_add(dh, sh) + (-qh).mul_add(dl, sl)) / dh;
-    let big = a.ge(c(9.0));
     (V::select(big, qh, g), V::select(big, ql, gl))
 }
 
@@ -769,18 +781,6 @@ fn coef(k: usize) -> [f64; 4] {
 fn coef_lo<T: Real>(k: usize) -> [f64; 4] {
     let lo = |i: usize| (ERFC_G[i][k] - T::from_f64(ERFC_G[i][k]).to_f64()) + ERFC_G_LO[i][k];
     [lo(0), lo(1), lo(2), lo(3)]
-}
-
-/// `v[i]` in the lanes where `i` of the masks `at` (increasing thresholds) hold. A function, not
-/// a closure: a closure is compiled without the caller's target features, so the vector
-/// intrinsics inside it would not inline (a call per select; gelu was 4x slower at avx2).
-#[inline(always)]
-fn pick4<V: Vector>(at: [V::Mask; 3], v: [f64; 4]) -> V {
-    V::select(
-        at[2],
-        c(v[3]),
-        V::select(at[1], c(v[2]), V::select(at[0], c(v[1]), c(v[0]))),
-    )
 }
 
 /// [`erfcx_pair`] rounded: `erfcx(a)` for `a >= 0.5`.

@@ -157,6 +157,27 @@ pub trait Vector:
     fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// `m ? a : b`, lane by lane.
     fn select(m: Self::Mask, a: Self, b: Self) -> Self;
+    /// True if any lane of `m` is: a kernel skips work that no lane of the vector needs (the
+    /// lanes' results are the same either way, so this is a branch per vector, not per element).
+    fn any(m: Self::Mask) -> bool;
+
+    /// `i` (lanes in {0, 1, 2, 3}) prepared for [`Vector::lookup4`].
+    #[inline(always)]
+    fn index4(i: Self) -> Self {
+        i
+    }
+    /// `table[i]`, lane by lane, for `i` from [`Vector::index4`]: one of four interpolants'
+    /// coefficients. AVX2 permutes a constant register; the default selects.
+    #[inline(always)]
+    fn lookup4(i: Self, table: [f64; 4]) -> Self {
+        // No closures here: they would compile without the caller's target features.
+        let mut v = Self::splat(Self::Elem::from_f64(table[0]));
+        for (k, &t) in table.iter().enumerate().skip(1) {
+            let at = i.gt(Self::splat(Self::Elem::from_f64(k as f64 - 0.5)));
+            v = Self::select(at, Self::splat(Self::Elem::from_f64(t)), v);
+        }
+        v
+    }
 
     /// The float64 vector of the same level (`Self` for float64 vectors).
     type F64: Vector<Elem = f64>;
@@ -282,6 +303,10 @@ macro_rules! scalar_vector {
             #[inline(always)]
             fn select(m: bool, a: Self, b: Self) -> Self {
                 if m { a } else { b }
+            }
+            #[inline(always)]
+            fn any(m: bool) -> bool {
+                m
             }
             type F64 = f64;
             #[inline(always)]
@@ -609,4 +634,57 @@ pub unsafe fn map_reduce_with<
         i += rest;
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`Vector::lookup4`] and [`Vector::any`] on lanes with different indices, at one level.
+    struct LaneOps;
+    impl<T: Real> Job<T> for LaneOps {
+        type Output = Vec<String>;
+        #[inline(always)]
+        fn run<V: Vector<Elem = T>>(self) -> Vec<String> {
+            let table = [0.25, -1.5, 3.0e-7, 1234.5];
+            let mut bad = Vec::new();
+            for shift in 0..4 {
+                let idx: Vec<T> = (0..V::LANES)
+                    .map(|j| T::from_f64(((j + shift) % 4) as f64))
+                    .collect();
+                let i = unsafe { V::load(idx.as_ptr()) };
+                let mut got = vec![T::default(); V::LANES];
+                unsafe { V::lookup4(V::index4(i), table).store(got.as_mut_ptr()) };
+                for (j, g) in got.iter().enumerate() {
+                    let want = T::from_f64(table[(j + shift) % 4]);
+                    if g.to_f64() != want.to_f64() {
+                        bad.push(format!("lookup4 lane {j} shift {shift}: {g:?}"));
+                    }
+                }
+                // The lanes holding index k, if there are any (a single one in the last lane
+                // of an f64 vector when LANES is 2 and k = shift + 1, none when LANES is 1).
+                for k in 0..4 {
+                    let (lo, hi) = (T::from_f64(k as f64 - 0.5), T::from_f64(k as f64 + 0.5));
+                    let m = V::and(i.gt(V::splat(lo)), i.lt(V::splat(hi)));
+                    let want = idx.iter().any(|v| v.to_f64() == k as f64);
+                    if V::any(m) != want {
+                        bad.push(format!("any, shift {shift}, index {k}"));
+                    }
+                }
+            }
+            bad
+        }
+    }
+
+    #[test]
+    fn lane_ops_at_every_level() {
+        let before = level();
+        for &l in Level::all().iter().filter(|&&l| l <= Level::detect()) {
+            set_level(l);
+            let bad: Vec<String> =
+                [dispatch::<f32, _>(LaneOps), dispatch::<f64, _>(LaneOps)].concat();
+            assert!(bad.is_empty(), "{}: {bad:?}", l.name());
+        }
+        set_level(before);
+    }
 }

@@ -11,6 +11,11 @@ unsafe fn not_u64(m: uint64x2_t) -> uint64x2_t {
     unsafe { vreinterpretq_u64_u32(vmvnq_u32(vreinterpretq_u32_u64(m))) }
 }
 
+#[inline(always)]
+unsafe fn same_u32(m: uint32x4_t) -> uint32x4_t {
+    m
+}
+
 /// One NEON vector type: `$v($reg)` with masks `$mask`, the intrinsics named per element type.
 macro_rules! neon {
     ($v:ident, $t:ty, $reg:ty, $mask:ty, $lanes:expr, [$dup:ident, $ld:ident, $st:ident, $add:ident,
@@ -18,7 +23,7 @@ macro_rules! neon {
      $lt:ident, $le:ident, $eq:ident, $and:ident, $or:ident, $dupu:ident, $to_bits:ident, $from_bits:ident,
      $iadd:ident, $shl:ident, $ushr:ident, $isub:ident, $to_signed:ident, $cvt:ident], $bias:expr, $mant:expr,
      $magic:expr, $mant_mask:expr, $one_bits:expr, $sign:expr, $not:path, $f64:ty, $widen:path,
-     $narrow:path) => {
+     $narrow:path, $to_u32:path) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -110,6 +115,10 @@ macro_rules! neon {
             fn select(m: $mask, a: Self, b: Self) -> Self {
                 $v(unsafe { $bsl(m, a.0, b.0) })
             }
+            #[inline(always)]
+            fn any(m: $mask) -> bool {
+                unsafe { vmaxvq_u32($to_u32(m)) != 0 }
+            }
         }
 
         impl Add for $v {
@@ -194,7 +203,8 @@ neon!(
     vmvnq_u32,
     NeonF64,
     widen_neon,
-    narrow_neon
+    narrow_neon,
+    same_u32
 );
 
 neon!(
@@ -241,7 +251,8 @@ neon!(
     not_u64,
     NeonF64,
     super::same,
-    super::first
+    super::first,
+    vreinterpretq_u32_u64
 );
 
 // widen / narrow: float32 lanes to float64 (exact) and back (rounded to nearest).

@@ -54,7 +54,8 @@ macro_rules! avx2 {
     ($v:ident, $t:ty, $reg:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident, $loadu:ident,
      $storeu:ident, $fmadd:ident, $and:ident, $or:ident, $andnot:ident, $xor:ident, $cmp:ident, $blendv:ident,
      $to_int:ident, $from_int:ident, $int_add:ident, $int_shl:ident, $set1i:ident], $bias:expr, $mant:expr, $magic:expr,
-     $frexp:path, $f64:ty, $widen:path, $narrow:path, [$maskload:ident, $maskstore:ident, $below:path]) => {
+     $frexp:path, $f64:ty, $widen:path, $narrow:path, [$maskload:ident, $maskstore:ident, $below:path],
+     [$movemask:ident, $index4:path, $lookup4:path]) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -161,6 +162,18 @@ macro_rules! avx2 {
             #[inline(always)]
             fn select(m: $reg, a: Self, b: Self) -> Self {
                 $v(unsafe { $blendv(b.0, a.0, m) })
+            }
+            #[inline(always)]
+            fn any(m: $reg) -> bool {
+                unsafe { $movemask(m) != 0 }
+            }
+            #[inline(always)]
+            fn index4(i: Self) -> Self {
+                $index4(i)
+            }
+            #[inline(always)]
+            fn lookup4(i: Self, table: [f64; 4]) -> Self {
+                $lookup4(i, table)
             }
         }
         ops!($v, $add, $sub, $mul, $div);
@@ -294,6 +307,10 @@ macro_rules! avx512 {
             fn select(m: $mask, a: Self, b: Self) -> Self {
                 $v(unsafe { $blend(m, b.0, a.0) })
             }
+            #[inline(always)]
+            fn any(m: $mask) -> bool {
+                m != 0
+            }
         }
         ops!($v, $add, $sub, $mul, $div);
     };
@@ -332,7 +349,8 @@ avx2!(
     Avx2F64,
     widen_avx2,
     narrow_avx2,
-    [_mm256_maskload_ps, _mm256_maskstore_ps, below_avx2_f32]
+    [_mm256_maskload_ps, _mm256_maskstore_ps, below_avx2_f32],
+    [_mm256_movemask_ps, index4_avx2_f32, lookup4_avx2_f32]
 );
 avx2!(
     Avx2F64,
@@ -367,7 +385,8 @@ avx2!(
     Avx2F64,
     super::same,
     super::first,
-    [_mm256_maskload_pd, _mm256_maskstore_pd, below_avx2_f64]
+    [_mm256_maskload_pd, _mm256_maskstore_pd, below_avx2_f64],
+    [_mm256_movemask_pd, index4_avx2_f64, lookup4_avx2_f64]
 );
 avx512!(
     Avx512F32,
@@ -448,6 +467,45 @@ fn below_avx2_f32(n: usize) -> __m256i {
 #[inline(always)]
 fn below_avx2_f64(n: usize) -> __m256i {
     unsafe { _mm256_cmpgt_epi64(_mm256_set1_epi64x(n as i64), _mm256_setr_epi64x(0, 1, 2, 3)) }
+}
+
+// index4 / lookup4: `vpermps` picks each lane's entry of a 4-entry table held in one register. Its
+// index is the low 3 bits of each 32-bit lane, which `i + 1.5 * 2^23` holds for float32. A
+// float64 lane needs the two halves `2i` and `2i + 1`: the low 32 bits of `2i + (1.5 * 2^52 +
+// 2^32)` hold `2i`, and its high 32 bits plus `2i` end in `2i + 1`.
+
+#[inline(always)]
+fn index4_avx2_f32(i: Avx2F32) -> Avx2F32 {
+    i + Avx2F32::splat(12582912.0)
+}
+
+#[inline(always)]
+fn lookup4_avx2_f32(i: Avx2F32, t: [f64; 4]) -> Avx2F32 {
+    let [a, b, c, d] = [t[0] as f32, t[1] as f32, t[2] as f32, t[3] as f32];
+    unsafe {
+        let table = _mm256_setr_ps(a, b, c, d, a, b, c, d);
+        Avx2F32(_mm256_permutevar8x32_ps(table, _mm256_castps_si256(i.0)))
+    }
+}
+
+#[inline(always)]
+fn index4_avx2_f64(i: Avx2F64) -> Avx2F64 {
+    unsafe {
+        let t = _mm256_castpd_si256((i + i + Avx2F64::splat(6755399441055744.0 + 4294967296.0)).0);
+        Avx2F64(_mm256_castsi256_pd(_mm256_add_epi64(
+            t,
+            _mm256_slli_epi64::<32>(t),
+        )))
+    }
+}
+
+#[inline(always)]
+fn lookup4_avx2_f64(i: Avx2F64, t: [f64; 4]) -> Avx2F64 {
+    unsafe {
+        let table = _mm256_castpd_ps(_mm256_setr_pd(t[0], t[1], t[2], t[3]));
+        let v = _mm256_permutevar8x32_ps(table, _mm256_castpd_si256(i.0));
+        Avx2F64(_mm256_castps_pd(v))
+    }
 }
 
 // frexp: the mantissa by replacing the exponent field with the bias; the exponent field as an
