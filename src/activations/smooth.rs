@@ -445,25 +445,35 @@ impl<T: Real> Kernel<T, 1> for Tanhshrink {
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let a = x.abs();
-        let (tiny_at, up, down) = tanhshrink_scale::<T>();
-        let tiny = a.lt(c(tiny_at));
-        // as = |x| 2^s exactly; x^2 2^2s = zs + zsl exactly (x^2 itself is ~0 for P there).
-        let a_s = a * V::select(tiny, c(up), c(1.0));
-        let zs = a_s * a_s;
-        let zsl = a_s.mul_add(a_s, -zs);
-        let z = V::select(tiny, c(0.0), zs);
-        let zl = V::select(tiny, c(0.0), zsl);
-        let (ph, pl) = tanhshrink_p(z, zl);
-        let ap = a_s * ph;
-        let apl = a_s.mul_add(ph, -ap) + a_s * pl;
-        let small = ap.mul_add(zs, ap.mul_add(zsl, apl * zs));
-        let small = small * V::select(tiny, c(down), c(1.0));
-        // |x| >= 1.5: e = e^-2|x| = 2^k (h + l), 1 + e = dh + dl.
-        let (_, h, l, ek, dh, dl) = one_plus_exp_pair(a + a);
-        let two_ek = ek + ek;
-        let q = div_pair(two_ek * h, two_ek * l, dh, dl);
-        let large = (a - c(1.0)) + q;
-        V::select(a.lt(c(1.5)), small, large).copysign(x)
+        // Each branch only where some lane of the vector takes it (NaN takes the second).
+        let use_small = a.lt(c(1.5));
+        let small = if V::any(use_small) {
+            let (tiny_at, up, down) = tanhshrink_scale::<T>();
+            let tiny = a.lt(c(tiny_at));
+            // as = |x| 2^s exactly; x^2 2^2s = zs + zsl exactly (x^2 itself is ~0 for P there).
+            let a_s = a * V::select(tiny, c(up), c(1.0));
+            let zs = a_s * a_s;
+            let zsl = a_s.mul_add(a_s, -zs);
+            let z = V::select(tiny, c(0.0), zs);
+            let zl = V::select(tiny, c(0.0), zsl);
+            let (ph, pl) = tanhshrink_p(z, zl);
+            let ap = a_s * ph;
+            let apl = a_s.mul_add(ph, -ap) + a_s * pl;
+            let small = ap.mul_add(zs, ap.mul_add(zsl, apl * zs));
+            small * V::select(tiny, c(down), c(1.0))
+        } else {
+            c(0.0)
+        };
+        let large = if V::any(V::or(a.ge(c(1.5)), a.is_nan())) {
+            // |x| >= 1.5: e = e^-2|x| = 2^k (h + l), 1 + e = dh + dl.
+            let (_, h, l, ek, dh, dl) = one_plus_exp_pair(a + a);
+            let two_ek = ek + ek;
+            let q = div_pair(two_ek * h, two_ek * l, dh, dl);
+            (a - c(1.0)) + q
+        } else {
+            c(0.0)
+        };
+        V::select(use_small, small, large).copysign(x)
     }
 }
 
@@ -475,22 +485,32 @@ impl<T: Real> Kernel<T, 1> for Tanhshrink {
 fn tanh_squared_pair<V: Vector>(x: V) -> (V, V) {
     let a = x.abs();
     let big = a.gt(c(1.0));
-    let b = V::select(big, c(1.0), a);
-    let z = b * b;
-    let zl = b.mul_add(b, -z);
-    let (ph, pl) = tanhshrink_p(z, zl);
-    let bp = b * ph;
-    let bpl = b.mul_add(ph, -bp) + b * pl;
-    let sh = bp * z;
-    let sl = bp.mul_add(z, -sh) + bp.mul_add(zl, bpl * z);
-    let (th, tl) = fast_two_sum(b, -sh);
-    let (sq, sr) = square_pair(th, tl - sl);
-    // |x| > 1: e = e^-2|x| = 2^k (h + l) (0 where it no longer reaches 1).
-    let (_, h, l, ek, eh1, el1) = one_plus_exp_pair(a + a);
-    let (s2h, s2l) = square_pair(eh1, el1);
-    let (q, r) = div_to_pair(c::<V>(4.0) * (ek * h), c::<V>(4.0) * (ek * l), s2h, s2l);
-    let (u, ul) = fast_two_sum(c(1.0), -q);
-    (V::select(big, u, sq), V::select(big, ul - r, sr))
+    // Each branch only where some lane of the vector takes it (NaN takes the first).
+    let (sq, sr) = if V::any(V::or(a.le(c(1.0)), a.is_nan())) {
+        let b = V::select(big, c(1.0), a);
+        let z = b * b;
+        let zl = b.mul_add(b, -z);
+        let (ph, pl) = tanhshrink_p(z, zl);
+        let bp = b * ph;
+        let bpl = b.mul_add(ph, -bp) + b * pl;
+        let sh = bp * z;
+        let sl = bp.mul_add(z, -sh) + bp.mul_add(zl, bpl * z);
+        let (th, tl) = fast_two_sum(b, -sh);
+        square_pair(th, tl - sl)
+    } else {
+        (c(0.0), c(0.0))
+    };
+    let (u, ul) = if V::any(big) {
+        // |x| > 1: e = e^-2|x| = 2^k (h + l) (0 where it no longer reaches 1).
+        let (_, h, l, ek, eh1, el1) = one_plus_exp_pair(a + a);
+        let (s2h, s2l) = square_pair(eh1, el1);
+        let (q, r) = div_to_pair(c::<V>(4.0) * (ek * h), c::<V>(4.0) * (ek * l), s2h, s2l);
+        let (u, ul) = fast_two_sum(c(1.0), -q);
+        (u, ul - r)
+    } else {
+        (c(0.0), c(0.0))
+    };
+    (V::select(big, u, sq), V::select(big, ul, sr))
 }
 
 /// float32 `tanh(x)^2` in float64: `tanh |x| = (1 - e) / (1 + e)`, `e = e^-2|x|`, with `1 - e =
