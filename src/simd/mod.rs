@@ -661,8 +661,8 @@ mod tests {
                         bad.push(format!("lookup4 lane {j} shift {shift}: {g:?}"));
                     }
                 }
-                // The lanes holding index k, if there are any (a single one in the last lane
-                // of an f64 vector when LANES is 2 and k = shift + 1, none when LANES is 1).
+                // `any` of the lanes holding index k: true exactly when some lane holds it
+                // (with fewer than 4 lanes, some k are held by no lane).
                 for k in 0..4 {
                     let (lo, hi) = (T::from_f64(k as f64 - 0.5), T::from_f64(k as f64 + 0.5));
                     let m = V::and(i.gt(V::splat(lo)), i.lt(V::splat(hi)));
