@@ -1023,19 +1023,20 @@ fn prelu_weight<T: Real>(
     weight: &Bound<'_, PyAny>,
     shape: &[usize],
 ) -> PyResult<(Vec<T>, Vec<usize>)> {
-    fn values<U: Element + Real>(a: &Bound<'_, PyArrayDyn<U>>) -> PyResult<Vec<f64>> {
-        let v = match a.to_vec() {
-            Ok(v) => v,
+    fn values<U: Element + Real, T: Real>(a: &Bound<'_, PyArrayDyn<U>>) -> PyResult<Vec<T>> {
+        let cast = |v: &[U]| v.iter().map(|e| T::from_f64(e.to_f64())).collect();
+        // Safety: read under the GIL, before this call writes anything.
+        match unsafe { a.as_slice() } {
+            Ok(v) => Ok(cast(v)),
             // not contiguous, or misaligned (e.g. from np.frombuffer): an aligned C copy
-            Err(_) => a
-                .call_method0("copy")?
-                .cast_into::<PyArrayDyn<U>>()?
-                .to_vec()?,
-        };
-        Ok(v.into_iter().map(U::to_f64).collect())
+            Err(_) => {
+                let copy = a.call_method0("copy")?.cast_into::<PyArrayDyn<U>>()?;
+                Ok(cast(unsafe { copy.as_slice() }?))
+            }
+        }
     }
     let (wshape, vals) = if let Ok(v) = weight.cast::<pyo3::types::PyFloat>() {
-        (vec![], vec![v.value()]) // a Python float (or NumPy float64 scalar): no array needed
+        (vec![], vec![T::from_f64(v.value())]) // a Python float (or NumPy float64 scalar): no array needed
     } else {
         match extract(name, weight)? {
             Arr::F32(a) => (a.shape().to_vec(), values(&a)?),
@@ -1055,7 +1056,7 @@ fn prelu_weight<T: Real>(
             shape_str(shape)
         )));
     }
-    Ok((vals.into_iter().map(T::from_f64).collect(), wshape))
+    Ok((vals, wshape))
 }
 
 fn prelu_generic<'py, T: Element + Real, K: Kernel<T, 2>>(

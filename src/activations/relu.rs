@@ -158,8 +158,10 @@ pub unsafe fn prelu_backward_raw<T: Real>(
             inner,
         })
     };
+    // The first part as the total: its sums start at +0.0, as a fresh total would.
     let add_in_order = |parts: Vec<Vec<f64>>| {
-        let mut total = vec![0.0; channels];
+        let mut parts = parts.into_iter();
+        let mut total = parts.next().unwrap_or_else(|| vec![0.0; channels]);
         for p in parts {
             total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
         }
