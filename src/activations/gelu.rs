@@ -192,26 +192,33 @@ fn gelu_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     // gelu' < 0 where this is used (x < x0 - 1): the sign of a zero product follows x.
     let ffh = ffh.copysign(x);
     let (use_tail, k) = (p.use_tail, p.k);
-    // t = th + tl exactly (x - hi is exact near the root). Q(t) = c0 + t Q1(t) as a pair
-    // (qh + ql), then t Q(t) = th qh + (th ql + tl qh) with th qh exact: one rounding at the end.
-    let (x0h, x0l) = split::<V>(GELU_X0.0, GELU_X0.1);
-    let (th, tl) = (x - x0h, -x0l);
-    let t = th + tl;
-    let q = by_type::<V>(&GELU_Q_F32, &GELU_Q_F64);
-    let (c0h, c0l) = split::<V>(q[0], by_type::<V>(&[0.0], &[GELU_Q_F64_LO])[0]);
-    let (m, ml) = two_prod(t, poly(t, &q[1..]));
-    let (qh, ql) = fast_two_sum(c0h, m);
-    let ql = ql + (ml + c0l);
-    let (p, pl) = two_prod(th, qh);
-    let (root, root_l) = fast_two_sum(p, pl + th.mul_add(ql, tl * qh));
     let y = V::select(use_tail, ffh, nh);
     let l = V::select(use_tail, ffl, near_l);
     let k = V::select(use_tail, k, c(0.0));
-    // Elsewhere the pairs keep the cancellation of the two terms harmless.
+    // t = th + tl exactly (x - hi is exact near the root). Elsewhere the pairs keep the
+    // cancellation of the two terms harmless.
+    let (x0h, x0l) = split::<V>(GELU_X0.0, GELU_X0.1);
+    let (th, tl) = (x - x0h, -x0l);
+    let t = th + tl;
     let at_root = t.abs().lt(c(0.25));
-    let y = V::select(at_root, root, y);
-    let l = V::select(at_root, root_l, l);
-    let k = V::select(at_root, c(0.0), k);
+    let (y, l, k) = if V::any(at_root) {
+        // Q(t) = c0 + t Q1(t) as a pair (qh + ql), then t Q(t) = th qh + (th ql + tl qh) with
+        // th qh exact: one rounding at the end.
+        let q = by_type::<V>(&GELU_Q_F32, &GELU_Q_F64);
+        let (c0h, c0l) = split::<V>(q[0], by_type::<V>(&[0.0], &[GELU_Q_F64_LO])[0]);
+        let (m, ml) = two_prod(t, poly(t, &q[1..]));
+        let (qh, ql) = fast_two_sum(c0h, m);
+        let ql = ql + (ml + c0l);
+        let (p, pl) = two_prod(th, qh);
+        let (root, root_l) = fast_two_sum(p, pl + th.mul_add(ql, tl * qh));
+        (
+            V::select(at_root, root, y),
+            V::select(at_root, root_l, l),
+            V::select(at_root, c(0.0), k),
+        )
+    } else {
+        (y, l, k)
+    };
     let inf = V::or(x.le(c(f64::NEG_INFINITY)), x.ge(c(f64::INFINITY)));
     let y = V::select(x.le(c(f64::NEG_INFINITY)), c(0.0), y);
     let y = V::select(x.ge(c(f64::INFINITY)), c(1.0), y);
@@ -228,7 +235,12 @@ impl WideFn for GeluDerivativeWide {
         let (p, g) = phi_wide(x);
         let d = x.mul_add(g * c(INV_SQRT_2PI), p);
         let t = (x - c(GELU_X0.0)) - c(GELU_X0.1);
-        let d = W::select(t.abs().lt(c(0.25)), t * poly(t, &GELU_Q_F64), d);
+        let at_root = t.abs().lt(c(0.25));
+        let d = if W::any(at_root) {
+            W::select(at_root, t * poly(t, &GELU_Q_F64), d)
+        } else {
+            d
+        };
         // Negative below the root (-0 where both terms have underflowed to 0).
         let d = W::select(x.lt(c(-1.0)), -d.abs(), d);
         let d = W::select(x.ge(c(f64::INFINITY)), c(1.0), d);
@@ -361,17 +373,21 @@ fn gelu_tanh_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     let (x0h, x0l) = split::<V>(GELU_TANH_X0.0, GELU_TANH_X0.1);
     let (th, tl) = (x - x0h, -x0l);
     let t = th + tl;
-    let (c0, q1) = if V::Elem::MANTISSA_DIGITS == 24 {
-        (GELU_TANH_C0_F32, &GELU_TANH_Q_F32[..])
-    } else {
-        (GELU_TANH_C0_F64, &GELU_TANH_Q_F64[..])
-    };
-    let (c0h, c0l) = split::<V>(c0.0, c0.1);
-    let r = t.mul_add(poly(t, q1), c0l);
-    let (fh, fl) = two_prod(th, c0h);
-    let fl = fl + th.mul_add(r, tl * c0h);
     let at_root = t.abs().lt(c(0.125));
-    let (fh, fl) = (V::select(at_root, fh, nh), V::select(at_root, fl, nl));
+    let (fh, fl) = if V::any(at_root) {
+        let (c0, q1) = if V::Elem::MANTISSA_DIGITS == 24 {
+            (GELU_TANH_C0_F32, &GELU_TANH_Q_F32[..])
+        } else {
+            (GELU_TANH_C0_F64, &GELU_TANH_Q_F64[..])
+        };
+        let (c0h, c0l) = split::<V>(c0.0, c0.1);
+        let r = t.mul_add(poly(t, q1), c0l);
+        let (fh, fl) = two_prod(th, c0h);
+        let fl = fl + th.mul_add(r, tl * c0h);
+        (V::select(at_root, fh, nh), V::select(at_root, fl, nl))
+    } else {
+        (nh, nl)
+    };
     let (mh, ml) = two_prod(h, fh);
     let ml = ml + h.mul_add(fl, l * fh);
     let (num_h, num_l) = (V::select(pos, pos_h, mh), V::select(pos, pos_l, ml));
@@ -394,8 +410,14 @@ impl WideFn for GeluTanhDerivativeWide {
         let (z, w) = tanh_arg_wide(x);
         let (sp, sn) = sigmoids_wide(z);
         let t = (x - c(GELU_TANH_X0.0)) - c(GELU_TANH_X0.1);
-        let root = t * t.mul_add(poly(t, &GELU_TANH_Q_F64), c(GELU_TANH_C0_F64.0));
-        let f = W::select(t.abs().lt(c(0.125)), root, w.mul_add(sn, c(1.0)));
+        let at_root = t.abs().lt(c(0.125));
+        let f = w.mul_add(sn, c(1.0));
+        let f = if W::any(at_root) {
+            let root = t * t.mul_add(poly(t, &GELU_TANH_Q_F64), c(GELU_TANH_C0_F64.0));
+            W::select(at_root, root, f)
+        } else {
+            f
+        };
         let d = W::select(x.ge(c(f64::INFINITY)), c(1.0), sp * f);
         W::select(x.le(c(f64::NEG_INFINITY)), c(0.0), d)
     }

@@ -163,10 +163,15 @@ impl WideFn for MishDerivativeWide {
         let four_x = x * c(4.0);
         let direct = e.mul_add(e.mul_add(e + c(4.0), c(6.0)), c(4.0)) + four_x.mul_add(e, four_x);
         let t = (x - c(MISH_X0.0)) - c(MISH_X0.1);
-        let b = (e + c(MISH_E0.0)).mul_add(e + c(4.0), four_x + c(MISH_C6.0));
-        let p = poly(t, &EXP_TAYLOR_9[1..]) * c(MISH_E0.0);
-        let root = t * p.mul_add(b, c(MISH_C.0));
-        let q = W::select(t.abs().lt(c(0.25)), root, direct);
+        let at_root = t.abs().lt(c(0.25));
+        let q = if W::any(at_root) {
+            let b = (e + c(MISH_E0.0)).mul_add(e + c(4.0), four_x + c(MISH_C6.0));
+            let p = poly(t, &EXP_TAYLOR_9[1..]) * c(MISH_E0.0);
+            let root = t * p.mul_add(b, c(MISH_C.0));
+            W::select(at_root, root, direct)
+        } else {
+            direct
+        };
         let pos = x.gt(c(0.0));
         let num = W::select(pos, pos_n, e * q);
         let den = W::select(pos, d, n2);

@@ -111,8 +111,14 @@ impl WideFn for SiluDerivativeWide {
         let inv = c::<W>(1.0) / (c::<W>(1.0) + e);
         let pos = x.gt(c(0.0));
         let t = (x - c(SILU_X0.0)) - c(SILU_X0.1);
-        let root = t * poly(t, &EXP_TAYLOR_9[1..]).mul_add(c(SILU_E0.0), c(1.0));
-        let q = W::select(t.abs().lt(c(0.25)), root, (c::<W>(1.0) + x) + e);
+        let at_root = t.abs().lt(c(0.25));
+        let q = (c::<W>(1.0) + x) + e;
+        let q = if W::any(at_root) {
+            let root = t * poly(t, &EXP_TAYLOR_9[1..]).mul_add(c(SILU_E0.0), c(1.0));
+            W::select(at_root, root, q)
+        } else {
+            q
+        };
         let d = W::select(pos, x.mul_add(e * inv, c(1.0)) * inv, ((e * inv) * inv) * q);
         let d = W::select(x.ge(c(f64::INFINITY)), c(1.0), d);
         W::select(x.le(c(f64::NEG_INFINITY)), c(0.0), d)
