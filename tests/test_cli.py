@@ -53,3 +53,12 @@ def test_compare_shows_the_saved_output_derivative_losing_the_tail():
         # vanishing gradient, made worse by rounding.
         assert ours["numpy"] > 1e3
         assert rows[("tanh_derivative", dtype)]["numpy"] > 1e3
+
+
+def test_bench_sides_take_turns():
+    log = []
+    sides = {"a": lambda: log.append("a"), "none": None, "b": lambda: log.append("b")}
+    t = bench._timed_ns(sides, 1, budget=1e-12)
+    assert set(t) == {"a", "b"} and t["a"] > 0 and t["b"] > 0
+    # a warm-up and a trial call each, then seven rounds of one call (the budget is tiny) in turn
+    assert log == ["a", "a", "b", "b"] + ["a", "b"] * 7

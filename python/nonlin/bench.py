@@ -11,7 +11,7 @@ import concurrent.futures
 import json
 import math
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -482,22 +482,29 @@ def _floor(d: Dict[str, np.ndarray], name: str, threads: int) -> Callable[[], ob
     return lambda: list(pool.map(part, range(threads)))
 
 
-def _timed_ns(f: Callable[[], object], n: int, budget: float, reduce: Callable[[List[float]], Any] = np.median) -> float:
-    """Time per element of f (n elements), in ns: `reduce` (the median) of 7 timed rounds."""
-    # Let the previous side's spinning worker threads (OpenMP, XLA, nonlin's) go idle first.
-    time.sleep(0.02)
-    f()  # warm up (and compile, for JAX)
-    t0 = time.perf_counter()
-    f()
-    once = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(budget / 10 / once))
-    times = []
+def _timed_ns(fs: Mapping[str, Optional[Callable[[], object]]], n: int, budget: float,
+              reduce: Callable[[List[float]], Any] = np.median) -> Dict[str, float]:
+    """Time per element of each callable (n elements), in ns: `reduce` (the median) of 7 timed
+    rounds of about budget / 10 s each (a side given as None is left out). The callables take turns round
+    by round, so that a slow spell of the machine (on a shared VM they last seconds and can
+    double every time) falls on all of them alike and the ratios between them hold."""
+    live = {k: f for k, f in fs.items() if f is not None}
+    number = {}
+    for k, f in live.items():
+        f()  # warm up (and compile, for JAX)
+        t0 = time.perf_counter()
+        f()
+        number[k] = max(1, int(budget / 10 / max(time.perf_counter() - t0, 1e-7)))
+    times: Dict[str, List[float]] = {k: [] for k in live}
     for _ in range(7):
-        t = time.perf_counter()
-        for _ in range(number):
-            f()
-        times.append((time.perf_counter() - t) / number)
-    return float(reduce(times)) / n * 1e9
+        for k, f in live.items():
+            # Let the previous side's spinning worker threads (OpenMP, XLA, nonlin's) go idle.
+            time.sleep(0.002)
+            t = time.perf_counter()
+            for _ in range(number[k]):
+                f()
+            times[k].append((time.perf_counter() - t) / number[k])
+    return {k: float(reduce(times[k])) / n * 1e9 for k in live}
 
 
 def run(sizes: List[int], dtypes: Iterable[str] = ("float32", "float64"), names: Optional[List[str]] = None,
@@ -519,8 +526,8 @@ def run(sizes: List[int], dtypes: Iterable[str] = ("float32", "float64"), names:
                     "floor": _floor(d, name, threads),
                 }
                 row: Dict[str, Any] = {"function": name, "dtype": dtype, "n": m}
-                for side, f in sides.items():
-                    row[side] = None if f is None else _timed_ns(f, m, budget)
+                t = _timed_ns(sides, m, budget)
+                row.update({side: t.get(side) for side in sides})
                 others = [row[s] for s in ("numpy", "torch", "jax", "numexpr") if row[s] is not None]
                 row["best_other"] = min(others) if others else None
                 best = min(row["nonlin"], row["nonlin_out"])
@@ -583,24 +590,21 @@ def plot(rows: List[Dict[str, Any]], path: str) -> bool:
 
 def call_times(names: Optional[List[str]] = None, budget: float = 0.2) -> List[Dict[str, Any]]:
     """ns per call on one element (two for glu, whose axis is split in halves; a row of 8 for
-    maxout), for a new result and with out=, next to ``numpy.tanh`` on one element the same way.
-    The fastest of the repeats, not the median: a call this short is mostly disturbed upwards."""
+    maxout), for a new result and with out=, next to ``numpy.tanh`` on one element the same way,
+    timed in turns with each function (``vs_tanh``). The fastest of the repeats, not the median:
+    a call this short is mostly disturbed upwards."""
     rows = []
     for dtype in ("float32", "float64"):
         # called the way _nonlin's closures call nonlin (_call)
         args: Tuple[Any, ...] = (np.full(1, 0.5, dtype),)
-        new_kw: Dict[str, Any] = {}
-        out_kw: Dict[str, Any] = {"out": np.empty(1, dtype)}
-        tanh: Dict[str, Any] = {"function": "numpy.tanh", "dtype": dtype,
-                                "new": _timed_ns(_call(np.tanh, args, new_kw), 1, budget, min),
-                                "out": _timed_ns(_call(np.tanh, args, out_kw), 1, budget, min)}
-        rows.append(tanh)
+        tanh = {"new": _call(np.tanh, args, {}), "out": _call(np.tanh, args, {"out": np.empty(1, dtype)})}
+        rows.append({"function": "numpy.tanh", "dtype": dtype, **_timed_ns(tanh, 1, budget, min)})
         for name in names or FORWARD + BACKWARD:
             d = _inputs(name, 2 if _axis_base(name) == "glu" else 1, np.dtype(dtype))
-            new = _timed_ns(_nonlin(name, d, out=False), 1, budget, min)
-            out = _timed_ns(_nonlin(name, d, out=True), 1, budget, min)
-            rows.append({"function": name, "dtype": dtype, "new": new, "out": out,
-                         "vs_tanh": max(new / tanh["new"], out / tanh["out"])})
+            t = _timed_ns({"new": _nonlin(name, d, out=False), "out": _nonlin(name, d, out=True),
+                           "tanh_new": tanh["new"], "tanh_out": tanh["out"]}, 1, budget, min)
+            rows.append({"function": name, "dtype": dtype, "new": t["new"], "out": t["out"],
+                         "vs_tanh": max(t["new"] / t["tanh_new"], t["out"] / t["tanh_out"])})
     return rows
 
 

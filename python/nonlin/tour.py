@@ -575,9 +575,8 @@ def _time_all(names: Sequence[str], n: int, budget: float) -> Dict[str, Dict[Tup
                 f = bench._nonlin(fn, d, out=True)  # NumPy writes into preallocated buffers too
                 f()
                 m = d["x"].size
-                row["nonlin", kind] = bench._timed_ns(f, m, budget)
-                g = bench._numpy(fn, d)
-                row["numpy", kind] = bench._timed_ns(g, m, budget) if g is not None else None
+                t = bench._timed_ns({"nonlin": f, "numpy": bench._numpy(fn, d)}, m, budget)
+                row["nonlin", kind], row["numpy", kind] = t["nonlin"], t.get("numpy")
             except (TypeError, ValueError):  # a function the bench does not know how to call
                 row["nonlin", kind] = row["numpy", kind] = None
         res[name] = row
