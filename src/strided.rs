@@ -12,6 +12,12 @@ use std::mem::MaybeUninit;
 /// Elements gathered per block on the strided path.
 const BLOCK: usize = 256;
 
+/// Outputs of at least this many bytes are written by streaming (non-temporal) stores where
+/// they are contiguous: they do not stay in the caches anyway, and a cached store first reads
+/// the line it writes, a third stream of memory traffic beside the input and the output. Not
+/// in place, where the lines are in the cache already (read as the input).
+pub const STREAM_MIN_BYTES: usize = 24 << 20;
+
 /// Pointer and strides (in elements) of one operand.
 #[derive(Clone, Copy)]
 pub struct View<'a, T> {
@@ -53,6 +59,8 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     let pieces = inner.div_ceil(GRAIN).max(1);
     let piece = inner.div_ceil(pieces);
     let grain = (GRAIN / piece).max(1);
+    let stream = rows * inner * size_of::<T>() >= STREAM_MIN_BYTES
+        && !ins.iter().any(|v| std::ptr::eq(v.ptr, out_ptr));
     for_ranges(rows * pieces, grain, piece * K::COST, |r0, r1| {
         dispatch(RowsJob {
             k,
@@ -63,6 +71,7 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
             items: (r0, r1),
             pieces,
             piece,
+            stream,
         });
     });
 }
@@ -126,6 +135,8 @@ struct RowsJob<'a, K, T, const N: usize> {
     items: (usize, usize),
     pieces: usize,
     piece: usize,
+    /// Write contiguous rows by streaming stores.
+    stream: bool,
 }
 
 impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
@@ -165,11 +176,21 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
             // compiled into this loop only once.
             let mut done = 0;
             while done < len {
-                let seg = if contiguous {
-                    len
-                } else {
-                    BLOCK.min(len - done)
+                let o = unsafe { dst.offset(done as isize * out_step) };
+                // Streaming stores start at the first element aligned to the vector: the ones
+                // before it are a segment of their own.
+                let head = match self.stream && contiguous {
+                    true => (o as usize).wrapping_neg() % size_of::<V>() / size_of::<T>(),
+                    false => 0,
                 };
+                let seg = if !contiguous {
+                    BLOCK.min(len - done)
+                } else if head > 0 {
+                    head.min(len - done)
+                } else {
+                    len - done
+                };
+                let stream = self.stream && contiguous && head == 0;
                 let bp: [*const T; N] = std::array::from_fn(|j| unsafe {
                     let src = srcs[j].offset(done as isize * in_step[j]);
                     if matches!(in_step[j], 0 | 1) {
@@ -181,14 +202,13 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                     }
                     buf as *const T
                 });
-                let o = unsafe { dst.offset(done as isize * out_step) };
                 let scatter = !contiguous && out_step != 1;
                 let w = if scatter {
                     res.as_mut_ptr() as *mut T
                 } else {
                     o
                 };
-                unsafe { map_bcast::<T, V, K, N>(self.k, bp, bcast, w, seg) };
+                unsafe { map_bcast::<T, V, K, N>(self.k, bp, bcast, w, seg, stream) };
                 if scatter {
                     for i in 0..seg {
                         unsafe { *o.offset(i as isize * out_step) = *w.add(i) };

@@ -1620,3 +1620,49 @@ fn partial_loads_and_stores() {
     }
     set_level(before);
 }
+
+/// Outputs of `STREAM_MIN_BYTES` and more go by streaming stores from their first element
+/// aligned to the vector (the ones before it by cached stores): the same values as calls on
+/// pieces below the threshold give, at every offset of the output from that alignment, at every
+/// level, for one and two inputs; in place the cached stores are kept.
+#[test]
+fn streamed_outputs_match_cached_ones() {
+    fn check<T: Real>() -> Vec<String> {
+        let n = nonlin::strided::STREAM_MIN_BYTES / size_of::<T>() + 1001;
+        let x: Vec<T> = mixed(n, 17, &|v| v / 4.0);
+        let g: Vec<T> = mixed(n, 18, &|v| v);
+        let (mut want, mut want2) = (vec![T::default(); n], vec![T::default(); n]);
+        let piece = 1 << 16;
+        for a in (0..n).step_by(piece) {
+            let b = (a + piece).min(n);
+            apply(&Sigmoid, &x[a..b], &mut want[a..b]);
+            apply2(&SigmoidBackward, &g[a..b], &x[a..b], &mut want2[a..b]);
+        }
+        let mut bad = vec![];
+        let mut buf = vec![T::default(); n + 16];
+        for off in 0..16 {
+            apply(&Sigmoid, &x, &mut buf[off..off + n]);
+            if !same_bits(&buf[off..off + n], &want) {
+                bad.push(format!("{}: sigmoid at offset {off}", T::NAME));
+            }
+            apply2(&SigmoidBackward, &g, &x, &mut buf[off..off + n]);
+            if !same_bits(&buf[off..off + n], &want2) {
+                bad.push(format!("{}: sigmoid_backward at offset {off}", T::NAME));
+            }
+        }
+        buf[3..3 + n].copy_from_slice(&x);
+        apply_inplace(&Sigmoid, &mut buf[3..3 + n]);
+        if !same_bits(&buf[3..3 + n], &want) {
+            bad.push(format!("{}: sigmoid in place", T::NAME));
+        }
+        bad
+    }
+    let before = nonlin::level();
+    for &l in Level::all().iter().filter(|&&l| l <= Level::detect()) {
+        set_level(l);
+        let mut bad = check::<f32>();
+        bad.extend(check::<f64>());
+        assert!(bad.is_empty(), "{}: {bad:?}", l.name());
+    }
+    set_level(before);
+}

@@ -598,6 +598,7 @@ unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
                     [false, bb, true, true],
                     p.out.0,
                     n,
+                    false,
                 )
             }
         };
@@ -836,6 +837,7 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                             [false, false, false, true, true],
                             pr.out.0,
                             len,
+                            false,
                         );
                     }
                 }

@@ -110,6 +110,19 @@ pub trait Vector:
     /// # Safety
     /// `ptr` is valid for `LANES` writes.
     unsafe fn store(self, ptr: *mut Self::Elem);
+    /// [`Vector::store`] without reading the cache lines first (x86's non-temporal stores), for
+    /// outputs larger than the caches; the default is `store`. Follow the last one with
+    /// [`Vector::fence`].
+    ///
+    /// # Safety
+    /// `ptr` is valid for `LANES` writes and aligned to the vector's size.
+    #[inline(always)]
+    unsafe fn store_stream(self, ptr: *mut Self::Elem) {
+        unsafe { self.store(ptr) }
+    }
+    /// Orders earlier [`Vector::store_stream`]s before later stores (x86: `sfence`).
+    #[inline(always)]
+    fn fence() {}
     /// Loads the first `n < LANES` elements at `ptr` into the first lanes, `pad` into the others
     /// (the tail of an array). x86 levels use masked loads; the default goes through a buffer.
     ///
@@ -466,14 +479,16 @@ pub unsafe fn map_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: u
     dst: *mut T,
     n: usize,
 ) {
-    unsafe { map_bcast::<T, V, K, N>(k, srcs, [false; N], dst, n) }
+    unsafe { map_bcast::<T, V, K, N>(k, srcs, [false; N], dst, n, false) }
 }
 
 /// As [`map_with`], but operand `j` is the single value `*srcs[j]` for every `i` where
-/// `bcast[j]` (an operand of stride 0, such as a per-channel weight).
+/// `bcast[j]` (an operand of stride 0, such as a per-channel weight). With `stream`, whole
+/// vectors are written by [`Vector::store_stream`].
 ///
 /// # Safety
-/// As [`map_with`]; a broadcast source is valid for one read.
+/// As [`map_with`]; a broadcast source is valid for one read; with `stream`, `dst` is aligned
+/// to the vector's size.
 #[inline(always)]
 pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
     k: &K,
@@ -481,6 +496,7 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
     bcast: [bool; N],
     dst: *mut T,
     n: usize,
+    stream: bool,
 ) {
     let mut splats = [V::splat(T::default()); N];
     for j in 0..N {
@@ -500,12 +516,22 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
         let d = unsafe { load_args(&srcs, &bcast, &splats, i + 3 * l) };
         let (ya, yb, yc, yd) = (k.eval(a), k.eval(b), k.eval(c), k.eval(d));
         unsafe {
-            ya.store(dst.add(i));
-            yb.store(dst.add(i + l));
-            yc.store(dst.add(i + 2 * l));
-            yd.store(dst.add(i + 3 * l));
+            if stream {
+                ya.store_stream(dst.add(i));
+                yb.store_stream(dst.add(i + l));
+                yc.store_stream(dst.add(i + 2 * l));
+                yd.store_stream(dst.add(i + 3 * l));
+            } else {
+                ya.store(dst.add(i));
+                yb.store(dst.add(i + l));
+                yc.store(dst.add(i + 2 * l));
+                yd.store(dst.add(i + 3 * l));
+            }
         }
         i += 4 * l;
+    }
+    if stream {
+        V::fence();
     }
     // The rest, one vector at a time; the last one partial, with zeros in the lanes past the
     // end, through the same code (one more copy of the kernel, not two).

@@ -55,7 +55,7 @@ macro_rules! avx2 {
      $storeu:ident, $fmadd:ident, $and:ident, $or:ident, $andnot:ident, $xor:ident, $cmp:ident, $blendv:ident,
      $to_int:ident, $from_int:ident, $int_add:ident, $int_shl:ident, $set1i:ident], $bias:expr, $mant:expr, $magic:expr,
      $frexp:path, $f64:ty, $widen:path, $narrow:path, [$maskload:ident, $maskstore:ident, $below:path],
-     [$movemask:ident, $index4:path, $lookup4:path]) => {
+     [$movemask:ident, $index4:path, $lookup4:path, $stream:ident]) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -94,6 +94,14 @@ macro_rules! avx2 {
             #[inline(always)]
             unsafe fn store(self, p: *mut $t) {
                 unsafe { $storeu(p, self.0) }
+            }
+            #[inline(always)]
+            unsafe fn store_stream(self, p: *mut $t) {
+                unsafe { $stream(p, self.0) }
+            }
+            #[inline(always)]
+            fn fence() {
+                unsafe { _mm_sfence() }
             }
             #[inline(always)]
             unsafe fn load_partial(p: *const $t, n: usize, pad: $t) -> Self {
@@ -186,7 +194,7 @@ macro_rules! avx512 {
     ($v:ident, $t:ty, $reg:ty, $mask:ty, $lanes:expr, [$add:ident, $sub:ident, $mul:ident, $div:ident, $set1:ident,
      $loadu:ident, $storeu:ident, $fmadd:ident, $cmp:ident, $blend:ident, $to_int:ident, $from_int:ident, $iadd:ident,
      $ishl:ident, $iset1:ident], $bias:expr, $mant:expr, $magic:expr, $frexp:path, $f64:ty, $widen:path,
-     $narrow:path, [$maskload:ident, $maskstore:ident]) => {
+     $narrow:path, [$maskload:ident, $maskstore:ident, $stream:ident]) => {
         #[derive(Clone, Copy)]
         pub struct $v($reg);
 
@@ -233,6 +241,14 @@ macro_rules! avx512 {
             #[inline(always)]
             unsafe fn store(self, p: *mut $t) {
                 unsafe { $storeu(p, self.0) }
+            }
+            #[inline(always)]
+            unsafe fn store_stream(self, p: *mut $t) {
+                unsafe { $stream(p, self.0) }
+            }
+            #[inline(always)]
+            fn fence() {
+                unsafe { _mm_sfence() }
             }
             #[inline(always)]
             unsafe fn load_partial(p: *const $t, n: usize, pad: $t) -> Self {
@@ -350,7 +366,12 @@ avx2!(
     widen_avx2,
     narrow_avx2,
     [_mm256_maskload_ps, _mm256_maskstore_ps, below_avx2_f32],
-    [_mm256_movemask_ps, index4_avx2_f32, lookup4_avx2_f32]
+    [
+        _mm256_movemask_ps,
+        index4_avx2_f32,
+        lookup4_avx2_f32,
+        _mm256_stream_ps
+    ]
 );
 avx2!(
     Avx2F64,
@@ -386,7 +407,12 @@ avx2!(
     super::same,
     super::first,
     [_mm256_maskload_pd, _mm256_maskstore_pd, below_avx2_f64],
-    [_mm256_movemask_pd, index4_avx2_f64, lookup4_avx2_f64]
+    [
+        _mm256_movemask_pd,
+        index4_avx2_f64,
+        lookup4_avx2_f64,
+        _mm256_stream_pd
+    ]
 );
 avx512!(
     Avx512F32,
@@ -418,7 +444,11 @@ avx512!(
     Avx512F64,
     widen_avx512,
     narrow_avx512,
-    [_mm512_mask_loadu_ps, _mm512_mask_storeu_ps]
+    [
+        _mm512_mask_loadu_ps,
+        _mm512_mask_storeu_ps,
+        _mm512_stream_ps
+    ]
 );
 avx512!(
     Avx512F64,
@@ -450,7 +480,11 @@ avx512!(
     Avx512F64,
     super::same,
     super::first,
-    [_mm512_mask_loadu_pd, _mm512_mask_storeu_pd]
+    [
+        _mm512_mask_loadu_pd,
+        _mm512_mask_storeu_pd,
+        _mm512_stream_pd
+    ]
 );
 
 /// All-ones in the lanes below `n`, for the masked loads and stores of a tail.
