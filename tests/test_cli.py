@@ -55,10 +55,14 @@ def test_compare_shows_the_saved_output_derivative_losing_the_tail():
         assert rows[("tanh_derivative", dtype)]["numpy"] > 1e3
 
 
-def test_bench_sides_take_turns():
+def test_bench_timing_order():
     log = []
     sides = {"a": lambda: log.append("a"), "none": None, "b": lambda: log.append("b")}
     t = bench._timed_ns(sides, 1, budget=1e-12)
     assert set(t) == {"a", "b"} and t["a"] > 0 and t["b"] > 0
-    # a warm-up and a trial call each, then seven rounds of one call (the budget is tiny) in turn
+    # a warm-up and a trial call each, then each side's seven rounds of one call (the budget is
+    # tiny) in a row, after an untimed call
+    assert log == ["a", "a", "b", "b"] + ["a"] * 8 + ["b"] * 8
+    log.clear()
+    bench._timed_ns(sides, 1, budget=1e-12, turns=True)
     assert log == ["a", "a", "b", "b"] + ["a", "b"] * 7

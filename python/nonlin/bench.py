@@ -483,11 +483,14 @@ def _floor(d: Dict[str, np.ndarray], name: str, threads: int) -> Callable[[], ob
 
 
 def _timed_ns(fs: Mapping[str, Optional[Callable[[], object]]], n: int, budget: float,
-              reduce: Callable[[List[float]], Any] = np.median) -> Dict[str, float]:
+              reduce: Callable[[List[float]], Any] = np.median, turns: bool = False) -> Dict[str, float]:
     """Time per element of each callable (n elements), in ns: `reduce` (the median) of 7 timed
-    rounds of about budget / 10 s each (a side given as None is left out). The callables take turns round
-    by round, so that a slow spell of the machine (on a shared VM they last seconds and can
-    double every time) falls on all of them alike and the ratios between them hold."""
+    rounds of about budget / 10 s each (a side given as None is left out). The sides run one
+    after the other, each its 7 rounds back to back: PyTorch's and JAX's thread pools keep their
+    pace only over calls in a row (with the sides taking turns round by round they measured
+    10-60% slower here, even after an untimed call per round). With `turns` (one-thread calls,
+    n = 1) they take turns round by round, so that a slow spell of the machine falls on all of
+    them alike."""
     live = {k: f for k, f in fs.items() if f is not None}
     number = {}
     for k, f in live.items():
@@ -495,15 +498,20 @@ def _timed_ns(fs: Mapping[str, Optional[Callable[[], object]]], n: int, budget: 
         t0 = time.perf_counter()
         f()
         number[k] = max(1, int(budget / 10 / max(time.perf_counter() - t0, 1e-7)))
+    schedule = [k for _ in range(7) for k in live] if turns else [k for k in live for _ in range(7)]
     times: Dict[str, List[float]] = {k: [] for k in live}
-    for _ in range(7):
-        for k, f in live.items():
+    prev = None
+    for k in schedule:
+        f = live[k]
+        if k != prev and not turns:
             # Let the previous side's spinning worker threads (OpenMP, XLA, nonlin's) go idle.
-            time.sleep(0.002)
-            t = time.perf_counter()
-            for _ in range(number[k]):
-                f()
-            times[k].append((time.perf_counter() - t) / number[k])
+            time.sleep(0.02)
+            f()
+        prev = k
+        t = time.perf_counter()
+        for _ in range(number[k]):
+            f()
+        times[k].append((time.perf_counter() - t) / number[k])
     return {k: float(reduce(times[k])) / n * 1e9 for k in live}
 
 
@@ -598,11 +606,11 @@ def call_times(names: Optional[List[str]] = None, budget: float = 0.2) -> List[D
         # called the way _nonlin's closures call nonlin (_call)
         args: Tuple[Any, ...] = (np.full(1, 0.5, dtype),)
         tanh = {"new": _call(np.tanh, args, {}), "out": _call(np.tanh, args, {"out": np.empty(1, dtype)})}
-        rows.append({"function": "numpy.tanh", "dtype": dtype, **_timed_ns(tanh, 1, budget, min)})
+        rows.append({"function": "numpy.tanh", "dtype": dtype, **_timed_ns(tanh, 1, budget, min, turns=True)})
         for name in names or FORWARD + BACKWARD:
             d = _inputs(name, 2 if _axis_base(name) == "glu" else 1, np.dtype(dtype))
             t = _timed_ns({"new": _nonlin(name, d, out=False), "out": _nonlin(name, d, out=True),
-                           "tanh_new": tanh["new"], "tanh_out": tanh["out"]}, 1, budget, min)
+                           "tanh_new": tanh["new"], "tanh_out": tanh["out"]}, 1, budget, min, turns=True)
             rows.append({"function": name, "dtype": dtype, "new": t["new"], "out": t["out"],
                          "vs_tanh": max(t["new"] / t["tanh_new"], t["out"] / t["tanh_out"])})
     return rows
