@@ -516,17 +516,10 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
         let d = unsafe { load_args(&srcs, &bcast, &splats, i + 3 * l) };
         let (ya, yb, yc, yd) = (k.eval(a), k.eval(b), k.eval(c), k.eval(d));
         unsafe {
-            if stream {
-                ya.store_stream(dst.add(i));
-                yb.store_stream(dst.add(i + l));
-                yc.store_stream(dst.add(i + 2 * l));
-                yd.store_stream(dst.add(i + 3 * l));
-            } else {
-                ya.store(dst.add(i));
-                yb.store(dst.add(i + l));
-                yc.store(dst.add(i + 2 * l));
-                yd.store(dst.add(i + 3 * l));
-            }
+            put(ya, dst.add(i), stream);
+            put(yb, dst.add(i + l), stream);
+            put(yc, dst.add(i + 2 * l), stream);
+            put(yd, dst.add(i + 3 * l), stream);
         }
         i += 4 * l;
     }
@@ -545,6 +538,21 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
         }
         unsafe { store_n(k.eval(args), dst.add(i), rest) };
         i += V::LANES;
+    }
+}
+
+/// `v` stored at `p`, by [`Vector::store_stream`] if `stream`.
+///
+/// # Safety
+/// As the store taken.
+#[inline(always)]
+unsafe fn put<V: Vector>(v: V, p: *mut V::Elem, stream: bool) {
+    unsafe {
+        if stream {
+            v.store_stream(p)
+        } else {
+            v.store(p)
+        }
     }
 }
 
