@@ -3,7 +3,8 @@
 //! The axes are put in the output's memory order and merged where every operand is contiguous
 //! across them. What remains is a set of rows: contiguous rows run the kernel in place; strided
 //! rows are gathered into a small buffer, run through the same kernel and scattered, so results
-//! are bit-identical to the contiguous case.
+//! are bit-identical to the contiguous case. Rows shorter than two vectors are gathered several
+//! to a buffer.
 
 use crate::parallel::{GRAIN, SendPtr, for_ranges};
 use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
@@ -139,6 +140,101 @@ struct RowsJob<'a, K, T, const N: usize> {
     stream: bool,
 }
 
+/// Offsets (in elements) of the first element of one row after another, counted without a
+/// division per row.
+struct RowWalk<'a, const N: usize> {
+    lens: &'a [usize],
+    strides: &'a [([isize; N], isize)],
+    /// Index along each outer axis (the last axis, the row itself, excluded).
+    idx: Vec<usize>,
+    ins: [isize; N],
+    out: isize,
+}
+
+impl<'a, const N: usize> RowWalk<'a, N> {
+    fn new(lens: &'a [usize], strides: &'a [([isize; N], isize)], mut row: usize) -> Self {
+        let d = lens.len() - 1;
+        let mut w = RowWalk {
+            lens,
+            strides,
+            idx: vec![0; d],
+            ins: [0; N],
+            out: 0,
+        };
+        for a in (0..d).rev() {
+            let i = row % lens[a];
+            row /= lens[a];
+            w.idx[a] = i;
+            for (off, st) in w.ins.iter_mut().zip(&strides[a].0) {
+                *off += i as isize * st;
+            }
+            w.out += i as isize * strides[a].1;
+        }
+        w
+    }
+
+    /// Moves `rows` rows on; the rows skipped stay within one run of the last outer axis.
+    fn skip(&mut self, rows: usize) {
+        if let Some(a) = self.idx.len().checked_sub(1) {
+            let ((s, o), k) = (&self.strides[a], rows as isize - 1);
+            self.idx[a] += rows - 1;
+            for (off, st) in self.ins.iter_mut().zip(s) {
+                *off += k * st;
+            }
+            self.out += k * o;
+        }
+        self.next();
+    }
+
+    fn next(&mut self) {
+        for a in (0..self.idx.len()).rev() {
+            let (s, o) = &self.strides[a];
+            self.idx[a] += 1;
+            let back = if self.idx[a] == self.lens[a] {
+                1 - self.lens[a] as isize
+            } else {
+                1
+            };
+            for (off, st) in self.ins.iter_mut().zip(s) {
+                *off += back * st;
+            }
+            self.out += back * o;
+            if back == 1 {
+                return;
+            }
+            self.idx[a] = 0;
+        }
+    }
+}
+
+/// `rows` rows of `len` elements from `src` to `dst`, each pointer with its (row, element)
+/// strides (by columns where the rows are short, so that the inner loop is the long one).
+///
+/// # Safety
+/// Both addresses are valid at every index, and the two do not overlap.
+#[inline(never)]
+unsafe fn copy_rows<T: Copy>(
+    src: *const T,
+    [src_row, src_step]: [isize; 2],
+    dst: *mut T,
+    [dst_row, dst_step]: [isize; 2],
+    rows: usize,
+    len: usize,
+) {
+    // The longer loop inside.
+    let (outer, inner) = if rows > len { (len, rows) } else { (rows, len) };
+    let [(so, si), (do_, di)] = match rows > len {
+        true => [(src_step, src_row), (dst_step, dst_row)],
+        false => [(src_row, src_step), (dst_row, dst_step)],
+    };
+    for i in 0..outer as isize {
+        let (s, d) = unsafe { (src.offset(i * so), dst.offset(i * do_)) };
+        for r in 0..inner as isize {
+            unsafe { *d.offset(r * di) = *s.offset(r * si) };
+        }
+    }
+}
+
 impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
     type Output = ();
     #[inline(always)]
@@ -146,75 +242,107 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
         let d = self.lens.len() - 1;
         let inner = self.lens[d];
         let (in_step, out_step) = (&self.strides[d].0, self.strides[d].1);
+        // Short rows (one piece each) are gathered whole into the buffers, up to `per` rows a
+        // block, and their results scattered back. Below two vectors a row, that beats a
+        // partial vector and a call of the kernel per row (float32 rows of 2 took 5 ns an
+        // element, 0.5 packed); above, the copies cost more than they save.
+        let short = inner < 2 * V::LANES;
+        let per = BLOCK / inner;
         // Rows where every input is contiguous or constant (stride 0, a broadcast weight).
-        let contiguous = out_step == 1 && in_step.iter().all(|&s| s == 1 || s == 0);
-        let bcast: [bool; N] = std::array::from_fn(|j| in_step[j] == 0);
+        let contiguous = !short && out_step == 1 && in_step.iter().all(|&s| s == 1 || s == 0);
+        let bcast: [bool; N] = std::array::from_fn(|j| !short && in_step[j] == 0);
         let mut bufs = [[MaybeUninit::<T>::uninit(); BLOCK]; N];
         let mut res = [MaybeUninit::<T>::uninit(); BLOCK];
-        for item in self.items.0..self.items.1 {
-            let (row, start) = (item / self.pieces, (item % self.pieces) * self.piece);
+        let (mut item, last) = self.items;
+        let mut walk = RowWalk::new(self.lens, self.strides, item / self.pieces);
+        // Which piece of its row the current item is, and how many of its elements are done.
+        let (mut piece, mut done) = (item % self.pieces, 0);
+        // A contiguous row is one segment, run in place. A strided row goes in blocks: operands
+        // with unit stride are read in place, constant ones (stride 0) broadcast, the others
+        // gathered, and a strided output is written to `res` and scattered. Every segment goes
+        // through the one call of `map_bcast` below, so that the kernel is compiled into this
+        // loop only once.
+        while item < last {
+            let start = piece * self.piece;
             let len = self.piece.min(inner - start);
-            // Offsets of the piece's first element.
-            let mut rem = row;
-            let mut in_off: [isize; N] = std::array::from_fn(|j| start as isize * in_step[j]);
-            let mut out_off = start as isize * out_step;
-            for a in (0..d).rev() {
-                let i = (rem % self.lens[a]) as isize;
-                rem /= self.lens[a];
-                for (off, st) in in_off.iter_mut().zip(&self.strides[a].0) {
-                    *off += i * st;
+            let (seg, stream, scatter, o);
+            let (mut rows, mut row_out) = (1, [0, 0]);
+            let bp: [*const T; N];
+            if short {
+                // Rows along the next axis out, up to the end of its run: one row stride each.
+                let (run, (stride_in, stride_out)) = match d {
+                    0 => (1, ([0; N], 0)),
+                    _ => (self.lens[d - 1] - walk.idx[d - 1], self.strides[d - 1]),
+                };
+                rows = per.min(last - item).min(run);
+                for j in 0..N {
+                    let src = unsafe { self.ins[j].0.offset(walk.ins[j]) };
+                    let buf = bufs[j].as_mut_ptr() as *mut T;
+                    unsafe {
+                        copy_rows(
+                            src,
+                            [stride_in[j], in_step[j]],
+                            buf,
+                            [inner as isize, 1],
+                            rows,
+                            inner,
+                        )
+                    };
                 }
-                out_off += i * self.strides[a].1;
-            }
-            let srcs: [*const T; N] =
-                std::array::from_fn(|j| unsafe { self.ins[j].0.offset(in_off[j]) } as *const T);
-            let dst = unsafe { self.out.0.offset(out_off) };
-            // A contiguous row is one segment, run in place. A strided row goes in blocks:
-            // operands with unit stride are read in place, constant ones (stride 0) broadcast,
-            // the others gathered, and a strided output is written to `res` and scattered. Every
-            // segment goes through the one call of `map_bcast` below, so that the kernel is
-            // compiled into this loop only once.
-            let mut done = 0;
-            while done < len {
-                let o = unsafe { dst.offset(done as isize * out_step) };
+                (seg, stream, scatter, o) = (rows * inner, false, true, self.out.0);
+                row_out = [stride_out, out_step];
+                bp = std::array::from_fn(|j| bufs[j].as_ptr() as *const T);
+            } else {
+                let at = (start + done) as isize;
+                o = unsafe { self.out.0.offset(walk.out + at * out_step) };
                 // Streaming stores start at the first element aligned to the vector: the ones
                 // before it are a segment of their own.
                 let head = match self.stream && contiguous {
                     true => (o as usize).wrapping_neg() % size_of::<V>() / size_of::<T>(),
                     false => 0,
                 };
-                let seg = if !contiguous {
+                seg = if !contiguous {
                     BLOCK.min(len - done)
                 } else if head > 0 {
                     head.min(len - done)
                 } else {
                     len - done
                 };
-                let stream = self.stream && contiguous && head == 0;
-                let bp: [*const T; N] = std::array::from_fn(|j| unsafe {
-                    let src = srcs[j].offset(done as isize * in_step[j]);
+                stream = self.stream && contiguous && head == 0;
+                bp = std::array::from_fn(|j| unsafe {
+                    let src = self.ins[j].0.offset(walk.ins[j] + at * in_step[j]) as *const T;
                     if matches!(in_step[j], 0 | 1) {
                         return src;
                     }
                     let buf = bufs[j].as_mut_ptr() as *mut T;
-                    for i in 0..seg {
-                        *buf.add(i) = *src.offset(i as isize * in_step[j]);
-                    }
+                    copy_rows(src, [0, in_step[j]], buf, [0, 1], 1, seg);
                     buf as *const T
                 });
-                let scatter = !contiguous && out_step != 1;
-                let w = if scatter {
-                    res.as_mut_ptr() as *mut T
-                } else {
-                    o
-                };
-                unsafe { map_bcast::<T, V, K, N>(self.k, bp, bcast, w, seg, stream) };
-                if scatter {
-                    for i in 0..seg {
-                        unsafe { *o.offset(i as isize * out_step) = *w.add(i) };
-                    }
+                scatter = !contiguous && out_step != 1;
+            }
+            let w = if scatter {
+                res.as_mut_ptr() as *mut T
+            } else {
+                o
+            };
+            unsafe { map_bcast::<T, V, K, N>(self.k, bp, bcast, w, seg, stream) };
+            if short {
+                let dst = unsafe { o.offset(walk.out) };
+                unsafe { copy_rows(w, [inner as isize, 1], dst, row_out, rows, inner) };
+                walk.skip(rows);
+                item += rows;
+                continue;
+            }
+            if scatter {
+                unsafe { copy_rows(w, [0, 1], o, [0, out_step], 1, seg) };
+            }
+            done += seg;
+            if done == len {
+                (done, item, piece) = (0, item + 1, piece + 1);
+                if piece == self.pieces {
+                    piece = 0;
+                    walk.next();
                 }
-                done += seg;
             }
         }
     }

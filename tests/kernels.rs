@@ -1008,7 +1008,7 @@ impl Layout {
 /// mixtures.
 #[rustfmt::skip]
 fn layouts() -> Vec<Vec<Layout>> {
-    let (s3, s2, s1) = ([6, 37, 11], [40, 57], [8, 1, 300]);
+    let (s3, s2, s1, s4) = ([6, 37, 11], [40, 57], [8, 1, 300], [5, 3, 4, 7]);
     vec![
         vec![
             Layout::new(&s3, &[0, 1, 2], &[], 1),
@@ -1020,6 +1020,12 @@ fn layouts() -> Vec<Vec<Layout>> {
         ],
         vec![Layout::new(&s2, &[0, 1], &[], 1), Layout::new(&s2, &[1, 0], &[], 1), Layout::new(&s2, &[1, 0], &[0], 2)],
         vec![Layout::new(&s1, &[0, 1, 2], &[], 1), Layout::new(&s1, &[2, 1, 0], &[0], 1), Layout::new(&s1, &[1, 0, 2], &[2], 2)],
+        // Only short rows (several packed into each block), with carries across three outer axes.
+        vec![
+            Layout::new(&s4, &[0, 1, 2, 3], &[], 1),
+            Layout::new(&s4, &[3, 2, 1, 0], &[1], 2),
+            Layout::new(&s4, &[1, 3, 0, 2], &[3], 3),
+        ],
     ]
 }
 
@@ -1067,6 +1073,40 @@ impl<T: Real> Visit<T> for Strided {
                 let (la, lb, lo) = (&group[i], &group[(i + 1) % m], &group[(i + 2) % m]);
                 let got = lo.run(&k, [(la, &la.scatter(&a)), (lb, &lb.scatter(&b))]);
                 assert!(same_bits(&got, &want), "{name}<{}> layouts {i}..", T::NAME);
+            }
+            // The second operand broadcast along the last axis (stride 0, as prelu's weight).
+            let shape = &group[0].shape;
+            let last = *shape.last().unwrap();
+            let bm = mixed::<T>(n / last, 8, second);
+            let d = shape.len() - 1;
+            let mut strides = vec![0isize; d + 1];
+            for a in (0..d).rev() {
+                strides[a] = shape[a + 1..d].iter().product::<usize>() as isize;
+            }
+            let b: Vec<T> = (0..n).map(|i| bm[i / last]).collect();
+            apply2(&k, &a, &b, &mut want);
+            let bv = View {
+                ptr: bm.as_ptr(),
+                strides: &strides,
+            };
+            let am = group[0].scatter(&a);
+            let av = group[0].view(&am);
+            for lo in &group {
+                let mut out = vec![T::default(); lo.size];
+                unsafe {
+                    elementwise(
+                        &k,
+                        shape,
+                        [av, bv],
+                        out.as_mut_ptr().add(lo.base),
+                        &lo.strides,
+                    )
+                };
+                assert!(
+                    same_bits(&lo.gather(&out), &want),
+                    "{name}<{}> broadcast",
+                    T::NAME
+                );
             }
         }
     }
