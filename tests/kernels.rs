@@ -1478,6 +1478,7 @@ fn softmax_against_naive() {
         (1, 1, 5),
         (7, 1, 3),
         (300, 1, 4),
+        (16, 1, 37),
         (17, 5, 3),
         (40, 33, 2),
         (CHUNK * 2 + 5, 1, 2),
@@ -1487,25 +1488,33 @@ fn softmax_against_naive() {
     }
 }
 
+fn check_rows_of_infinities_and_nan<T: Real>() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let rows: [(&[f64], &[f64], &[f64]); 4] = [
+        (&[-inf, 0.0, -inf], &[0.0, 1.0, 0.0], &[-inf, 0.0, -inf]),
+        (&[inf, 0.0], &[nan, nan], &[nan, nan]),
+        (&[-inf, -inf], &[nan, nan], &[nan, nan]),
+        (&[nan, 1.0], &[nan, nan], &[nan, nan]),
+    ];
+    for (x, soft, log) in rows {
+        let x: Vec<T> = x.iter().map(|&v| T::from_f64(v)).collect();
+        for (op, want) in [(Op::Softmax, soft), (Op::LogSoftmax, log)] {
+            let mut y = vec![T::default(); x.len()];
+            softmax_forward(op, &x, x.len(), 1, &mut y);
+            assert!(
+                y.iter()
+                    .zip(want)
+                    .all(|(a, &b)| a.to_f64() == b || (a.is_nan() && b.is_nan())),
+                "{op:?} {x:?} -> {y:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn softmax_rows_of_infinities_and_nan() {
-    let inf = f64::INFINITY;
-    let rows: [(&[f64], &[f64]); 4] = [
-        (&[-inf, 0.0, -inf], &[0.0, 1.0, 0.0]),
-        (&[inf, 0.0], &[f64::NAN, f64::NAN]),
-        (&[-inf, -inf], &[f64::NAN, f64::NAN]),
-        (&[f64::NAN, 1.0], &[f64::NAN, f64::NAN]),
-    ];
-    for (x, want) in rows {
-        let mut y = vec![0.0; x.len()];
-        softmax_forward(Op::Softmax, x, x.len(), 1, &mut y);
-        assert!(
-            y.iter()
-                .zip(want)
-                .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())),
-            "{x:?} -> {y:?}"
-        );
-    }
+    check_rows_of_infinities_and_nan::<f32>();
+    check_rows_of_infinities_and_nan::<f64>();
 }
 
 #[test]

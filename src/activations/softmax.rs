@@ -27,7 +27,9 @@
 
 use super::c;
 use crate::math::two_sum;
-use crate::math::{MathConsts, exp, exp_mul_pair, exp_pair, exp_wide, expm1_pair, mul_exp_pair};
+use crate::math::{
+    MathConsts, exp, exp_mul_pair, exp_pair, exp_wide, expm1_pair, log1p, mul_exp_pair,
+};
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Real, Vector, dispatch, load_n, map_bcast, store_n};
 
@@ -694,6 +696,81 @@ unsafe fn wide_finish<V: Vector>(
     }
 }
 
+/// Rows up to this long take [`short_rows_wide`] (float32 forward).
+const SHORT_ROW: usize = 64;
+/// Rows per block of [`short_rows_wide`].
+const SHORT_BLOCK: usize = 16;
+
+/// float32 softmax or log-softmax of the rows `r0..r1` of `len <= SHORT_ROW` elements at `p`,
+/// with one row per float64 lane ([`SHORT_BLOCK`] rows at a time, transposed through a buffer),
+/// so that the per-row work is vector work too: the maximum `m`, `e = e^(x - m)` by
+/// [`exp_wide`] (2^-37 relative), the sums of plain float64 lanes (at most 16 terms) as `count`
+/// (the elements equal to `m`) and `rest` (the others), then
+/// - softmax: `y = e / (count + rest)`,
+/// - log-softmax: `y = (x - m) - log1p((count - 1) + rest)` (both terms <= 0: no cancellation),
+///
+/// each rounded once to float32. NaN or `+inf` in a row gives a row of NaN, as does a row of
+/// `-inf`, as on the other paths.
+#[inline(always)]
+unsafe fn short_rows_wide<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, len: usize) {
+    let wl = V::F64::LANES;
+    let lo = V::F64::splat(lowest::<V::Elem>().to_f64());
+    // Element j of row i of the block at [j * SHORT_BLOCK + i]: x, then e (softmax), then y.
+    let mut buf = [0.0f64; SHORT_ROW * SHORT_BLOCK];
+    let mut r = r0;
+    while r < r1 {
+        let rows = SHORT_BLOCK.min(r1 - r);
+        for i in 0..rows {
+            let x = unsafe { (p.a.0 as *const V::Elem).add((r + i) * len) };
+            for j in 0..len {
+                buf[j * SHORT_BLOCK + i] = unsafe { *x.add(j) }.to_f64();
+            }
+        }
+        // Lanes past `rows` hold what the buffer had: computed, never stored.
+        let mut g = 0;
+        while g < rows {
+            let b = unsafe { buf.as_mut_ptr().add(g) };
+            let mut m = lo;
+            for j in 0..len {
+                let v = unsafe { V::F64::load(b.add(j * SHORT_BLOCK)) };
+                m = V::F64::select(v.gt(m), v, m);
+            }
+            let (mut count, mut rest) = (c::<V::F64>(0.0), c::<V::F64>(0.0));
+            for j in 0..len {
+                let s = unsafe { V::F64::load(b.add(j * SHORT_BLOCK)) } - m;
+                let top = s.ge(c(0.0));
+                let e = V::F64::select(top, c(0.0), exp_wide(s));
+                count = count + V::F64::select(top, c(1.0), c(0.0));
+                rest = rest + e;
+                if op == Op::Softmax {
+                    unsafe { V::F64::select(top, c(1.0), e).store(b.add(j * SHORT_BLOCK)) };
+                }
+            }
+            if op == Op::Softmax {
+                let q = c::<V::F64>(1.0) / (count + rest);
+                for j in 0..len {
+                    let e = unsafe { V::F64::load(b.add(j * SHORT_BLOCK)) };
+                    unsafe { (e * q).store(b.add(j * SHORT_BLOCK)) };
+                }
+            } else {
+                let l = log1p((count - c(1.0)) + rest);
+                for j in 0..len {
+                    let x = unsafe { V::F64::load(b.add(j * SHORT_BLOCK)) };
+                    unsafe { ((x - m) - l).store(b.add(j * SHORT_BLOCK)) };
+                }
+            }
+            g += wl;
+        }
+        for i in 0..rows {
+            let y = unsafe { p.out.0.add((r + i) * len) };
+            for j in 0..len {
+                unsafe { *y.add(j) = V::Elem::from_f64(buf[j * SHORT_BLOCK + i]) };
+            }
+        }
+        r += rows;
+    }
+}
+
 /// A strip of `nv <= V::LANES` columns (stride `inner`) over `len` rows, one column per lane:
 /// maximum, sums (flushed every 16 rows), output.
 #[inline(always)]
@@ -807,6 +884,11 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
         let mut res = Vec::new();
         unsafe {
             match self.task {
+                Task::Rows(r0, r1, len)
+                    if len <= SHORT_ROW && op.forward() && T::MANTISSA_DIGITS == 24 =>
+                {
+                    short_rows_wide::<V>(op, p, r0, r1, len);
+                }
                 Task::Rows(r0, r1, len) if wide::<T>(op) => {
                     let mut e = vec![0.0; len.next_multiple_of(V::LANES)];
                     for r in r0..r1 {
