@@ -32,6 +32,7 @@ use crate::math::{
 };
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Real, Vector, dispatch, load_n, map_bcast, store_n};
+use std::mem::MaybeUninit;
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
 pub const CHUNK: usize = 1 << 13;
@@ -331,6 +332,16 @@ fn log1p_pair(th: f64, tl: f64) -> (f64, f64) {
     let (uh, ul) = expm1_pair(l);
     // th - uh is exact (Sterbenz) unless l is off by far more than an ulp.
     (l, ((th - uh) + (tl - ul)) / (1.0 + uh))
+}
+
+/// [`log1p_pair`] lane by lane, with [`log1p`] for `ln_1p` (the Newton step makes up for its
+/// error), for `th + tl >= 0` (up to 63: the sums of [`short_rows`]), `-1` or NaN.
+#[inline(always)]
+fn log1p_pair_lanes<V: Vector>(th: V, tl: V) -> (V, V) {
+    let l = log1p(th);
+    let (uh, ul) = expm1_pair(l);
+    let d = ((th - uh) + (tl - ul)) / (c::<V>(1.0) + uh);
+    (l, V::select(l.abs().lt(c(f64::INFINITY)), d, c(0.0)))
 }
 
 /// The finishing kernel's two parameters from the sums (and the maximum `m`, forward):
@@ -696,27 +707,33 @@ unsafe fn wide_finish<V: Vector>(
     }
 }
 
-/// Rows up to this long take [`short_rows_wide`] (float32 forward).
+/// Rows up to this long take [`short_rows`] (forward).
 const SHORT_ROW: usize = 64;
-/// Rows per block of [`short_rows_wide`].
+/// Rows per block of [`short_rows`].
 const SHORT_BLOCK: usize = 16;
 
-/// float32 softmax or log-softmax of the rows `r0..r1` of `len <= SHORT_ROW` elements at `p`,
-/// with one row per float64 lane ([`SHORT_BLOCK`] rows at a time, transposed through a buffer),
-/// so that the per-row work is vector work too: the maximum `m`, `e = e^(x - m)` by
-/// [`exp_wide`] (2^-37 relative), the sums of plain float64 lanes (at most 16 terms) as `count`
-/// (the elements equal to `m`) and `rest` (the others), then
-/// - softmax: `y = e / (count + rest)`,
-/// - log-softmax: `y = (x - m) - log1p((count - 1) + rest)` (both terms <= 0: no cancellation),
+/// Softmax or log-softmax of the rows `r0..r1` of `len <= SHORT_ROW` elements at `p`, with one
+/// row per lane ([`SHORT_BLOCK`] rows at a time, transposed through a buffer), so that the
+/// per-row work (the maximum `m`, the sum, `1 / sum` or `log(sum)`) is vector work too. The sum
+/// is kept as `count` (the elements equal to `m`) and `rest` (the others).
+/// - float32, in float64 lanes: `e = e^(x - m)` by [`exp_wide`] (2^-37 relative), plain sums (at
+///   most 64 terms), then softmax `y = e / (count + rest)`, log-softmax `y = (x - m) -
+///   log1p((count - 1) + rest)` (both terms <= 0: no cancellation), rounded once to float32.
+/// - float64: the terms of the long rows ([`exp_terms_parts`], the exponentials kept for the
+///   softmax's last pass), compensated sums ([`Lanes::add`]),
+///   `1 / sum` as a pair and `log(sum)` as a pair ([`log1p_pair_lanes`]), and the long rows'
+///   last pass ([`SoftmaxCached`], [`LogSoftmaxOut`]).
 ///
-/// each rounded once to float32. NaN or `+inf` in a row gives a row of NaN, as does a row of
-/// `-inf`, as on the other paths.
+/// NaN or `+inf` in a row gives a row of NaN, as does a row of `-inf`, as on the other paths.
 #[inline(always)]
-unsafe fn short_rows_wide<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, len: usize) {
+unsafe fn short_rows<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, len: usize) {
     let wl = V::F64::LANES;
     let lo = V::F64::splat(lowest::<V::Elem>().to_f64());
     // Element j of row i of the block at [j * SHORT_BLOCK + i]: x, then e (softmax), then y.
     let mut buf = [0.0f64; SHORT_ROW * SHORT_BLOCK];
+    // float64 softmax: e^(x - m) = 2^k (h + l), k, h and l each laid out as the buffer.
+    let n = SHORT_ROW * SHORT_BLOCK;
+    let mut exps = [MaybeUninit::<f64>::uninit(); 3 * SHORT_ROW * SHORT_BLOCK];
     let mut r = r0;
     while r < r1 {
         let rows = SHORT_BLOCK.min(r1 - r);
@@ -728,6 +745,64 @@ unsafe fn short_rows_wide<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: us
         }
         // Lanes past `rows` hold what the buffer had: computed, never stored.
         let mut g = 0;
+        while g < rows && V::Elem::MANTISSA_DIGITS == 53 {
+            // float64: V is the float64 vector, the buffer its elements.
+            let b = unsafe { buf.as_mut_ptr().add(g) } as *mut V::Elem;
+            let mut m = V::splat(lowest::<V::Elem>());
+            for j in 0..len {
+                let v = unsafe { V::load(b.add(j * SHORT_BLOCK)) };
+                m = V::select(v.gt(m), v, m);
+            }
+            let mut sum = Lanes::<V>::zero();
+            for j in 0..len {
+                let (terms, khl) = exp_terms_parts(unsafe { V::load(b.add(j * SHORT_BLOCK)) }, m);
+                sum.add(terms);
+                if op == Op::Softmax {
+                    // Kept for the last pass, as the long rows do.
+                    let (e, i) = (exps.as_mut_ptr() as *mut V::Elem, j * SHORT_BLOCK + g);
+                    for (q, v) in khl.into_iter().enumerate() {
+                        unsafe { v.store(e.add(q * n + i)) };
+                    }
+                }
+            }
+            let one = c::<V>(1.0);
+            let (t, te) = two_sum(
+                sum.hi,
+                if op == Op::Softmax {
+                    sum.count
+                } else {
+                    sum.count - one
+                },
+            );
+            let (h, l) = two_sum(t, sum.lo + te);
+            let (q0, q1) = if op == Op::Softmax {
+                // 1 / (h + l) as r + r_lo: r_lo = (1 - r h - r l) / h.
+                let r = one / h;
+                let r_lo = (-r.mul_add(h, -one) - r * l) / h;
+                (r, V::select(r_lo.abs().lt(c(f64::INFINITY)), r_lo, c(0.0)))
+            } else {
+                log1p_pair_lanes(h, l)
+            };
+            for j in 0..len {
+                let at = unsafe { b.add(j * SHORT_BLOCK) };
+                let x = unsafe { V::load(at) };
+                let y = if op == Op::Softmax {
+                    let (e, i) = (exps.as_ptr() as *const V::Elem, j * SHORT_BLOCK + g);
+                    let (k, h, l) = unsafe {
+                        (
+                            V::load(e.add(i)),
+                            V::load(e.add(n + i)),
+                            V::load(e.add(2 * n + i)),
+                        )
+                    };
+                    SoftmaxCached.eval([k, h, l, q0, q1])
+                } else {
+                    LogSoftmaxOut.eval([x, m, q0, q1])
+                };
+                unsafe { y.store(at) };
+            }
+            g += V::LANES;
+        }
         while g < rows {
             let b = unsafe { buf.as_mut_ptr().add(g) };
             let mut m = lo;
@@ -884,10 +959,8 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
         let mut res = Vec::new();
         unsafe {
             match self.task {
-                Task::Rows(r0, r1, len)
-                    if len <= SHORT_ROW && op.forward() && T::MANTISSA_DIGITS == 24 =>
-                {
-                    short_rows_wide::<V>(op, p, r0, r1, len);
+                Task::Rows(r0, r1, len) if len <= SHORT_ROW && op.forward() => {
+                    short_rows::<V>(op, p, r0, r1, len);
                 }
                 Task::Rows(r0, r1, len) if wide::<T>(op) => {
                     let mut e = vec![0.0; len.next_multiple_of(V::LANES)];
