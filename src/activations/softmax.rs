@@ -4,6 +4,9 @@
 //! - `inner == 1` (the last axis): a row of at most [`CHUNK`] elements is done by one task in
 //!   three passes while it sits in cache: its maximum `m`, the sums, the output. Longer rows
 //!   are split across threads by chunks, pass by pass; the chunks' sums are combined in order.
+//! - `inner == 1` and rows of at most 64 (a classifier's logits): one row per SIMD lane, 16 rows
+//!   transposed through a buffer at a time ([`short_rows`]), so that the per-row work is vector
+//!   work too.
 //! - `inner > 1`: strips of columns run across SIMD lanes, each lane one column.
 //!
 //! Accuracy (each output within 1 ulp of the correctly rounded result): `x - m` is exact as a
