@@ -715,6 +715,18 @@ const SHORT_ROW: usize = 64;
 /// Rows per block of [`short_rows`].
 const SHORT_BLOCK: usize = 16;
 
+/// The lane-wise maximum (NaN ignored, at least `lo`) of `len` vectors [`SHORT_BLOCK`] elements
+/// apart from `b`: the maxima of the rows of [`short_rows`]' buffer.
+#[inline(always)]
+unsafe fn lane_max<W: Vector>(b: *const W::Elem, len: usize, lo: W) -> W {
+    let mut m = lo;
+    for j in 0..len {
+        let v = unsafe { W::load(b.add(j * SHORT_BLOCK)) };
+        m = W::select(v.gt(m), v, m);
+    }
+    m
+}
+
 /// Softmax or log-softmax of the rows `r0..r1` of `len <= SHORT_ROW` elements at `p`, with one
 /// row per lane ([`SHORT_BLOCK`] rows at a time, transposed through a buffer), so that the
 /// per-row work (the maximum `m`, the sum, `1 / sum` or `log(sum)`) is vector work too. The sum
@@ -751,11 +763,7 @@ unsafe fn short_rows<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, 
         while g < rows && V::Elem::MANTISSA_DIGITS == 53 {
             // float64: V is the float64 vector, the buffer its elements.
             let b = unsafe { buf.as_mut_ptr().add(g) } as *mut V::Elem;
-            let mut m = V::splat(lowest::<V::Elem>());
-            for j in 0..len {
-                let v = unsafe { V::load(b.add(j * SHORT_BLOCK)) };
-                m = V::select(v.gt(m), v, m);
-            }
+            let m = unsafe { lane_max(b, len, V::splat(lowest::<V::Elem>())) };
             let mut sum = Lanes::<V>::zero();
             for j in 0..len {
                 let (terms, khl) = exp_terms_parts(unsafe { V::load(b.add(j * SHORT_BLOCK)) }, m);
@@ -808,11 +816,7 @@ unsafe fn short_rows<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, 
         }
         while g < rows {
             let b = unsafe { buf.as_mut_ptr().add(g) };
-            let mut m = lo;
-            for j in 0..len {
-                let v = unsafe { V::F64::load(b.add(j * SHORT_BLOCK)) };
-                m = V::F64::select(v.gt(m), v, m);
-            }
+            let m = unsafe { lane_max(b, len, lo) };
             let (mut count, mut rest) = (c::<V::F64>(0.0), c::<V::F64>(0.0));
             for j in 0..len {
                 let s = unsafe { V::F64::load(b.add(j * SHORT_BLOCK)) } - m;
