@@ -1716,3 +1716,19 @@ fn streamed_outputs_match_cached_ones() {
     }
     set_level(before);
 }
+
+// ---------------------------------------------------------------- fuzzing
+
+#[path = "support/fuzz.rs"]
+mod fuzz;
+
+/// [`fuzz::run`] for `NONLIN_FUZZ_SECONDS` (default 2; `.ci/run` gives 20) from
+/// `NONLIN_FUZZ_SEED` (default 1).
+#[test]
+fn fuzz_every_level_against_scalar() {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let seconds: f64 = var("NONLIN_FUZZ_SECONDS", "2").parse().expect("NONLIN_FUZZ_SECONDS");
+    let seed: u64 = var("NONLIN_FUZZ_SEED", "1").parse().expect("NONLIN_FUZZ_SEED");
+    let failures = fuzz::run(seconds, seed);
+    assert!(failures.is_empty(), "{}", failures[..failures.len().min(20)].join("\n"));
+}

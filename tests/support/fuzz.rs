@@ -5,9 +5,10 @@
 //! scalar level (any NaN matches any NaN). Axis-wise functions (softmax, maxout, prelu's weight
 //! gradient, glu's three-operand kernel) go through the same check with random shapes.
 //!
-//! cargo run --release --example fuzz -- [--seconds S] [--seed N]
+//! A module of `tests/kernels.rs` (not an example of its own), so that its kernels are compiled
+//! once for both; run by its test `fuzz_every_level_against_scalar`:
 //!
-//! Prints the number of executions (one execution = one kernel call at one level).
+//! NONLIN_FUZZ_SECONDS=600 NONLIN_FUZZ_SEED=7 cargo test --release --test kernels fuzz -- --nocapture
 
 use std::time::{Duration, Instant};
 
@@ -332,25 +333,17 @@ impl Fuzz {
     }
 }
 
-fn main() {
-    let mut seconds = 20.0;
-    let mut seed = 1u64;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().expect("a value after the flag");
-        match a.as_str() {
-            "--seconds" => seconds = value().parse().expect("--seconds S"),
-            "--seed" => seed = value().parse().expect("--seed N"),
-            _ => panic!("usage: fuzz [--seconds S] [--seed N]"),
-        }
-    }
+/// Fuzzes for `seconds`, from `seed`; prints the number of rounds and executions (one execution
+/// = one kernel call at one level) and returns the failures (it stops at the first round that
+/// has any).
+pub fn run(seconds: f64, seed: u64) -> Vec<String> {
     let levels: Vec<Level> = Level::all()
         .iter()
         .copied()
         .filter(|&l| l <= Level::detect())
         .collect();
     let names: Vec<&str> = levels.iter().map(|l| l.name()).collect();
-    println!("levels {names:?}, seed {seed}, {seconds} s");
+    println!("fuzz: levels {names:?}, seed {seed}, {seconds} s");
     let mut f = Fuzz {
         rng: Rng(seed),
         levels,
@@ -367,15 +360,10 @@ fn main() {
         }
     }
     println!(
-        "{rounds} rounds, {} executions in {:.1} s, {} failures",
+        "fuzz: {rounds} rounds, {} executions in {:.1} s, {} failures",
         f.executions,
         start.elapsed().as_secs_f64(),
         f.failures.len()
     );
-    for m in f.failures.iter().take(20) {
-        println!("FAIL {m}");
-    }
-    if !f.failures.is_empty() {
-        std::process::exit(1);
-    }
+    f.failures
 }
