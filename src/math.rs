@@ -213,6 +213,19 @@ pub fn exp_wide<W: Vector<Elem = f64>>(x: W) -> W {
     (poly(r, &EXP_TAYLOR_9) * (k + c(64.0)).pow2i()) * c(2f64.powi(-64))
 }
 
+/// log1p(t) / t on [0, 1]: the degree-14 Chebyshev interpolant as monomials in `t`, within
+/// 2^-40.7 relative (tools/activation_constants.py `log1p_unit`).
+#[rustfmt::skip]
+const LOG1P_UNIT: [f64; 15] = [0.999999999999444, -0.4999999997492939, 0.3333333144208243, -0.24999943207098252, 0.1999909826782333, -0.16657944946065484, 0.14229846053874007, -0.12249774442965769, 0.1029723046589254, -0.08021112257135836, 0.05400414697999852, -0.029010997546993378, 0.011320424011110997, -0.002799228584141647, 0.00032552168604054284];
+
+/// log1p(t) for `t` in [0, 1] (or NaN) in float64, to about 2^-40 relative: `t P(t)` with no
+/// reduction and no division, for the float32 kernels evaluated through float64 (the general
+/// [`log1p`] costs about three times as much).
+#[inline(always)]
+pub fn log1p_unit_wide<W: Vector<Elem = f64>>(t: W) -> W {
+    t * poly(t, &LOG1P_UNIT)
+}
+
 /// e^x for `x <= 0` (or NaN), cheaper than [`exp`]: one clamp, and the scale `2^k` applied as
 /// `2^(k + M)` then `2^-M` (a constant), so that subnormal results are still rounded once.
 #[inline(always)]

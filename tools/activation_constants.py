@@ -155,6 +155,24 @@ def erfcx_wide(n=14, k=3, top=mp.mpf("14.5")):
     print(f"const ERFCX_WIDE: [f64; {n + 1}] = {[float(m) for m in mono]!r};")
 
 
+def log1p_unit(n=14):
+    """LOG1P_UNIT in src/math.rs: log1p(t) / t on [0, 1] as the degree-n Chebyshev interpolant,
+    printed as monomials in t itself, with its relative error (the float32 kernels through
+    float64, with exp_wide's 2^-37, need about 2^-38)."""
+    g = lambda t: mp.log1p(t) / t if t != 0 else mp.mpf(1)
+    mono_u = cheb_monomial(g, mp.mpf(0), mp.mpf(1), n, exact=True)[0]
+    # u = 2t - 1: expand sum m_i (2t - 1)^i in t.
+    mono = [mp.mpf(0)] * (n + 1)
+    for i, m in enumerate(mono_u):
+        for j in range(i + 1):
+            mono[j] += m * mp.binomial(i, j) * 2**j * (-1) ** (i - j)
+    coeffs = [float(m) for m in mono]
+    grid = [mp.mpf(i) / 4000 for i in range(1, 4001)] + [mp.mpf(2) ** -k for k in range(1, 60)]
+    err = max(abs(horner(coeffs, t) * t / mp.log1p(t) - 1) for t in grid)
+    print(f"// log1p(t) / t on [0, 1], degree {n}, max relative error 2^{float(mp.log(err, 2)):.1f}")
+    print(f"const LOG1P_UNIT: [f64; {n + 1}] = {coeffs!r};")
+
+
 if __name__ == "__main__":
     x_silu = mp.findroot(lambda x: 1 + x + mp.exp(x), -1.27)
     print("silu' root x0 = -1 - W(1/e):", split(x_silu), "e^x0 =", float(mp.exp(x_silu)))
@@ -181,3 +199,4 @@ if __name__ == "__main__":
     erfcx_wide()
     fit("TANHSHRINK", lambda z: (mp.sqrt(z) - mp.tanh(mp.sqrt(z))) / mp.sqrt(z) ** 3 if z > 0 else mp.mpf(1) / 3,
         0, 2.25)
+    log1p_unit()

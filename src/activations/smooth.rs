@@ -14,7 +14,7 @@ use super::{
 use crate::math::two_sum;
 use crate::math::{
     EXP_TAYLOR_9, MathConsts, div_pair, div_to_pair, exp_wide, expm1_pair, fast_two_sum,
-    log1p_pair, square_pair,
+    log1p_pair, log1p_unit_wide, square_pair,
 };
 use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 
@@ -205,6 +205,9 @@ impl<T: Real> Kernel<T, 1> for Softplus {
     const COST: usize = 6;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        if narrow::<V>() {
+            return via_f64(self, [x]);
+        }
         let (z, zl) = times_beta(x, self.beta);
         let (k, h, l) = softplus_pair(z, (self.beta != 1.0).then_some(zl));
         let (q, r) = if self.beta == 1.0 {
@@ -214,6 +217,27 @@ impl<T: Real> Kernel<T, 1> for Softplus {
         };
         let y = V::select(z.gt(c(self.threshold)), x, mul_pow2_pair(q, r, c(1.0), k));
         V::select(x.is_nan(), x, y)
+    }
+}
+
+/// `softplus(z) = max(z, 0) + log1p(e^-|z|)` in float64, to about 2^-36.5 relative
+/// ([`exp_wide`], [`log1p_unit_wide`]): both terms are >= 0, so adding them loses nothing.
+#[inline(always)]
+fn softplus_wide<W: Vector<Elem = f64>>(z: W) -> W {
+    W::select(z.gt(c(0.0)), z, c(0.0)) + log1p_unit_wide(exp_wide(-z.abs()))
+}
+
+/// float32: `softplus_wide(beta x) (1 / beta)` with `beta x` in float64 (its rounding shifts `e` by at
+/// most 2^-43 relative), rounded once to float32: within 1/2 + 2^-12 ulp. `beta` and `threshold`
+/// are rounded to float32 first, as the float32 kernels take their parameters.
+impl Wide<1> for Softplus {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [x]: [W; 1]) -> W {
+        let (beta, threshold) = (self.beta as f32 as f64, self.threshold as f32 as f64);
+        let z = c::<W>(beta) * x;
+        // 1 / beta is a normal float64 for any float32 beta (one more rounding, 2^-53).
+        let y = softplus_wide(z) * c(1.0 / beta);
+        W::select(z.gt(c(threshold)), x, y)
     }
 }
 
@@ -261,8 +285,19 @@ impl<T: Real> Kernel<T, 1> for Logsigmoid {
     const COST: usize = 4;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
+        if narrow::<V>() {
+            return via_f64(self, [x]);
+        }
         let (k, h, l) = softplus_pair(-x, None);
         V::select(x.is_nan(), x, -mul_pow2_pair(h, l, c(1.0), k))
+    }
+}
+
+/// float32: `-softplus_wide(-x)` in float64, rounded once to float32 (`-0` for `x = +inf`).
+impl Wide<1> for Logsigmoid {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [x]: [W; 1]) -> W {
+        -softplus_wide(-x)
     }
 }
 
