@@ -5,7 +5,8 @@
 //!   three passes while it sits in cache: its maximum `m`, the sums, the output. Longer rows
 //!   are split across threads by chunks, pass by pass; the chunks' sums are combined in order.
 //! - `inner == 1` and rows of at most 64 (a classifier's logits): one row per SIMD lane, 16 rows
-//!   transposed through a buffer at a time ([`short_rows`]), so that the per-row work is vector
+//!   transposed through a buffer at a time ([`short_rows`]; backward: [`short_rows_backward`],
+//!   the columns path's [`strip`] on the transposed rows), so that the per-row work is vector
 //!   work too.
 //! - `inner > 1`: strips of columns run across SIMD lanes, each lane one column.
 //!
@@ -712,7 +713,19 @@ unsafe fn wide_finish<V: Vector>(
 
 /// Rows up to this long take [`short_rows`] (forward).
 const SHORT_ROW: usize = 64;
-/// Rows per block of [`short_rows`].
+/// Whether backward rows of `len` take [`short_rows_backward`]: where it measured faster on the
+/// AVX2 machine (arrays of 1e6 elements, 2 threads), float32 rows of up to 64 but those of 8 and
+/// 16 (whole vectors within the 16 lanes the per-row path keeps for a short row: its fastest
+/// case), and float64 rows of up to 6. (Never a matter of the level: the two paths add in
+/// different orders.)
+fn short_backward<T: Real>(len: usize) -> bool {
+    if T::MANTISSA_DIGITS == 24 {
+        len <= SHORT_ROW && len != 8 && len != 16
+    } else {
+        len <= 6
+    }
+}
+/// Rows per block of [`short_rows`] and [`short_rows_backward`].
 const SHORT_BLOCK: usize = 16;
 
 /// The lane-wise maximum (NaN ignored, at least `lo`) of `len` vectors [`SHORT_BLOCK`] elements
@@ -853,6 +866,54 @@ unsafe fn short_rows<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, 
     }
 }
 
+/// The backward ops over the rows `r0..r1` of `len <= SHORT_ROW` elements at `p`: the columns
+/// path, one row per lane ([`strip`] over [`SHORT_BLOCK`] rows at a time, `grad_output` and the
+/// saved output transposed into buffers and the result transposed back). The per-row path
+/// spends most of a short row on its fixed costs (the 64 virtual lanes' flush and tree, the
+/// scalar parameters of each row).
+#[inline(always)]
+unsafe fn short_rows_backward<T: Real, V: Vector<Elem = T>>(
+    op: Op,
+    p: Ptrs<T>,
+    r0: usize,
+    r1: usize,
+    len: usize,
+) {
+    // Element j of row i of the block at [j * SHORT_BLOCK + i].
+    let mut g = [T::default(); SHORT_ROW * SHORT_BLOCK];
+    let mut y = [T::default(); SHORT_ROW * SHORT_BLOCK];
+    let mut o = [T::default(); SHORT_ROW * SHORT_BLOCK];
+    let q = Ptrs {
+        a: SendPtr(g.as_mut_ptr()),
+        b: SendPtr(y.as_mut_ptr()),
+        out: SendPtr(o.as_mut_ptr()),
+    };
+    let mut r = r0;
+    while r < r1 {
+        let rows = SHORT_BLOCK.min(r1 - r);
+        for i in 0..rows {
+            let (a, b) = unsafe { (p.a.0.add((r + i) * len), p.b.0.add((r + i) * len)) };
+            for j in 0..len {
+                unsafe {
+                    (g[j * SHORT_BLOCK + i], y[j * SHORT_BLOCK + i]) = (*a.add(j), *b.add(j))
+                };
+            }
+        }
+        let mut at = 0;
+        while at < rows {
+            unsafe { strip::<T, V>(op, q.at(at), len, SHORT_BLOCK, V::LANES.min(rows - at)) };
+            at += V::LANES;
+        }
+        for i in 0..rows {
+            let out = unsafe { p.out.0.add((r + i) * len) };
+            for j in 0..len {
+                unsafe { *out.add(j) = o[j * SHORT_BLOCK + i] };
+            }
+        }
+        r += rows;
+    }
+}
+
 /// A strip of `nv <= V::LANES` columns (stride `inner`) over `len` rows, one column per lane:
 /// maximum, sums (flushed every 16 rows), output.
 #[inline(always)]
@@ -968,6 +1029,9 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
             match self.task {
                 Task::Rows(r0, r1, len) if len <= SHORT_ROW && op.forward() => {
                     short_rows::<V>(op, p, r0, r1, len);
+                }
+                Task::Rows(r0, r1, len) if !op.forward() && short_backward::<T>(len) => {
+                    short_rows_backward::<T, V>(op, p, r0, r1, len);
                 }
                 Task::Rows(r0, r1, len) if wide::<T>(op) => {
                     let mut e = vec![0.0; len.next_multiple_of(V::LANES)];
