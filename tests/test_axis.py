@@ -35,7 +35,7 @@ def runs(f):
 
 # ----------------------------------------------------------------------------- softmax family
 @DTYPES
-@pytest.mark.parametrize("shape, axis", [((3, 50_000), -1), ((1, 200_001), -1), ((20_000, 3), 0), ((30_000, 7), -1), ((20_000, 5), -1)])
+@pytest.mark.parametrize("shape, axis", [((3, 50_000), -1), ((1, 200_001), -1), ((20_000, 3), 0), ((30_000, 7), -1), ((20_000, 5), -1), ((5_000, 100), -1)])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward"])
 def test_long_axes_bitwise_for_any_threads_and_level(name, shape, axis, dtype, restore_runtime):
     """Rows longer than a chunk are split across threads, short rows run one per lane: the result

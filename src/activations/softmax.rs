@@ -4,7 +4,7 @@
 //! - `inner == 1` (the last axis): a row of at most [`CHUNK`] elements is done by one task in
 //!   three passes while it sits in cache: its maximum `m`, the sums, the output. Longer rows
 //!   are split across threads by chunks, pass by pass; the chunks' sums are combined in order.
-//! - `inner == 1` and rows of at most 64 (a classifier's logits): one row per SIMD lane, 16 rows
+//! - `inner == 1` and rows of at most 128 (a classifier's logits): one row per SIMD lane, 16 rows
 //!   transposed through a buffer at a time ([`short_rows`]; backward: [`short_rows_backward`],
 //!   the columns path's [`strip`] on the transposed rows), so that the per-row work is vector
 //!   work too.
@@ -339,7 +339,7 @@ fn log1p_pair(th: f64, tl: f64) -> (f64, f64) {
 }
 
 /// [`log1p_pair`] lane by lane, with [`log1p`] for `ln_1p` (the Newton step makes up for its
-/// error), for `th + tl >= 0` (up to 63: the sums of [`short_rows`]), `-1` or NaN.
+/// error), for `th + tl >= 0` (up to 127: the sums of [`short_rows`]), `-1` or NaN.
 #[inline(always)]
 fn log1p_pair_lanes<V: Vector>(th: V, tl: V) -> (V, V) {
     let l = log1p(th);
@@ -712,7 +712,9 @@ unsafe fn wide_finish<V: Vector>(
 }
 
 /// Rows up to this long take [`short_rows`] (forward).
-const SHORT_ROW: usize = 64;
+const SHORT_ROW: usize = 128;
+/// Backward rows up to this long may take [`short_rows_backward`] ([`short_backward`]).
+const SHORT_ROW_BACKWARD: usize = 64;
 /// Whether backward rows of `len` take [`short_rows_backward`]: where it measured faster on the
 /// AVX2 machine (arrays of 1e6 elements, 2 threads), float32 rows of up to 64 but those of 8 and
 /// 16 (whole vectors within the 16 lanes the per-row path keeps for a short row: its fastest
@@ -720,7 +722,7 @@ const SHORT_ROW: usize = 64;
 /// different orders.)
 fn short_backward<T: Real>(len: usize) -> bool {
     if T::MANTISSA_DIGITS == 24 {
-        len <= SHORT_ROW && len != 8 && len != 16
+        len <= SHORT_ROW_BACKWARD && len != 8 && len != 16
     } else {
         len <= 6
     }
@@ -745,7 +747,7 @@ unsafe fn lane_max<W: Vector>(b: *const W::Elem, len: usize, lo: W) -> W {
 /// per-row work (the maximum `m`, the sum, `1 / sum` or `log(sum)`) is vector work too. The sum
 /// is kept as `count` (the elements equal to `m`) and `rest` (the others).
 /// - float32, in float64 lanes: `e = e^(x - m)` by [`exp_wide`] (2^-37 relative), plain sums (at
-///   most 64 terms), then softmax `y = e / (count + rest)`, log-softmax `y = (x - m) -
+///   most 128 terms), then softmax `y = e / (count + rest)`, log-softmax `y = (x - m) -
 ///   log1p((count - 1) + rest)` (both terms <= 0: no cancellation), rounded once to float32.
 /// - float64: the terms of the long rows ([`exp_terms_parts`], the exponentials kept for the
 ///   softmax's last pass), compensated sums ([`Lanes::add`]),
@@ -866,7 +868,7 @@ unsafe fn short_rows<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, 
     }
 }
 
-/// The backward ops over the rows `r0..r1` of `len <= SHORT_ROW` elements at `p`: the columns
+/// The backward ops over the rows `r0..r1` of `len <= SHORT_ROW_BACKWARD` elements at `p`: the columns
 /// path, one row per lane ([`strip`] over [`SHORT_BLOCK`] rows at a time, `grad_output` and the
 /// saved output transposed into buffers and the result transposed back). The per-row path
 /// spends most of a short row on its fixed costs (the 64 virtual lanes' flush and tree, the
@@ -880,9 +882,9 @@ unsafe fn short_rows_backward<T: Real, V: Vector<Elem = T>>(
     len: usize,
 ) {
     // Element j of row i of the block at [j * SHORT_BLOCK + i].
-    let mut g = [T::default(); SHORT_ROW * SHORT_BLOCK];
-    let mut y = [T::default(); SHORT_ROW * SHORT_BLOCK];
-    let mut o = [T::default(); SHORT_ROW * SHORT_BLOCK];
+    let mut g = [T::default(); SHORT_ROW_BACKWARD * SHORT_BLOCK];
+    let mut y = [T::default(); SHORT_ROW_BACKWARD * SHORT_BLOCK];
+    let mut o = [T::default(); SHORT_ROW_BACKWARD * SHORT_BLOCK];
     let q = Ptrs {
         a: SendPtr(g.as_mut_ptr()),
         b: SendPtr(y.as_mut_ptr()),
