@@ -127,21 +127,27 @@ fn c<V: Vector>(v: f64) -> V {
 /// 6-term polynomial, went from 0.78 to 0.89 ULP).
 #[inline(always)]
 pub(crate) fn poly<V: Vector>(x: V, coeffs: &[f64]) -> V {
-    let n = coeffs.len();
+    poly_by(x, coeffs.len(), |k| c(coeffs[k]))
+}
+
+/// [`poly`] with `n` coefficients given by `coef(k)` (vectors, e.g. chosen lane by lane).
+#[inline(always)]
+pub(crate) fn poly_by<V: Vector>(x: V, n: usize, coef: impl Fn(usize) -> V) -> V {
     if !(7..=34).contains(&n) {
-        let mut acc = c::<V>(coeffs[n - 1]);
-        for &k in coeffs[..n - 1].iter().rev() {
-            acc = acc.mul_add(x, c(k));
+        let mut acc = coef(n - 1);
+        for k in (0..n - 1).rev() {
+            acc = acc.mul_add(x, coef(k));
         }
         return acc;
     }
-    let tail = &coeffs[2..];
     let mut t = [c::<V>(0.0); 16];
-    let mut m = tail.len().div_ceil(2);
+    let mut m = (n - 2).div_ceil(2);
     for (i, ti) in t.iter_mut().enumerate().take(m) {
-        *ti = match tail.get(2 * i + 1) {
-            Some(&hi) => c::<V>(hi).mul_add(x, c(tail[2 * i])),
-            None => c(tail[2 * i]),
+        let k = 2 + 2 * i;
+        *ti = if k + 1 < n {
+            coef(k + 1).mul_add(x, coef(k))
+        } else {
+            coef(k)
         };
     }
     let mut p = x * x;
@@ -159,7 +165,7 @@ pub(crate) fn poly<V: Vector>(x: V, coeffs: &[f64]) -> V {
             p = p * p;
         }
     }
-    t[0].mul_add(x, c(coeffs[1])).mul_add(x, c(coeffs[0]))
+    t[0].mul_add(x, coef(1)).mul_add(x, coef(0))
 }
 
 /// `min(max(x, lo), hi)`, NaN kept.
@@ -746,10 +752,7 @@ pub fn erfcx_pair<V: Vector>(a: V, da: V) -> (V, V) {
     } else {
         19
     };
-    let mut g = V::lookup4(i, coef(top));
-    for k in (3..top).rev() {
-        g = g.mul_add(u, V::lookup4(i, coef(k)));
-    }
+    let mut g = poly_by(u, top - 2, |k| V::lookup4(i, coef(k + 3)));
     let mut gl = c::<V>(0.0);
     for k in (0..3).rev() {
         let (m, ml) = two_prod(u, g);
