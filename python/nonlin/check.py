@@ -341,7 +341,7 @@ def _precise_forms(alpha: float = ALPHA64) -> Dict[str, Tuple[Callable, Callable
     silu_d = _near_root("silu_derivative", lambda x: _sig_ld(x) * (1 + x * _sig_ld(-x)))
     mish_d = _near_root("mish_derivative", _mish_d_ld)
     for name, f, d, points in [
-        ("silu", lambda x: x * _sig_ld(x), silu_d, [0.0, -1.2785, -37.0, -709.0, -745.0, 745.0]),
+        ("silu", lambda x: x * _sig_ld(x), silu_d, [0.0, -1.2785, -1.03, -1.53, -37.0, -709.0, -745.0, 745.0]),
         ("mish", lambda x: x * _tanh_softplus_ld(x), mish_d, [0.0, -1.1948, -37.0, -709.0, -745.0, 20.0]),
     ]:
         forms[name] = (getattr(nonlin, name), _at_inf(f, np.inf, 0.0), points)

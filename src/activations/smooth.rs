@@ -13,8 +13,8 @@ use super::{
 };
 use crate::math::two_sum;
 use crate::math::{
-    EXP_TAYLOR_9, MathConsts, div_pair, div_to_pair, exp_wide, expm1_pair, fast_two_sum,
-    log1p_pair, log1p_unit_wide, square_pair,
+    EXP_TAYLOR_9, div_pair, div_to_pair, exp_wide, expm1_pair, fast_two_sum, log1p_pair,
+    log1p_unit_wide, square_pair,
 };
 use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 
@@ -55,48 +55,53 @@ const SILU_X0: (f64, f64) = (-1.2784645427610737, -1.0946994183093437e-16);
 const SILU_E0: (f64, f64) = (0.2784645427610737, 1.0946994183093437e-16);
 
 /// `silu'(x) = sigmoid(x) (1 + x sigmoid(-x))`, rounded once, without cancellation anywhere:
-/// with `e = e^-|x|` and `1 + e` as pairs, for `x > 0`, `(1 + e (1 + x)) / (1 + e)^2` (all terms
-/// positive); for `x <= 0`, `e Q / (1 + e)^2` with `Q = 1 + x + e^x`, which has the root `x0`,
-/// evaluated as `Q = t + e^x0 expm1(t)`, `t = x - x0` (`1 + x0 + e^x0 = 0`; both terms have the
-/// sign of `t`), every part carried as a pair. `silu'(0) = 1/2`, `silu'(+inf) = 1`,
-/// `silu'(-inf) = 0`. (Returned as `(q, r, k)`, the value `(q + r) 2^k`; see [`scaled_derivative`].)
+/// with `e = e^-|x|` and `1 + e` as pairs, `N / (1 + e)^2`, one pair quotient for both signs. For
+/// `x > 0`, `N = 1 + e (1 + x)` (all terms positive); for `x <= 0`, `N = e Q` with `Q = 1 + x +
+/// e^x`, `1 + x` exact and `e^x = e` a pair (the terms cancel by at most a factor 1.7 outside
+/// `|x - x0| < 1/4`). `Q` has the root `x0`; around it (only where some lane is there) `Q = t +
+/// e^x0 expm1(t)`, `t = x - x0` (`1 + x0 + e^x0 = 0`; both terms have the sign of `t`), every part
+/// carried as a pair. `silu'(0) = 1/2`, `silu'(+inf) = 1`, `silu'(-inf) = 0`. (Returned as
+/// `(q, r, k)`, the value `(q + r) 2^k`; see [`scaled_derivative`].)
 #[inline(always)]
 fn silu_derivative_parts<V: Vector>(x: V) -> (V, V, V) {
     let (k, h, l, ek, dh, dl) = one_plus_exp_pair(x);
     let (sh, sl) = square_pair(dh, dl);
     let p = x.gt(c(0.0));
-    // x > 0: 1 + e (1 + x), e = ek (h + l) (ek = 1 + e - 1 for the scaling, exact).
     let (s, s_l) = two_sum(c(1.0), x);
     let (eh, el) = (ek * h, ek * l);
+    // x > 0: 1 + e (1 + x) (ek = 1 + e - 1 for the scaling, exact).
     let pr = eh * s;
     let prl = eh.mul_add(s, -pr) + eh.mul_add(s_l, el * s);
     let (nh, nl) = fast_two_sum(c(1.0), pr);
-    let (pos, pos_l) = div_to_pair(nh, nl + prl, sh, sl);
-    let inf = x.ge(c(f64::INFINITY));
-    let (pos, pos_l) = (V::select(inf, c(1.0), pos), V::select(inf, c(0.0), pos_l));
-    // x <= 0: Q = t + e0 expm1(t), t = th + tl.
+    // x <= 0: Q = (1 + x) + e^x.
+    let (qh, q1) = two_sum(s, eh);
+    let (mut qh, mut ql) = (qh, q1 + (s_l + el));
     let (x0h, x0l) = split::<V>(SILU_X0.0, SILU_X0.1);
     let (th, tl) = two_sum(x, -x0h);
-    let tl = tl - x0l;
-    let lo = V::Elem::EXPM1_LO;
-    let (uh, ul) = expm1_pair(V::select(th.lt(c(lo)), c(lo), th));
-    let (e0h, e0l) = split::<V>(SILU_E0.0, SILU_E0.1);
-    let pe = e0h * uh;
-    let (qh, q1) = fast_two_sum(th, pe);
-    let tail =
-        e0h.mul_add(uh, -pe) + e0h.mul_add(ul, e0l * uh) + (e0h * (uh + c(1.0))).mul_add(tl, tl);
-    let ql = q1 + tail;
+    let at_root = th.abs().lt(c(0.25));
+    if V::any(at_root) {
+        // Q = t + e0 expm1(t), t = th + tl.
+        let tl = tl - x0l;
+        let (uh, ul) = expm1_pair(th);
+        let (e0h, e0l) = split::<V>(SILU_E0.0, SILU_E0.1);
+        let pe = e0h * uh;
+        let (rh, r1) = fast_two_sum(th, pe);
+        let tail = e0h.mul_add(uh, -pe)
+            + e0h.mul_add(ul, e0l * uh)
+            + (e0h * (uh + c(1.0))).mul_add(tl, tl);
+        qh = V::select(at_root, rh, qh);
+        ql = V::select(at_root, r1 + tail, ql);
+    }
     let n = h * qh;
     let n_l = h.mul_add(qh, -n) + h.mul_add(ql, l * qh);
-    let (neg, neg_l) = div_to_pair(n, n_l, sh, sl);
-    let neg = neg.copysign(qh + ql); // the sign of Q (in ql where th = 0), also where e^x is 0
+    let (q, r) = div_to_pair(V::select(p, nh, n), V::select(p, nl + prl, n_l), sh, sl);
+    // The sign of Q (in ql where th = 0), also where e^x is 0.
+    let q = V::select(p, q, q.copysign(qh + ql));
+    let inf = x.ge(c(f64::INFINITY));
     let ninf = x.le(c(f64::NEG_INFINITY));
-    let (neg, neg_l) = (V::select(ninf, c(0.0), neg), V::select(ninf, c(0.0), neg_l));
-    (
-        V::select(p, pos, neg),
-        V::select(p, pos_l, neg_l),
-        V::select(p, c(0.0), k),
-    )
+    let q = V::select(inf, c(1.0), V::select(ninf, c(0.0), q));
+    let r = V::select(V::or(inf, ninf), c(0.0), r);
+    (q, r, V::select(p, c(0.0), k))
 }
 
 /// float32 `silu'(x) = sigmoid(x) F` in float64, `e = e^-|x|`: `F = 1 + x e / (1 + e)` for
