@@ -837,6 +837,46 @@ fn f32_at<K: Kernel<f32, 1>>(k: K, x: f32) -> f32 {
     y[0]
 }
 
+/// float32 selu's `λ x` (and `λ g`) is the float64 product rounded to float32: one rounding,
+/// provided the float64 product is a float32 midpoint only where it is exact. Checked with the
+/// kernels' results on every `NONLIN_SWEEP_STEP`-th positive bit pattern (default 1031; 1 checks
+/// all of them).
+#[test]
+fn selu_scale_through_float64_rounds_once() {
+    let step: usize = std::env::var("NONLIN_SWEEP_STEP").map_or(1031, |s| s.parse().unwrap());
+    let all: Vec<u32> = (1u32..0x7f80_0000).step_by(step).collect();
+    for bits in all.chunks(1 << 22) {
+        let x: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).collect();
+        let (mut y, mut yb) = (vec![0f32; x.len()], vec![0f32; x.len()]);
+        apply(&Selu, &x, &mut y);
+        apply2(&SeluBackward, &x, &vec![1f32; x.len()], &mut yb);
+        check_selu_scale(&x, &y, &yb);
+    }
+}
+
+fn check_selu_scale(x: &[f32], y: &[f32], yb: &[f32]) {
+    for ((&x, &y), &yb) in x.iter().zip(y).zip(yb) {
+        let p = x as f64 * SELU_SCALE;
+        let exact = (x as f64).mul_add(SELU_SCALE, -p) == 0.0;
+        let r = p as f32;
+        assert_eq!(
+            (y.to_bits(), yb.to_bits()),
+            (r.to_bits(), r.to_bits()),
+            "x = {x:e}"
+        );
+        if !exact && r as f64 != p {
+            let step = if p > r as f64 { 1 } else { u32::MAX };
+            let toward = f32::from_bits(r.to_bits().wrapping_add(step));
+            let mid = if r.is_finite() {
+                (r as f64 + toward as f64) / 2.0
+            } else {
+                (f32::MAX as f64 + 2f64.powi(128)) / 2.0
+            };
+            assert_ne!(p, mid, "x = {x:e}: double rounding");
+        }
+    }
+}
+
 #[test]
 fn documented_values() {
     let rel = |got: f32, want: f64| (got as f64 / want - 1.0).abs();

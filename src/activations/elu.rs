@@ -1,8 +1,8 @@
 //! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
 
-use super::{c, piecewise, split, times_const};
+use super::{c, narrow, piecewise, split, times_const};
 use crate::math::{MathConsts, exp_mul, exp_mul_pair, expm1, expm1_pair};
-use crate::simd::{Kernel, Real, Vector};
+use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 
 /// `elu(x)`, rounded once from `alpha` times expm1 as a pair, so `elu(-1e-10) = -1e-10 alpha` to
 /// full precision; `elu(-0) = -0` for `alpha > 0`; `elu(-inf) = -alpha`.
@@ -80,22 +80,32 @@ pub const SELU_SCALE: f64 = 1.0507009873554805;
 pub const SELU_ALPHA: f64 = 1.6732632423543772;
 pub const SELU_SA: (f64, f64) = (1.7580993408473766, 5.75014648756476e-17);
 
-/// `λ y` rounded once (`λ` as a pair in the element type). Large `y` is halved first and the
-/// result doubled, tiny `y` scaled up by `2^64` and the result down (exact but for subnormal
-/// results): near overflow the leading product must not overflow where the exact one rounds to
-/// the largest finite value, and near underflow the product's error term must be representable.
+/// `λ y` rounded once. float32: the float64 product rounded to float32 (never a double rounding:
+/// the float64 product is a float32 midpoint for no float32 `y`, as `tests/kernels.rs`
+/// `selu_scale_through_float64_rounds_once` checks). float64: `λ` as a pair; large `y` is halved
+/// first and the result doubled, tiny `y` scaled up by `2^64` and the result down (exact but for
+/// subnormal results): near overflow the leading product must not overflow where the exact one
+/// rounds to the largest finite value, and near underflow the product's error term must be
+/// representable.
 #[inline(always)]
 fn times_scale<V: Vector>(y: V) -> V {
-    let tiny_below = if V::Elem::MANTISSA_DIGITS == 24 {
-        2f64.powi(-90)
-    } else {
-        2f64.powi(-960)
-    };
+    if narrow::<V>() {
+        return via_f64(&ScaleWide, [y]);
+    }
+    let tiny_below = 2f64.powi(-960);
     let (big, tiny) = (y.abs().gt(c(1.0)), y.abs().lt(c(tiny_below)));
     let s = V::select(big, c(0.5), V::select(tiny, c(2f64.powi(64)), c(1.0)));
     let (p, pl) = times_const(y * s, (SELU_SCALE, 0.0));
     // (The sign of the product also where it is 0: the correction's zero may differ.)
     (p + pl).copysign(p) * V::select(big, c(2.0), V::select(tiny, c(2f64.powi(-64)), c(1.0)))
+}
+
+struct ScaleWide;
+impl Wide<1> for ScaleWide {
+    #[inline(always)]
+    fn eval64<W: Vector<Elem = f64>>(&self, [y]: [W; 1]) -> W {
+        y * c(SELU_SCALE)
+    }
 }
 
 /// `selu(x) = λ x` for `x > 0`, `λ α expm1(x)` otherwise, each rounded once.
