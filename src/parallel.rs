@@ -16,12 +16,17 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Work (elements times the kernel's relative cost) below which a call runs on the calling
-/// thread alone. Measured on the 2-core machine, float32, microseconds on one thread / two:
-/// relu at 2^14 elements 0.96 / 1.00, 2^15 1.73 / 1.76, 2^16 2.85 / 2.62, 1e5 5.5 / 3.7;
-/// sigmoid (cost 4) at 2^14 3.8 / 2.4, 1e5 22.6 / 12.7.
-pub const MIN_PARALLEL: usize = 1 << 15;
-/// Elements per task (a call on fewer runs on the calling thread).
+/// Work (elements times the kernel's relative cost, float64 elements counting twice) below
+/// which a call runs on the calling thread alone: about 2 us of work, where a second thread
+/// starts to pay. Measured on the 2-core machine, microseconds on one thread / two (tasks of
+/// `GRAIN / cost` elements): relu float32 at 8000 elements 1.4 / 1.3, 16000 2.3 / 2.3, 32000
+/// 3.8 / 3.2; sigmoid float32 (cost 12) at 2000 3.0 / 3.0 (one task), 4000 5.7 / 3.6; gelu
+/// float32 (24) at 1000 4.0 / 4.0 (one task), 2000 7.4 / 4.3; gelu float64 (48) at 500 8.3 /
+/// 8.3 (one task), 1000 15.9 / 8.5; silu_backward float64 (48) at 1000 8.1 / 4.8.
+pub const MIN_PARALLEL: usize = 1 << 14;
+/// Work per task: elementwise calls split into pieces of `GRAIN / cost` elements (at least 256),
+/// the reductions into ranges of about `GRAIN` elements (a call on fewer runs on the calling
+/// thread).
 pub const GRAIN: usize = 1 << 13;
 /// How long an idle worker spins before it sleeps.
 const SPIN: Duration = Duration::from_micros(200);

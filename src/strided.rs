@@ -55,14 +55,17 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     let rows: usize = lens[..lens.len() - 1].iter().product();
     let ptrs: [SendPtr<T>; N] = ins.map(|v| SendPtr(v.ptr as *mut T));
     let out = SendPtr(out_ptr);
-    // Work items are pieces of rows, at most GRAIN elements each, so that one long row (the
-    // contiguous case) is split across threads too.
-    let pieces = inner.div_ceil(GRAIN).max(1);
+    // Work items are pieces of rows, of about GRAIN work each (float64 elements cost twice
+    // float32's), so that one long row (the contiguous case) is split across threads too, and
+    // a short call to a costly kernel as well.
+    let cost = K::COST * size_of::<T>() / 4;
+    let most = (GRAIN / cost).max(256);
+    let pieces = inner.div_ceil(most).max(1);
     let piece = inner.div_ceil(pieces);
-    let grain = (GRAIN / piece).max(1);
+    let grain = (most / piece).max(1);
     let stream = rows * inner * size_of::<T>() >= STREAM_MIN_BYTES
         && !ins.iter().any(|v| std::ptr::eq(v.ptr, out_ptr));
-    for_ranges(rows * pieces, grain, piece * K::COST, |r0, r1| {
+    for_ranges(rows * pieces, grain, piece * cost, |r0, r1| {
         dispatch(RowsJob {
             k,
             lens,

@@ -10,7 +10,7 @@ pub struct Elu {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 1> for Elu {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         if self.alpha == 0.0 {
@@ -41,7 +41,7 @@ pub struct EluDerivative {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 1> for EluDerivative {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         piecewise(x, c(1.0), exp_mul(x, c(self.alpha), c(1.0)))
@@ -54,7 +54,7 @@ pub struct EluBackward {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 2> for EluBackward {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         piecewise(x, g, exp_mul(x, g, c(self.alpha)))
@@ -112,7 +112,7 @@ impl Wide<1> for ScaleWide {
 /// `selu(-0) = -0`, `selu(-inf) = -λ α`.
 pub struct Selu;
 impl<T: Real> Kernel<T, 1> for Selu {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (sa, sal) = split::<V>(SELU_SA.0, SELU_SA.1);
@@ -123,7 +123,7 @@ impl<T: Real> Kernel<T, 1> for Selu {
 /// `selu'(x) = λ` for `x > 0`, `λ α e^x` otherwise (`λ α` at 0), each rounded once.
 pub struct SeluDerivative;
 impl<T: Real> Kernel<T, 1> for SeluDerivative {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         SeluBackward.eval([c(1.0), x])
@@ -133,7 +133,7 @@ impl<T: Real> Kernel<T, 1> for SeluDerivative {
 /// Backward from the input: `λ g` for `x > 0`, `g λ α e^x` otherwise, each rounded once.
 pub struct SeluBackward;
 impl<T: Real> Kernel<T, 2> for SeluBackward {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         let (sa, sal) = split::<V>(SELU_SA.0, SELU_SA.1);
@@ -173,7 +173,7 @@ pub struct Celu {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 1> for Celu {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (u, r) = div_alpha(x, self.alpha);
@@ -201,7 +201,7 @@ pub struct CeluDerivative {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 1> for CeluDerivative {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         CeluBackward { alpha: self.alpha }.eval([c(1.0), x])
@@ -213,7 +213,7 @@ pub struct CeluBackward {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 2> for CeluBackward {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         let (q, r) = div_alpha(x, self.alpha);

@@ -105,7 +105,7 @@ fn mul_pairs<V: Vector>(ah: V, al: V, bh: V, bl: V) -> (V, V) {
 /// NaN there), `gelu(inf) = inf`.
 pub struct Gelu;
 impl<T: Real> Kernel<T, 1> for Gelu {
-    const COST: usize = 8;
+    const COST: usize = 24;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         if narrow::<V>() {
@@ -253,7 +253,7 @@ scaled_derivative!(
     /// `g * gelu'(x)`, rounded once (also where it is subnormal).
     GeluBackward,
     gelu_derivative_parts,
-    10,
+    30,
     wide = GeluDerivativeWide
 );
 
@@ -288,7 +288,7 @@ fn tanh_arg<V: Vector>(x: V) -> (V, V, V, V) {
 /// `1 + tanh`). `gelu_tanh(-0) = -0`, `gelu_tanh(-inf) = -0`, `gelu_tanh(inf) = inf`.
 pub struct GeluTanh;
 impl<T: Real> Kernel<T, 1> for GeluTanh {
-    const COST: usize = 6;
+    const COST: usize = 18;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         if narrow::<V>() {
@@ -430,6 +430,6 @@ scaled_derivative!(
     /// multiplies the derivative's pair before its power of two is applied.
     GeluTanhBackward,
     gelu_tanh_derivative_parts,
-    8,
+    24,
     wide = GeluTanhDerivativeWide
 );

@@ -143,7 +143,7 @@ fn times_e<V: Vector>(b: V, v: V, a: V, z: V) -> V {
 /// `[a, b] -> a σ(b)`.
 pub struct Glu;
 impl<T: Real> Kernel<T, 2> for Glu {
-    const COST: usize = 8;
+    const COST: usize = 24;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [a, b]: [V; 2]) -> V {
         mul_sigmoid(a, b)
@@ -153,7 +153,7 @@ impl<T: Real> Kernel<T, 2> for Glu {
 /// The gradient for the first half: `[g, b] -> g σ(b)`.
 pub struct GluBackwardA;
 impl<T: Real> Kernel<T, 2> for GluBackwardA {
-    const COST: usize = 8;
+    const COST: usize = 24;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, b]: [V; 2]) -> V {
         mul_sigmoid(g, b)
@@ -165,7 +165,7 @@ impl<T: Real> Kernel<T, 2> for GluBackwardA {
 /// rounded σ gives 0): `a σ'(b)` rounded once, then the product by `g`.
 pub struct GluBackwardB;
 impl<T: Real> Kernel<T, 3> for GluBackwardB {
-    const COST: usize = 8;
+    const COST: usize = 24;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, a, b]: [V; 3]) -> V {
         // a σ'(b) first (at most |a| / 4, so g a may overflow where the result does not)

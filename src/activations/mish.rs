@@ -17,7 +17,7 @@ use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 /// `mish(inf) = inf`.
 pub struct Mish;
 impl<T: Real> Kernel<T, 1> for Mish {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         if narrow::<V>() {
@@ -186,6 +186,6 @@ scaled_derivative!(
     /// `g * mish'(x)`, rounded once (also where it is subnormal).
     MishBackward,
     mish_derivative_parts,
-    8,
+    24,
     wide = MishDerivativeWide
 );

@@ -19,7 +19,7 @@ fn parts<V: Vector>(x: V) -> OnePlusExp<V> {
 
 pub struct Sigmoid;
 impl<T: Real> Kernel<T, 1> for Sigmoid {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let e = parts(x);
@@ -39,7 +39,7 @@ impl<T: Real> Kernel<T, 1> for Sigmoid {
 /// (float32 x = 20 gives 2.0611537e-9, where `y (1 - y)` from the output gives 0).
 pub struct SigmoidDerivative;
 impl<T: Real> Kernel<T, 1> for SigmoidDerivative {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let e = parts(x);

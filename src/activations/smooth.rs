@@ -36,7 +36,7 @@ pub(super) fn one_plus_exp_pair<V: Vector>(x: V) -> (V, V, V, V, V, V) {
 /// subnormals (`silu(-100) = -100 e^-100`). `silu(-0) = -0`, `silu(-inf) = -0`.
 pub struct Silu;
 impl<T: Real> Kernel<T, 1> for Silu {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (k, h, l, _, dh, dl) = one_plus_exp_pair(x);
@@ -135,7 +135,7 @@ scaled_derivative!(
     /// `g * silu'(x)`, rounded once (also where it is subnormal).
     SiluBackward,
     silu_derivative_parts,
-    8,
+    24,
     wide = SiluDerivativeWide
 );
 
@@ -207,7 +207,7 @@ pub struct Softplus {
     pub threshold: f64,
 }
 impl<T: Real> Kernel<T, 1> for Softplus {
-    const COST: usize = 6;
+    const COST: usize = 18;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         if narrow::<V>() {
@@ -253,7 +253,7 @@ pub struct SoftplusDerivative {
     pub threshold: f64,
 }
 impl<T: Real> Kernel<T, 1> for SoftplusDerivative {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (z, zl) = times_beta(x, self.beta);
@@ -273,7 +273,7 @@ pub struct SoftplusBackward {
     pub threshold: f64,
 }
 impl<T: Real> Kernel<T, 2> for SoftplusBackward {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         let (z, zl) = times_beta(x, self.beta);
@@ -287,7 +287,7 @@ impl<T: Real> Kernel<T, 2> for SoftplusBackward {
 /// (as [`Softplus`]): no cancellation, `logsigmoid(-1e4) = -1e4`, `logsigmoid(100) = -e^-100`.
 pub struct Logsigmoid;
 impl<T: Real> Kernel<T, 1> for Logsigmoid {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         if narrow::<V>() {
@@ -309,7 +309,7 @@ impl Wide<1> for Logsigmoid {
 /// `logsigmoid'(x) = sigmoid(-x)`, rounded once, accurate in both tails.
 pub struct LogsigmoidDerivative;
 impl<T: Real> Kernel<T, 1> for LogsigmoidDerivative {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let (k, q, r) = sigmoid_pair(-x, c(0.0));
@@ -320,7 +320,7 @@ impl<T: Real> Kernel<T, 1> for LogsigmoidDerivative {
 /// `g * sigmoid(-x)` (ATen's `log_sigmoid_backward` without its buffer argument), rounded once.
 pub struct LogsigmoidBackward;
 impl<T: Real> Kernel<T, 2> for LogsigmoidBackward {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         if narrow::<V>() {
@@ -487,7 +487,7 @@ fn tanhshrink_scale<T: Real>() -> (f64, f64, f64) {
 /// terms positive, the quotient of pairs rounded once and under a fifth of the sum).
 pub struct Tanhshrink;
 impl<T: Real> Kernel<T, 1> for Tanhshrink {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         let a = x.abs();
@@ -578,7 +578,7 @@ impl WideFn for TanhSquaredWide {
 /// `x^2 (1 - 2x^2 / 3)` in one fused multiply-add (the next term is under 2^-(2 digits)).
 pub struct TanhshrinkDerivative;
 impl<T: Real> Kernel<T, 1> for TanhshrinkDerivative {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         if narrow::<V>() {
@@ -596,7 +596,7 @@ impl<T: Real> Kernel<T, 1> for TanhshrinkDerivative {
 /// tiny `x^2` can underflow.
 pub struct TanhshrinkBackward;
 impl<T: Real> Kernel<T, 2> for TanhshrinkBackward {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         if narrow::<V>() {

@@ -125,7 +125,7 @@ impl<T: Real> Kernel<T, 5> for SoftmaxCached {
 /// pair. `-inf` gives 0.
 pub struct SoftmaxOut;
 impl<T: Real> Kernel<T, 4> for SoftmaxOut {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x, m, fh, fl]: [V; 4]) -> V {
         let (s, err) = shifted(x, m);
@@ -161,7 +161,7 @@ impl<T: Real> Kernel<T, 4> for SoftmaxGrad {
 /// sum(g)` a pair.
 pub struct LogSoftmaxGrad;
 impl<T: Real> Kernel<T, 4> for LogSoftmaxGrad {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, y, hi, lo]: [V; 4]) -> V {
         let e = -exp(y);

@@ -7,7 +7,7 @@ use crate::simd::{Kernel, Real, Vector};
 /// `tanh(x)`; `tanh(-0) = -0`.
 pub struct Tanh;
 impl<T: Real> Kernel<T, 1> for Tanh {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         tanh(x)
@@ -18,7 +18,7 @@ impl<T: Real> Kernel<T, 1> for Tanh {
 /// keep full relative accuracy; `e` and `(1 + e)^2` are pairs, so the result is rounded once.
 pub struct TanhDerivative;
 impl<T: Real> Kernel<T, 1> for TanhDerivative {
-    const COST: usize = 4;
+    const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
         // Above 1 - EXP_LO / 2, 4e rounds to 0 (4 < e^2).
