@@ -18,6 +18,28 @@ use nonlin::{Kernel, Real, apply, apply_inplace, apply2};
 
 // ---------------------------------------------------------------- helpers
 
+/// The SIMD level is global and tests run on several threads: a test that sets it holds this
+/// lock until it has put the level back, so two such tests never interleave.
+static LEVEL_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `f(level)` at every level the CPU has, scalar first, under [`LEVEL_LOCK`]; the level in force
+/// before is restored afterwards, also when `f` panics.
+fn at_each_level(mut f: impl FnMut(Level)) {
+    struct Restore(Level);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            set_level(self.0);
+        }
+    }
+    // Dropped in reverse order: the level is restored, then the lock released.
+    let _lock = LEVEL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _restore = Restore(nonlin::level());
+    for &l in Level::all().iter().filter(|&&l| l <= Level::detect()) {
+        set_level(l);
+        f(l);
+    }
+}
+
 /// Bit pattern of a T (NaN payloads and signs of zero included).
 fn bits<T: Real>(v: T) -> u64 {
     match size_of::<T>() {
@@ -722,18 +744,13 @@ struct Levels {
 
 impl Levels {
     fn compare<T: Real>(&mut self, name: &str, run: &dyn Fn(&mut [T])) {
-        let levels: Vec<Level> = Level::all()
-            .iter()
-            .copied()
-            .filter(|&l| l <= Level::detect())
-            .collect();
-        let before = nonlin::level();
         let n = inputs::<T>().len().max(pairs::<T>().len());
         let mut want = vec![T::default(); n];
-        set_level(Level::Scalar);
-        run(&mut want);
-        for &l in &levels[1..] {
-            set_level(l);
+        at_each_level(|l| {
+            if l == Level::Scalar {
+                run(&mut want);
+                return;
+            }
             let mut got = vec![T::default(); n];
             run(&mut got);
             // Any NaN matches any NaN (payloads and signs of NaN are not specified).
@@ -748,8 +765,7 @@ impl Levels {
                     want[i]
                 ));
             }
-        }
-        set_level(before);
+        });
     }
 }
 
@@ -1606,9 +1622,7 @@ fn glu_backward_one_pass_matches_the_kernels() {
         };
         let x: Vec<T> = (0..outer * 2 * m).map(|i| draw(i, 30.0)).collect();
         let g: Vec<T> = (0..outer * m).map(|i| draw(i + 3, 3.0)).collect();
-        let before = nonlin::level();
-        for &l in Level::all().iter().filter(|&&l| l <= Level::detect()) {
-            set_level(l);
+        at_each_level(|l| {
             let mut want = vec![T::default(); x.len()];
             for r in 0..outer {
                 let (a, b) = (&x[r * 2 * m..], &x[r * 2 * m + m..]);
@@ -1628,8 +1642,7 @@ fn glu_backward_one_pass_matches_the_kernels() {
             let p = inplace.as_mut_ptr();
             unsafe { glu_backward_contiguous(g.as_ptr(), p, p, outer, m) };
             assert!(same_bits(&inplace, &want), "in place, {} {outer}x{m}", T::NAME);
-        }
-        set_level(before);
+        });
     }
     for (outer, m) in [(3, 37), (2, 5000), (1, 9000), (40, 1)] {
         check::<f32>(outer, m);
@@ -1701,14 +1714,11 @@ fn partial_loads_and_stores() {
             bad
         }
     }
-    let before = nonlin::level();
-    for &l in Level::all().iter().filter(|&&l| l <= Level::detect()) {
-        set_level(l);
+    at_each_level(|l| {
         let mut bad = dispatch(Check::<f32>(std::marker::PhantomData));
         bad.extend(dispatch(Check::<f64>(std::marker::PhantomData)));
         assert!(bad.is_empty(), "{}: {bad:?}", l.name());
-    }
-    set_level(before);
+    });
 }
 
 /// Outputs of `STREAM_MIN_BYTES` and more go by streaming stores from their first element
@@ -1748,14 +1758,11 @@ fn streamed_outputs_match_cached_ones() {
         }
         bad
     }
-    let before = nonlin::level();
-    for &l in Level::all().iter().filter(|&&l| l <= Level::detect()) {
-        set_level(l);
+    at_each_level(|l| {
         let mut bad = check::<f32>();
         bad.extend(check::<f64>());
         assert!(bad.is_empty(), "{}: {bad:?}", l.name());
-    }
-    set_level(before);
+    });
 }
 
 // ---------------------------------------------------------------- fuzzing

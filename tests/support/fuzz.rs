@@ -19,7 +19,7 @@ use nonlin::activations::softmax::{Op, softmax_backward, softmax_forward};
 use nonlin::activations::{
     elu::*, gelu::*, hard::*, mish::*, relu::*, sigmoid::*, smooth::*, tanh::*,
 };
-use nonlin::simd::{Level, set_level};
+use nonlin::simd::Level;
 use nonlin::strided::{View, elementwise};
 use nonlin::{Kernel, Real, apply, apply_inplace, apply2};
 
@@ -96,7 +96,6 @@ fn same<T: Real>(a: &[T], b: &[T]) -> Option<usize> {
 
 struct Fuzz {
     rng: Rng,
-    levels: Vec<Level>,
     executions: u64,
     failures: Vec<String>,
 }
@@ -109,14 +108,14 @@ impl Fuzz {
     /// Runs `run` (which writes its result into the slice) at every level; compares with scalar.
     fn check<T: Real>(&mut self, name: &str, n: usize, run: &dyn Fn(&mut [T])) {
         let mut want = vec![T::from_f64(7.0); n];
-        set_level(Level::Scalar);
-        run(&mut want);
-        self.executions += 1;
-        for &l in &self.levels[1..] {
-            set_level(l);
+        super::at_each_level(|l| {
+            self.executions += 1;
+            if l == Level::Scalar {
+                run(&mut want);
+                return;
+            }
             let mut got = vec![T::from_f64(7.0); n];
             run(&mut got);
-            self.executions += 1;
             if let Some(i) = same(&got, &want) {
                 self.failures.push(format!(
                     "{name}<{}> n={n} at {}: element {i}: {:?} vs scalar {:?}",
@@ -126,7 +125,7 @@ impl Fuzz {
                     want[i]
                 ));
             }
-        }
+        });
     }
 
     /// Input at a random offset into a larger buffer, output at another offset, and in place.
@@ -337,16 +336,13 @@ impl Fuzz {
 /// = one kernel call at one level) and returns the failures (it stops at the first round that
 /// has any).
 pub fn run(seconds: f64, seed: u64) -> Vec<String> {
-    let levels: Vec<Level> = Level::all()
-        .iter()
-        .copied()
-        .filter(|&l| l <= Level::detect())
+    let names: Vec<&str> = (Level::all().iter())
+        .filter(|&&l| l <= Level::detect())
+        .map(|l| l.name())
         .collect();
-    let names: Vec<&str> = levels.iter().map(|l| l.name()).collect();
     println!("fuzz: levels {names:?}, seed {seed}, {seconds} s");
     let mut f = Fuzz {
         rng: Rng(seed),
-        levels,
         executions: 0,
         failures: vec![],
     };
