@@ -912,8 +912,8 @@ unary_fn! {
     hardswish() => Hardswish
 }
 unary_fn! {
-    /// hardswish'(x), ATen's hardswish_backward rule: 0 for x < -3, x / 3 + 1/2 for
-    /// -3 <= x <= 3 (-1/2 at -3, 3/2 at 3), 1 for x > 3.
+    /// hardswish'(x), ATen's hardswish_backward rule: 0 for x <= -3, x / 3 + 1/2 for
+    /// -3 < x < 3, 1 for x >= 3 (the one-sided limits at the kinks: 0 at -3, 1 at 3).
     hardswish_derivative() => HardswishDerivative
 }
 binary_fn! {

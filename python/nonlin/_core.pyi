@@ -12,7 +12,8 @@ _ArrayLike = npt.ArrayLike
 _Out = Optional[npt.NDArray[np.floating[Any]]]
 _Result = Any  # np.ndarray, or a NumPy scalar for 0-d input without out=
 # A default written `...` is one the compiled signature shows as `...` (PyO3 renders only plain
-# literals; mypy.stubtest checks the stub against it): its value is in the function's docstring.
+# literals; mypy.stubtest checks the stub against it): its value is PyTorch's default, given in
+# the README's table of functions.
 
 __version__: str
 
