@@ -122,7 +122,9 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(threads: usize) -> Pool {
+    /// A pool of `threads` threads (the caller and `threads - 1` workers); an error if a worker
+    /// cannot be started (the ones started stop again when the pool is dropped).
+    fn new(threads: usize) -> std::io::Result<Pool> {
         let shared = Arc::new(Shared {
             state: AtomicU64::new(0),
             tasks: AtomicUsize::new(0),
@@ -134,21 +136,20 @@ impl Pool {
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
         });
-        let workers = (1..threads.max(1))
-            .map(|i| {
-                let s = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("nonlin-{i}"))
-                    .spawn(move || s.worker())
-                    .expect("nonlin: cannot start a worker thread")
-            })
-            .collect();
-        Pool {
+        let mut pool = Pool {
             shared,
             threads: threads.max(1),
-            workers,
+            workers: Vec::new(),
             busy: Mutex::new(()),
+        };
+        for i in 1..pool.threads {
+            let s = pool.shared.clone();
+            let w = std::thread::Builder::new()
+                .name(format!("nonlin-{i}"))
+                .spawn(move || s.worker())?;
+            pool.workers.push(w);
         }
+        Ok(pool)
     }
 
     /// Runs `f(t)` for every `t < tasks` on the caller and the workers; returns when all are done.
@@ -208,18 +209,19 @@ fn pool() -> Arc<Pool> {
             .and_then(|v| v.trim().parse().ok());
         let threads =
             env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        Arc::new(Pool::new(threads))
+        // One thread (no workers) cannot fail to start.
+        Arc::new(Pool::new(threads).unwrap_or_else(|_| Pool::new(1).unwrap()))
     })
     .clone()
 }
 
-/// Uses `threads` threads for large calls from now on (1: always the calling thread).
-pub fn set_num_threads(threads: usize) {
-    let old = POOL
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .replace(Arc::new(Pool::new(threads)));
+/// Uses `threads` threads for large calls from now on (1: always the calling thread); if they
+/// cannot be started, an error, and the threads in use stay.
+pub fn set_num_threads(threads: usize) -> std::io::Result<()> {
+    let new = Arc::new(Pool::new(threads)?);
+    let old = POOL.write().unwrap_or_else(|e| e.into_inner()).replace(new);
     drop(old); // its workers stop once no call uses it
+    Ok(())
 }
 
 /// Number of threads a large call uses.
@@ -317,7 +319,7 @@ mod tests {
     #[test]
     fn ranges_come_back_in_order_for_any_pool() {
         for threads in [1, 2, 3, 4] {
-            let pool = Pool::new(threads);
+            let pool = Pool::new(threads).unwrap();
             for tasks in [1, 2, 7, 100] {
                 for _ in 0..50 {
                     let hits: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
@@ -340,7 +342,7 @@ mod tests {
 
     #[test]
     fn a_panicking_task_reaches_the_caller_and_the_pool_still_works() {
-        let pool = Pool::new(2);
+        let pool = Pool::new(2).unwrap();
         let r = catch_unwind(AssertUnwindSafe(|| {
             pool.run(8, &|t| assert!(t != 5, "task 5"))
         }));

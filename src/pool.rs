@@ -36,14 +36,15 @@ impl Buffer {
     pub fn is_empty(&self) -> bool {
         self.bytes == 0
     }
-    fn layout(bytes: usize) -> Layout {
-        Layout::from_size_align(bytes.max(1), ALIGN).expect("buffer size overflows")
+    fn layout(bytes: usize) -> Option<Layout> {
+        Layout::from_size_align(bytes.max(1), ALIGN).ok()
     }
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        unsafe { dealloc(self.ptr.as_ptr(), Buffer::layout(self.bytes)) }
+        // The layout was valid when the buffer was allocated.
+        unsafe { dealloc(self.ptr.as_ptr(), Buffer::layout(self.bytes).unwrap()) }
     }
 }
 
@@ -68,8 +69,9 @@ pub fn capacity() -> usize {
     })
 }
 
-/// A buffer of at least `bytes` bytes: a cached one of at most twice that size, or a new one.
-pub fn take(bytes: usize) -> Buffer {
+/// A buffer of at least `bytes` bytes: a cached one of at most twice that size, or a new one;
+/// `None` where the allocation fails (the caller raises MemoryError, as NumPy does).
+pub fn take(bytes: usize) -> Option<Buffer> {
     if bytes >= MIN_POOLED {
         let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         let best = (0..c.buffers.len())
@@ -78,13 +80,11 @@ pub fn take(bytes: usize) -> Buffer {
         if let Some(i) = best {
             let b = c.buffers.remove(i);
             c.bytes -= b.bytes;
-            return b;
+            return Some(b);
         }
     }
-    let layout = Buffer::layout(bytes);
-    let ptr = NonNull::new(unsafe { alloc(layout) })
-        .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-    Buffer { ptr, bytes }
+    let ptr = NonNull::new(unsafe { alloc(Buffer::layout(bytes)?) })?;
+    Some(Buffer { ptr, bytes })
 }
 
 /// Returns a buffer: kept if it is large and fits, otherwise freed. The oldest buffers make room.
@@ -122,13 +122,13 @@ mod tests {
 
     #[test]
     fn reuses_a_returned_buffer_of_similar_size() {
-        let a = take(3 << 20);
+        let a = take(3 << 20).unwrap();
         let p = a.as_ptr();
         give(a);
-        let b = take(2 << 20); // fits: 3 MiB is at most twice 2 MiB
+        let b = take(2 << 20).unwrap(); // fits: 3 MiB is at most twice 2 MiB
         assert_eq!(b.as_ptr(), p);
         assert!(b.len() >= 2 << 20);
-        let c = take(1 << 20); // 3 MiB would waste more than half: a new one
+        let c = take(1 << 20).unwrap(); // 3 MiB would waste more than half: a new one
         assert_ne!(c.as_ptr(), p);
         assert_eq!(p as usize % ALIGN, 0);
         give(b);
@@ -136,5 +136,11 @@ mod tests {
         assert!(cached_bytes() >= 4 << 20);
         assert!(clear() >= 4 << 20);
         assert_eq!(cached_bytes(), 0);
+    }
+
+    #[test]
+    fn an_impossible_size_is_none() {
+        assert!(take(isize::MAX as usize).is_none());
+        assert!(take(1 << 62).is_none());
     }
 }

@@ -7,7 +7,7 @@ use numpy::npyffi::{NPY_ARRAY_ALIGNED, NPY_ARRAY_WRITEABLE};
 use numpy::{
     Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -222,10 +222,15 @@ fn new_array<'py, T: Element>(
     let bytes = n
         .checked_mul(size_of::<T>())
         .ok_or_else(|| PyValueError::new_err("array too large"))?;
-    if bytes < crate::pool::MIN_POOLED || crate::pool::capacity() == 0 {
+    if bytes < crate::pool::MIN_POOLED {
         return Ok(unsafe { PyArrayDyn::<T>::new(py, shape, fortran) });
     }
-    let buf = crate::pool::take(bytes);
+    let buf = crate::pool::take(bytes).ok_or_else(|| {
+        PyMemoryError::new_err(format!(
+            "Unable to allocate {bytes} bytes for an array with shape {}",
+            shape_str(shape)
+        ))
+    })?;
     let ptr = buf.as_ptr() as *const T;
     let owner = Bound::new(py, PooledBuffer { buf: Some(buf) })?;
     // Safety: the buffer holds `n` elements, is aligned, and lives as long as `owner`, the
@@ -1356,8 +1361,12 @@ fn set_num_threads(n: usize) -> PyResult<()> {
             "set_num_threads: n must be at least 1",
         ));
     }
-    crate::parallel::set_num_threads(n);
-    Ok(())
+    crate::parallel::set_num_threads(n).map_err(|e| {
+        PyRuntimeError::new_err(format!(
+            "set_num_threads: cannot start {n} threads ({e}); the {} in use stay",
+            crate::parallel::num_threads()
+        ))
+    })
 }
 
 /// (bytes held by the output buffer cache, its capacity); `clear=True` empties it first.
