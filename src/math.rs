@@ -261,17 +261,28 @@ pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
 /// (h + l)`, `k = k1 + 2 k2` and `k2 = ceil(k / 3)`, it computes `(((h + l) (bh + bl) 2^k1) a)
 /// 2^k2 2^k2` with `(h + l) (bh + bl)` as a pair: one rounding, then scalings that only round
 /// where the result is subnormal. For `x <= 0`, `2^k1 <= 1`, so nothing overflows for
-/// `|a (bh + bl)| < MAX / 2`. `x` below `EXP_MUL_LO` counts as `EXP_MUL_LO` (the result is then 0
-/// for finite `a`, `b`), and `x = -inf` gives `(a * 0) * bh`.
+/// `|a (bh + bl)| < MAX / 2`; above, only where the result overflows. `x` below `EXP_MUL_LO`
+/// counts as `EXP_MUL_LO` (the result is then 0 for finite `a`, `b`), `x` above `-EXP_MUL_LO` as
+/// `-EXP_MUL_LO` (the result is then infinite for nonzero `a`, `b`, and 0 for a zero one, also at
+/// `x = +inf`); `x = -inf` gives `(a * 0) * bh`.
 #[inline(always)]
 pub fn exp_mul_pair<V: Vector>(x: V, a: V, bh: V, bl: V) -> V {
-    let (k, h, l) = exp_pair(clamp(x, V::Elem::EXP_MUL_LO, V::Elem::EXP_HI));
+    let lo = V::Elem::EXP_MUL_LO;
+    let (k, h, l) = exp_pair(clamp(x, lo, -lo));
+    // Where e^x scales up, a tiny (or subnormal) a would round before it does: a 2^64, k - 64.
+    let up = V::and(k.gt(c(0.0)), a.abs().lt(c(2f64.powi(-64))));
+    let (k, a) = if V::any(up) {
+        let k = V::select(up, k - c(64.0), k);
+        (k, V::select(up, a * c(2f64.powi(64)), a))
+    } else {
+        (k, a)
+    };
     let v = mul_exp_pair(k, h, l, a, bh, bl);
     V::select(x.le(c(f64::NEG_INFINITY)), (a * c(0.0)) * bh, v)
 }
 
 /// `a (bh + bl) 2^k (h + l)` for `(k, h, l)` from [`exp_pair`] of an `x` in `[EXP_MUL_LO,
-/// EXP_HI]`: the body of [`exp_mul_pair`], for callers that already have the exponential.
+/// -EXP_MUL_LO]`: the body of [`exp_mul_pair`], for callers that already have the exponential.
 #[inline(always)]
 pub fn mul_exp_pair<V: Vector>(k: V, h: V, l: V, a: V, bh: V, bl: V) -> V {
     let magic = c::<V>(V::Elem::ROUND_MAGIC);

@@ -250,11 +250,22 @@ fn sc(g: f64, f: f64, a: f64) -> f64 {
         let zero = if WIDE.with(|w| w.get()) { a.exp() == 0.0 } else { a < -1e4 };
         return if zero { f64::NAN } else { g * f.signum() };
     }
+    if g * f == 0.0 && !a.is_nan() {
+        return g * f; // a zero gradient stays 0, also where e^a overflows (or a = inf)
+    }
     let e = a.exp();
-    if e >= f64::MIN_POSITIVE * 1e20 && (g * f).is_finite() {
-        return (g * f) * e; // one exp: fewer roundings
+    if e >= f64::MIN_POSITIVE * 1e20 && e.is_finite() && (g * f).is_finite() {
+        // one exp: fewer roundings; a tiny g last, so that it is not rounded on its own
+        return if g.abs() < 1.0 && (f * e).is_finite() { g * (f * e) } else { (g * f) * e };
     }
     let h = (0.5 * a).exp();
+    if h.is_infinite() && a.is_finite() {
+        // e^a beyond float64's square (a tiny g, a negative alpha): e^t e^t e^(a - 2t), exactly
+        // split (Sterbenz: a - 2t is within a factor 2 of t).
+        let t = a / 3.0;
+        let (e, e3) = (t.exp(), (a - 2.0 * t).exp());
+        return (((g * e) * f) * e) * e3;
+    }
     ((g * h) * f) * h
 }
 
@@ -348,7 +359,7 @@ fn softplus_ref(g: f64, x: f64, beta: f64, threshold: f64, derivative: bool) -> 
         return sc(g, f, a);
     }
     if z == f64::NEG_INFINITY {
-        return 0.0;
+        return 0.0 / beta;
     }
     // softplus(z + zl) = softplus(z) + sigmoid(z) zl
     let sp = z.max(0.0) + (-z.abs()).exp().ln_1p();
@@ -416,18 +427,26 @@ fn tanhshrink_ref(g: f64, x: f64, derivative: bool) -> f64 {
 
 const SELU: (f64, f64) = (1.0507009873554805, 1.6732632423543772);
 
+/// `a expm1(x / a)` for x <= 0, the quotient carried in two parts (`expm1(q + r) = expm1(q) +
+/// e^q r` to first order), which matters where `q` is large (a negative alpha).
 fn celu_ref(x: f64, a: f64) -> f64 {
-    pw(x, x, a * (x / a).exp_m1())
+    let q = x / a;
+    let r = (-q).mul_add(a, x) / a;
+    let r = if r.abs() < 0.5 { r } else { 0.0 };
+    let e = q.exp_m1();
+    pw(x, x, a * if q > 1.0 && e.is_finite() { e + q.exp() * r } else { e })
 }
 
 /// `g e^(x/a)` for x <= 0, the quotient carried in two parts; infinite g stays infinite.
 fn celu_backward_ref(g: f64, x: f64, a: f64) -> f64 {
     let q = x / a;
+    // e^(q + r) = e^q (1 + r) while r is small; where it is not, q is so large that e^q is 0 or
+    // inf (and 1 + r could have either sign).
     let r = (-q).mul_add(a, x) / a;
     let v = if g.is_infinite() && x.is_finite() {
         g
     } else {
-        sc(g, 1.0 + if q.is_finite() { r } else { 0.0 }, q)
+        sc(g, 1.0 + if r.abs() < 0.5 { r } else { 0.0 }, q)
     };
     pw(x, g, v)
 }
@@ -790,7 +809,7 @@ impl<T: Real> Visit<T> for Levels {
 #[test]
 fn every_level_matches_scalar_bit_for_bit() {
     let mut v = Levels { failures: vec![] };
-    for (slope, alpha) in [(0.01, 1.0), (0.2, 1.3)] {
+    for (slope, alpha) in [(0.01, 1.0), (0.2, 1.3), (0.2, -0.7)] {
         visit_all::<f32>(&mut v, slope, alpha);
         visit_all::<f64>(&mut v, slope, alpha);
     }
@@ -803,7 +822,8 @@ fn sweep(skip_huge_elu_grad: bool) {
         worst: vec![],
         skip_huge_elu_grad,
     };
-    for (slope, alpha) in [(0.01, 1.0), (0.2, 1.3)] {
+    // A negative alpha too: celu's e^(x / alpha) then grows without bound as x -> -inf.
+    for (slope, alpha) in [(0.01, 1.0), (0.2, 1.3), (0.2, -0.7)] {
         visit_all::<f32>(&mut acc, slope, alpha);
         visit_all::<f64>(&mut acc, slope, alpha);
     }
@@ -1194,7 +1214,7 @@ fn strided_layouts() {
 fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    nonlin::parallel::set_num_threads(threads);
+    nonlin::parallel::set_num_threads(threads).unwrap();
     assert_eq!(nonlin::parallel::num_threads(), threads);
     f()
 }

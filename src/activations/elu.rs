@@ -158,8 +158,9 @@ fn div_alpha<V: Vector>(x: V, alpha: f64) -> (V, V) {
     let a = c::<V>(alpha);
     let q = x / a;
     let r = (-q).mul_add(a, x) / a;
-    // e^(q + r) = e^q (1 + r) needs |r| << 1: beyond |q| = 1e3 the result is 0 or inf anyway.
-    (q, V::select(q.abs().lt(c(1e3)), r, c(0.0)))
+    // e^(q + r) = e^q (1 + r) needs |r| << 1: beyond |q| = 4096 (past the clamp of exp_mul) the
+    // result is 0 or inf anyway.
+    (q, V::select(q.abs().lt(c(4096.0)), r, c(0.0)))
 }
 
 /// `celu(x) = max(0, x) + min(0, alpha expm1(x / alpha))`, i.e. `x` for `x > 0` and
