@@ -437,6 +437,7 @@ macro_rules! unary_fn {
         #[pyfunction]
         #[pyo3(signature = (x, $($p = $d,)* *, out = None))]
         fn $name<'py>(x: &Bound<'py, PyAny>, $($p: $t,)* out: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+            $(not_nan(stringify!($name), stringify!($p), $p)?;)*
             unary(stringify!($name), &$k, x, out)
         }
     };
@@ -454,6 +455,7 @@ macro_rules! binary_fn {
             $($p: $t,)*
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
+            $(not_nan(stringify!($name), stringify!($p), $p)?;)*
             binary(stringify!($name), &$k, grad_output, $second, stringify!($second), out)
         }
     };
@@ -548,6 +550,7 @@ fn elu_backward<'py>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let name = "elu_backward";
+    not_nan(name, "alpha", alpha)?;
     match (x, output) {
         (Some(x), None) => binary(name, &EluBackward { alpha }, grad_output, x, "x", out),
         (None, Some(y)) => binary(
@@ -571,6 +574,12 @@ fn require(ok: bool, name: &str, msg: std::fmt::Arguments) -> PyResult<()> {
     } else {
         Err(PyValueError::new_err(format!("{name}: {msg}")))
     }
+}
+
+/// A scalar parameter that enters a comparison or a formula: NaN is a ValueError (it would
+/// give NaN everywhere, or pass or mask everything without a word).
+fn not_nan(name: &str, param: &str, v: f64) -> PyResult<()> {
+    require(!v.is_nan(), name, format_args!("{param} must not be NaN"))
 }
 
 /// Runs a backward kernel from the input or from the saved output (exactly one given).
@@ -807,6 +816,7 @@ fn selu_backward<'py>(
 }
 
 fn celu_alpha(name: &str, alpha: f64) -> PyResult<f64> {
+    not_nan(name, "alpha", alpha)?;
     require(alpha != 0.0, name, format_args!("alpha must not be 0"))?;
     Ok(alpha)
 }
@@ -964,6 +974,7 @@ binary_fn! {
 }
 
 /// threshold(x, threshold, value) = x where x > threshold, value elsewhere (NaN gives NaN).
+/// A NaN threshold is a ValueError; value may be anything (NaN too).
 #[pyfunction]
 #[pyo3(signature = (x, threshold, value, *, out = None))]
 fn threshold<'py>(
@@ -972,6 +983,7 @@ fn threshold<'py>(
     value: f64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    not_nan("threshold", "threshold", threshold)?;
     unary("threshold", &Threshold { threshold, value }, x, out)
 }
 
@@ -983,6 +995,7 @@ fn threshold_derivative<'py>(
     threshold: f64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    not_nan("threshold_derivative", "threshold", threshold)?;
     unary(
         "threshold_derivative",
         &ThresholdDerivative { threshold },
@@ -1001,6 +1014,7 @@ fn threshold_backward<'py>(
     threshold: f64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    not_nan("threshold_backward", "threshold", threshold)?;
     let k = ThresholdBackward { threshold };
     binary("threshold_backward", &k, grad_output, x, "x", out)
 }

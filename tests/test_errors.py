@@ -153,3 +153,39 @@ def test_elu_backward_needs_exactly_one_of_x_output(kwargs):
     g, out = np.ones(3), np.full(3, SENTINEL)
     arrays = [g, out] + [v for v in kwargs.values() if v is not None]
     raises_unchanged(ValueError, lambda: nonlin.elu_backward(g, alpha=1.0, out=out, **kwargs), arrays)
+
+
+# Every scalar parameter that enters a comparison or a formula: (function, args before it, name).
+NAN_PARAMS = [
+    ("leaky_relu", "x", "negative_slope"), ("leaky_relu_backward", "gx", "negative_slope"),
+    ("elu", "x", "alpha"), ("elu_backward", "g", "alpha"), ("celu", "x", "alpha"),
+    ("celu_derivative", "x", "alpha"), ("celu_backward", "g", "alpha"),
+    ("softplus", "x", "beta"), ("softplus", "x", "threshold"), ("softplus_backward", "gx", "beta"),
+    ("hardtanh", "x", "min_val"), ("hardtanh_backward", "gx", "max_val"),
+    ("softshrink", "x", "lambd"), ("hardshrink", "x", "lambd"), ("hardshrink_backward", "gx", "lambd"),
+]
+
+
+@pytest.mark.parametrize("name, lead, param", NAN_PARAMS)
+def test_nan_parameter_is_value_error(name, lead, param):
+    x = np.linspace(-2, 2, 5)
+    args = {"x": (x,), "gx": (np.ones(5), x), "g": (np.ones(5),)}[lead]
+    kw = {"x": x} if lead == "g" else {}
+    out = np.full(5, SENTINEL)
+    fn = getattr(nonlin, name)
+    raises_unchanged(ValueError, lambda: fn(*args, **kw, **{param: np.nan}, out=out), [x, out], [name, param, "NaN"])
+
+
+def test_threshold_nan_threshold_is_value_error_but_nan_value_is_allowed():
+    x, out = np.array([-1.0, 2.0]), np.full(2, SENTINEL)
+    for fn, args in [(nonlin.threshold, (x, np.nan, 5.0)), (nonlin.threshold_derivative, (x, np.nan)),
+                     (nonlin.threshold_backward, (np.ones(2), x, np.nan))]:
+        raises_unchanged(ValueError, lambda: fn(*args, out=out), [x, out], ["threshold must not be NaN"])
+    np.testing.assert_array_equal(nonlin.threshold(x, 0.0, np.nan), [np.nan, 2.0])
+
+
+def test_output_too_large_to_allocate_is_memory_error():
+    # A view of 2^60 elements (one stored): its 4 EiB result cannot be had, overcommit or not.
+    x = np.broadcast_to(np.float32(0.5), (2**60,))
+    with pytest.raises(MemoryError, match="Unable to allocate"):
+        nonlin.relu(x)
