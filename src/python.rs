@@ -262,6 +262,21 @@ impl<'py, T: Element + Real> Dest<'py, T> {
         no_alias: bool,
         fortran: bool,
     ) -> PyResult<Self> {
+        Self::for_arg(name, "out", out, shape, inputs, need_c, no_alias, fortran)
+    }
+
+    /// [`Dest::new`] for an output argument named `arg` (rrelu's `noise`).
+    #[allow(clippy::too_many_arguments)]
+    fn for_arg(
+        name: &str,
+        arg: &str,
+        out: Option<&Bound<'py, PyAny>>,
+        shape: &[usize],
+        inputs: &[&Bound<'py, PyArrayDyn<T>>],
+        need_c: bool,
+        no_alias: bool,
+        fortran: bool,
+    ) -> PyResult<Self> {
         let py = match inputs.first() {
             Some(a) => a.py(),
             None => unreachable!(),
@@ -277,26 +292,26 @@ impl<'py, T: Element + Real> Dest<'py, T> {
         };
         let Ok(arr) = o.cast::<PyUntypedArray>() else {
             return Err(PyTypeError::new_err(format!(
-                "{name}: out must be a numpy.ndarray, not {}",
+                "{name}: {arg} must be a numpy.ndarray, not {}",
                 o.get_type().name()?
             )));
         };
         let Ok(typed) = arr.cast::<PyArrayDyn<T>>() else {
             return Err(PyTypeError::new_err(format!(
-                "{name}: out has dtype {}, but the result has dtype {}",
+                "{name}: {arg} has dtype {}, but the result has dtype {}",
                 arr.dtype().str()?,
                 T::NAME
             )));
         };
         if arr.shape() != shape {
             return Err(PyValueError::new_err(format!(
-                "{name}: out has shape {}, but the result has shape {}",
+                "{name}: {arg} has shape {}, but the result has shape {}",
                 shape_str(arr.shape()),
                 shape_str(shape)
             )));
         }
         if !flag(arr, NPY_ARRAY_WRITEABLE) {
-            return Err(PyValueError::new_err(format!("{name}: out is read-only")));
+            return Err(PyValueError::new_err(format!("{name}: {arg} is read-only")));
         }
         let sz = size_of::<T>() as isize;
         let direct = flag(arr, NPY_ARRAY_ALIGNED)
@@ -1721,7 +1736,15 @@ fn rrelu_train<'py, T: Element + Real>(
     let py = x.py();
     let x = readable(x)?;
     let shape = x.shape().to_vec();
-    let nd = Dest::new("rrelu", noise, &shape, &[&x], true, true, false)?;
+    let nd = Dest::for_arg("rrelu", "noise", noise, &shape, &[&x], true, true, false)?;
+    if let (Some(o), Some(n)) = (out, noise)
+        && let (Ok(o), Ok(n)) = (o.cast::<PyArrayDyn<T>>(), n.cast::<PyArrayDyn<T>>())
+        && overlaps(o, n)
+    {
+        return Err(PyValueError::new_err(
+            "rrelu: out and noise must not overlap (both are results)",
+        ));
+    }
     let (l, u) = (T::from_f64(lower).to_f64(), T::from_f64(upper).to_f64());
     let (np_, n) = (SendPtr(nd.write.data()), x.len());
     if n > 0 {

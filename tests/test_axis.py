@@ -182,6 +182,17 @@ def test_rrelu_noise_and_out_arguments(dtype):
         nonlin.rrelu(x, noise=noise)  # eval writes no noise
     with pytest.raises(ValueError, match="noise"):
         nonlin.rrelu_backward(x, x, np.ones(3))
+    # noise= is checked as out= is, and named; the two results must not share memory
+    with pytest.raises(ValueError, match="rrelu: noise has shape"):
+        nonlin.rrelu(x, training=True, seed=3, noise=np.empty(3, dtype))
+    with pytest.raises(TypeError, match="rrelu: noise has dtype"):
+        nonlin.rrelu(x, training=True, seed=3, noise=np.empty(x.shape, np.float16))
+    buf = np.full_like(x, 7.0)
+    for o, n in [(buf, buf), (x, x), (buf, buf[::-1])]:
+        before = (x.copy(), buf.copy())
+        with pytest.raises(ValueError, match="noise|overlap"):
+            nonlin.rrelu(x, training=True, seed=3, noise=n, out=o)
+        assert_same_bits((x, buf), before)
 
 
 @pytest.mark.parametrize("name", ["rrelu", "rrelu_derivative"])
