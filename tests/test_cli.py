@@ -66,3 +66,18 @@ def test_bench_timing_order():
     log.clear()
     bench._timed_ns(sides, 1, budget=1e-12, turns=True)
     assert log == ["a", "a", "b", "b"] + ["a", "b"] * 7
+
+
+def test_cli_rejects_bad_arguments(tmp_path):
+    for args, words in [
+        (["check", "--n", "10"], "at least 1000"),
+        (["check", "--n", "-5"], "at least 1000"),
+        (["check", "--only", "sigmoid"], "--only needs --f64"),
+        (["check", "--f64", "--only", "sigmoid", "nosuch"], "unknown function(s) nosuch"),
+        (["bench", "--quick", "--only", "nosuch"], "unknown function(s) nosuch"),
+    ]:
+        out = subprocess.run([sys.executable, "-m", "nonlin", *args], capture_output=True, text=True, timeout=60,
+                             cwd=tmp_path)
+        assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    assert set(check.precise_names()) >= {"sigmoid", "gelu_backward"}
+    assert {"softmax:10", "glu_backward:row", "gelu:tanh"} <= set(bench.known_names())

@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -69,6 +71,31 @@ def test_concurrent_callers_while_the_pool_changes(restore_threads):
 def test_set_num_threads_rejects_zero():
     with pytest.raises(ValueError):
         nonlin.set_num_threads(0)
+
+
+def test_set_num_threads_that_cannot_start_is_runtime_error():
+    # In a child whose address space is capped, most of 100000 threads cannot be started: a
+    # RuntimeError, the threads in use stay, and the ones started are stopped again.
+    code = """
+import resource, numpy as np, nonlin
+nonlin.set_num_threads(2)
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+try:
+    nonlin.set_num_threads(100000)
+except RuntimeError as e:
+    assert "cannot start 100000 threads" in str(e), e
+else:
+    raise SystemExit("no error")
+assert nonlin.info()["threads"] == 2, nonlin.info()
+threads = int([l for l in open("/proc/self/status") if l.startswith("Threads:")][0].split()[1])
+assert threads < 10, threads
+nonlin.set_num_threads(3)
+x = np.linspace(-5, 5, 1_000_000)
+assert abs(nonlin.sigmoid(x).sum() - 500000) < 1e-6  # symmetric: sigmoid(x) + sigmoid(-x) = 1
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
 
 
 def _child(q):

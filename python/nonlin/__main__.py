@@ -4,14 +4,24 @@
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nonlin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="every kernel against the NumPy reference: max ULP error and time")
-    check.add_argument("--n", type=int, default=1_000_000, help="elements per array (default 1e6)")
+    check.add_argument("--n", type=_at_least(1000), default=1_000_000, help="elements per array (default 1e6, at least 1000)")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--compare", action="store_true", help="max ULP of nonlin, NumPy and PyTorch on the same inputs")
     check.add_argument("--f64", action="store_true",
@@ -27,6 +37,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     tour.add_argument("--only", nargs="+", type=int, choices=range(1, 9), metavar="N", help="only experiments N (1-8)")
     tour.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "check" and args.only and not args.f64:
+        parser.error("check: --only needs --f64")
+    if args.command in ("bench", "check") and args.only:
+        from . import bench as _bench, check as _check
+
+        known = _check.precise_names() if args.command == "check" else _bench.known_names()
+        unknown = [name for name in args.only if name not in known]
+        if unknown:
+            parser.error(f"{args.command}: unknown function(s) {', '.join(unknown)}; have {', '.join(sorted(known))}")
     if args.command == "tour":
         from . import tour as _tour
 

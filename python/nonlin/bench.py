@@ -655,6 +655,13 @@ ROW, RRELU_LU = 1000, (1 / 8, 1 / 3)
 # others to _plain_inputs, ... above.
 
 
+def known_names() -> List[str]:
+    """The names ``bench --only`` takes: every row, and the axis-wise ones on rows of 10 or on
+    one row."""
+    axis = [f + suffix for f in AXIS_FORWARD + [f + "_backward" for f in AXIS_FORWARD] for suffix in (":10", ":row")]
+    return FORWARD + BACKWARD + axis
+
+
 def _axis_base(name: str) -> str:
     return name.split(":")[0].replace("_backward", "")
 

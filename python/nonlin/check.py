@@ -787,6 +787,11 @@ def accuracy64(n: int = 1_000_000, seed: int = 0, only=None, chunk: int = 1_000_
     return list(_accuracy64_rows(n, seed, only, chunk))
 
 
+def precise_names() -> List[str]:
+    """The functions ``check --f64`` measures (the names ``--only`` takes)."""
+    return list(_precise_forms())
+
+
 def _accuracy64_rows(n: int, seed: int, only, chunk: int):
     """One row per function, as each is done. The spread 80% of the samples are drawn once and
     shared by every function; the dense 20% around each function's points are its own."""
