@@ -267,11 +267,22 @@ pub fn exp_mul<V: Vector>(x: V, a: V, b: V) -> V {
 /// `x = +inf`); `x = -inf` gives `(a * 0) * bh`.
 #[inline(always)]
 pub fn exp_mul_pair<V: Vector>(x: V, a: V, bh: V, bl: V) -> V {
+    exp_mul_with::<V, false>(x, a, bh, bl)
+}
+
+/// [`exp_mul_pair`] for large positive `x` too: where `e^x` scales up, a tiny (or subnormal) `a`
+/// would be rounded before it is, so there `a` is taken as `a 2^64` and `e^x` as `e^x 2^-64`.
+#[inline(always)]
+pub fn exp_mul_pair_up<V: Vector>(x: V, a: V, bh: V, bl: V) -> V {
+    exp_mul_with::<V, true>(x, a, bh, bl)
+}
+
+#[inline(always)]
+fn exp_mul_with<V: Vector, const UP: bool>(x: V, a: V, bh: V, bl: V) -> V {
     let lo = V::Elem::EXP_MUL_LO;
     let (k, h, l) = exp_pair(clamp(x, lo, -lo));
-    // Where e^x scales up, a tiny (or subnormal) a would round before it does: a 2^64, k - 64.
     let up = V::and(k.gt(c(0.0)), a.abs().lt(c(2f64.powi(-64))));
-    let (k, a) = if V::any(up) {
+    let (k, a) = if UP && V::any(up) {
         let k = V::select(up, k - c(64.0), k);
         (k, V::select(up, a * c(2f64.powi(64)), a))
     } else {

@@ -1,7 +1,7 @@
 //! Exponential linear unit: `elu(x) = x` for `x > 0`, `alpha * expm1(x)` otherwise.
 
 use super::{c, narrow, piecewise, split, times_const};
-use crate::math::{MathConsts, exp_mul, exp_mul_pair, expm1, expm1_pair};
+use crate::math::{MathConsts, exp_mul, exp_mul_pair, exp_mul_pair_up, expm1, expm1_pair};
 use crate::simd::{Kernel, Real, Vector, Wide, via_f64};
 
 /// `elu(x)`, rounded once from `alpha` times expm1 as a pair, so `elu(-1e-10) = -1e-10 alpha` to
@@ -219,7 +219,8 @@ impl<T: Real> Kernel<T, 2> for CeluBackward {
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
         let (q, r) = div_alpha(x, self.alpha);
         // e^(q + r) = e^q (1 + r) to first order; |r| <= ulp(q).
-        piecewise(x, g, exp_mul_pair(q, g, c(1.0), r))
+        // With alpha < 0, q > 0 and e^q grows without bound.
+        piecewise(x, g, exp_mul_pair_up(q, g, c(1.0), r))
     }
 }
 
