@@ -5,11 +5,12 @@
 
 use numpy::npyffi::{NPY_ARRAY_ALIGNED, NPY_ARRAY_WRITEABLE};
 use numpy::{
-    Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+    Element, PyArrayDescr, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyTuple};
 
 use crate::activations::maxout::{maxout_backward_raw, maxout_raw};
 use crate::activations::relu::{
@@ -56,65 +57,97 @@ fn shape_str(shape: &[usize]) -> String {
     }
 }
 
-/// float32 and float64 arrays as they are; other real inputs as ufuncs convert them (float64);
-/// anything else is a `TypeError` naming the function and the dtype.
+/// float32 and float64 arrays as they are; other inputs as a NumPy ufunc with float32 and float64
+/// loops converts them (see [`extract_all`]).
 fn extract<'py>(name: &str, obj: &Bound<'py, PyAny>) -> PyResult<Arr<'py>> {
-    use numpy::npyffi::NPY_TYPES::{NPY_DOUBLE, NPY_FLOAT};
-    // The common case, checked on the dtype's type number (cheaper than numpy's cast, which
-    // compares dtypes through the C API).
-    if let Ok(a) = obj.cast::<PyUntypedArray>() {
-        let d = a.dtype();
-        if d.is_native_byteorder() != Some(false) {
-            // Safety: the type number says the elements are native f32 / f64; `PyArrayDyn`
-            // takes any number of dimensions.
-            if d.num() == NPY_FLOAT as std::ffi::c_int {
-                return Ok(Arr::F32(
-                    unsafe { a.cast_unchecked::<PyArrayDyn<f32>>() }.clone(),
-                ));
-            }
-            if d.num() == NPY_DOUBLE as std::ffi::c_int {
-                return Ok(Arr::F64(
-                    unsafe { a.cast_unchecked::<PyArrayDyn<f64>>() }.clone(),
-                ));
-            }
-        }
-    }
-    let py = obj.py();
-    let np = py.import("numpy")?;
-    let arr = match obj.cast::<PyUntypedArray>() {
-        Ok(a) => a.clone(),
-        Err(_) => np
-            .call_method1("asarray", (obj,))?
-            .cast_into::<PyUntypedArray>()?,
-    };
-    let dtype = arr.dtype();
-    let target = match (dtype.kind(), dtype.itemsize()) {
-        (b'f', 4) => "float32", // float32 in a non-native byte order
-        (b'b' | b'i' | b'u' | b'f', _) => "float64",
-        _ => {
-            return Err(PyTypeError::new_err(format!(
-                "{name}: unsupported dtype {}",
-                dtype.str()?
-            )));
-        }
-    };
-    let conv = arr.call_method1("astype", (target,))?;
-    Ok(match target {
-        "float32" => Arr::F32(conv.cast_into()?),
-        _ => Arr::F64(conv.cast_into()?),
-    })
+    let [a] = extract_all(name, [obj])?;
+    Ok(a)
 }
 
-/// Inputs of a backward function: float32 if all are float32, float64 otherwise.
+/// A native-byte-order float32 or float64 array as it is, without a NumPy call.
+fn native<'py>(obj: &Bound<'py, PyAny>) -> Option<Arr<'py>> {
+    use numpy::npyffi::NPY_TYPES::{NPY_DOUBLE, NPY_FLOAT};
+    let a = obj.cast::<PyUntypedArray>().ok()?;
+    let d = a.dtype();
+    if d.is_native_byteorder() == Some(false) {
+        return None;
+    }
+    // Safety: the type number says the elements are native f32 / f64; `PyArrayDyn` takes any
+    // number of dimensions.
+    if d.num() == NPY_FLOAT as std::ffi::c_int {
+        Some(Arr::F32(
+            unsafe { a.cast_unchecked::<PyArrayDyn<f32>>() }.clone(),
+        ))
+    } else if d.num() == NPY_DOUBLE as std::ffi::c_int {
+        Some(Arr::F64(
+            unsafe { a.cast_unchecked::<PyArrayDyn<f64>>() }.clone(),
+        ))
+    } else {
+        None
+    }
+}
+
+/// The operands of a call, converted to one dtype as by a NumPy ufunc whose loops are float32
+/// then float64: the first of the two that every operand casts to safely. A Python bool, int or
+/// float is weak (NEP 50): it counts as NumPy's promotion of all the operands (`np.result_type`).
+/// So float16, bool and 8- and 16-bit integers compute in float32, wider integers in float64;
+/// an extended longdouble, complex, object and string inputs are a `TypeError` naming the
+/// function and the dtype.
 fn extract_all<'py, const N: usize>(
     name: &str,
     objs: [&Bound<'py, PyAny>; N],
 ) -> PyResult<[Arr<'py>; N]> {
-    let arrs = all_ok(objs.map(|o| extract(name, o)))?;
-    if arrs.iter().all(|a| matches!(a, Arr::F32(_))) {
-        return Ok(arrs);
+    // The common case: float32 / float64 arrays, checked on the type number (no NumPy call).
+    let fast = objs.map(native);
+    if fast.iter().all(Option::is_some) {
+        let arrs = fast.map(|a| a.unwrap_or_else(|| unreachable!()));
+        if arrs.iter().all(|a| matches!(a, Arr::F32(_))) {
+            return Ok(arrs);
+        }
+        return all_ok(arrs.map(|a| a.into_f64().map(Arr::F64)));
     }
-    all_ok(arrs.map(|a| a.into_f64().map(Arr::F64)))
+    let py = objs[0].py();
+    let np = py.import("numpy")?;
+    let weak = |o: &Bound<'py, PyAny>| {
+        o.is_exact_instance_of::<PyFloat>()
+            || o.is_exact_instance_of::<PyInt>()
+            || o.is_exact_instance_of::<PyBool>()
+    };
+    let ops = all_ok(objs.map(|o| match weak(o) {
+        true => Ok(o.clone()),
+        false => np.call_method1("asarray", (o,)),
+    }))?;
+    let promoted = match ops.iter().any(weak) {
+        true => Some(np.call_method1("result_type", PyTuple::new(py, &ops)?)?),
+        false => None,
+    };
+    // Per operand: does it cast safely to float32 (true) or only to float64 (false)?
+    let mut f32 = true;
+    for o in &ops {
+        let d = match (weak(o), &promoted) {
+            (true, Some(p)) => p.cast::<PyArrayDescr>()?.clone(),
+            _ => o.cast::<PyUntypedArray>()?.dtype(),
+        };
+        f32 &= match (d.kind(), d.itemsize()) {
+            (b'b', _) | (b'i' | b'u', 1 | 2) | (b'f', 2 | 4) => true,
+            (b'i' | b'u', 4 | 8) | (b'f', 8) => false,
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "{name}: unsupported dtype {} (it casts safely to neither float32 nor float64)",
+                    d.str()?
+                )));
+            }
+        };
+    }
+    let target = if f32 { "float32" } else { "float64" };
+    all_ok(ops.map(|o| -> PyResult<Arr<'py>> {
+        let a = np.call_method1("asarray", (o, target))?;
+        Ok(if f32 {
+            Arr::F32(a.cast_into()?)
+        } else {
+            Arr::F64(a.cast_into()?)
+        })
+    }))
 }
 
 /// The first error, or every value (an array of results, without a heap allocation).

@@ -26,7 +26,7 @@ for _c in CASES:
     CASES_OF[_c.name].append(_c)
 
 FLOATS = [np.float32, np.float64]
-OTHER_REAL = [np.float16, np.int8, np.int64, np.uint8, np.bool_]
+OTHER_REAL = [np.float16, np.int8, np.int64, np.uint8, np.bool_, np.int16, np.uint32]
 UNSUPPORTED = [np.complex64, np.complex128, object]
 SLICES = [slice(None), slice(None, None, 2), slice(None, None, -1), slice(1, None, 2), slice(None, None, -3)]
 
@@ -82,9 +82,10 @@ def result_dtype(operands):
 
 
 def as_float(d):
-    """A copy of d, converted to float64 unless it is float32 or float64."""
+    """A copy of d in the dtype nonlin computes it in: float32 if it casts to that safely (as in
+    a NumPy ufunc with float32 then float64 loops), float64 otherwise."""
     d = np.asarray(d)
-    return np.array(d, dtype=d.dtype if d.dtype in (np.float32, np.float64) else np.float64)
+    return np.array(d, dtype=np.float32 if np.can_cast(d.dtype, np.float32) else np.float64)
 
 
 def reference_error(case, data, params):

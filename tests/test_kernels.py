@@ -235,45 +235,84 @@ def test_out(case, dtype, mode):
 
 
 # ----------------------------------------------------------------------------- input conversion
-CONVERSIONS = {
-    "int64": lambda a: a.astype(np.int64), "int8": lambda a: a.astype(np.int8),
-    "uint8": lambda a: np.abs(a).astype(np.uint8), "bool": lambda a: a > 0,
-    "float16": lambda a: a.astype(np.float16), "longdouble": lambda a: a.astype(np.longdouble),
-    "list": lambda a: a.tolist(),
+# Inputs other than float32 and float64 are converted as a NumPy ufunc with float32 then float64
+# loops converts them: NumPy's promotion of the operands, then the first of the two it casts to
+# safely (Python scalars are weak, NEP 50).
+COMPUTED_IN = {
+    np.bool_: np.float32, np.int8: np.float32, np.uint8: np.float32, np.int16: np.float32,
+    np.uint16: np.float32, np.float16: np.float32, np.int32: np.float64, np.uint32: np.float64,
+    np.int64: np.float64, np.uint64: np.float64, np.float32: np.float32, np.float64: np.float64,
 }
+CONVERSIONS = {np.dtype(t).name: (lambda a, t=t: (np.abs(a) if np.dtype(t).kind == "u" else a).astype(t))
+               for t in COMPUTED_IN}
+CONVERSIONS["list"] = lambda a: a.tolist()
 
 
 @ALL_CASES
 @pytest.mark.parametrize("conv", CONVERSIONS)
-def test_other_real_inputs_compute_in_float64(case, conv):
+def test_other_real_inputs_follow_ufunc_casting(case, conv):
     x = np.random.default_rng(5).integers(-3, 4, size=(2, 3, 6)).astype(np.float64)
     data, params = case.build(x, np.flip(x))
     converted = tuple(CONVERSIONS[conv](d) for d in data)
+    want = np.float64 if conv == "list" else COMPUTED_IN[np.dtype(conv).type]
     got = case.call(nonlin, converted, params)
-    expected = case.call(nonlin, tuple(np.asarray(d, dtype=np.float64) for d in converted), params)
-    assert main(got).dtype == np.float64
+    expected = case.call(nonlin, tuple(np.asarray(d, dtype=want) for d in converted), params)
+    assert main(got).dtype == want
     assert_same_bits(got, expected)
+
+
+def test_computed_dtype_is_that_of_a_float32_float64_ufunc():
+    """scipy.special.erfinv and huber are NumPy ufuncs with exactly the loops f->f, d->d
+    (ff->f, dd->d), in that order: NumPy's own type resolution gives the dtype nonlin computes in."""
+    special = pytest.importorskip("scipy.special")
+    assert special.erfinv.types == ["f->f", "d->d"] and special.huber.types == ["ff->f", "dd->d"]
+    for a in [*(np.ones(3, t) for t in COMPUTED_IN), [0.5, 0.25, 0.0], [1, 2]]:
+        assert nonlin.tanh(a).dtype == special.erfinv(a).dtype, a
+        assert nonlin.tanh_backward(a, a).dtype == special.huber(a, a).dtype, a
+    # pairs of 0-d operands, Python scalars (weak) among them
+    zero_d = [*(np.ones((), t) for t in COMPUTED_IN), True, 2, 0.5, np.float32(0.5), np.int16(1), np.uint32(1)]
+    for a in zero_d:
+        assert np.asarray(nonlin.tanh(a)).dtype == np.asarray(special.erfinv(a)).dtype, a
+        for b in zero_d:
+            assert np.asarray(nonlin.tanh_backward(a, b)).dtype == np.asarray(special.huber(a, b)).dtype, (a, b)
+    # what NumPy rejects, nonlin rejects (a weak 10**30 beside a float32 array is float32 in both)
+    for bad in (np.ones(3, np.longdouble), 10**30, np.ones(3, np.complex64), np.ones(3, "m8[s]")):
+        g = np.ones(np.shape(bad), np.float32)
+        for fn, oracle in ((nonlin.tanh, special.erfinv), (nonlin.tanh_backward, special.huber)):
+            args = (bad,) if fn is nonlin.tanh else (g, bad)
+            try:
+                want = np.asarray(oracle(*args)).dtype
+            except TypeError:
+                with pytest.raises(TypeError, match=rf"^{fn.__name__}: unsupported dtype"):
+                    fn(*args)
+            else:
+                assert np.asarray(fn(*args)).dtype == want, (fn, bad)
 
 
 @pytest.mark.parametrize("case", SCALAR_CASES, ids=[c.id for c in SCALAR_CASES])
 @pytest.mark.parametrize("values", [(0.75, -1.5), (2, 3), (True, -1.0)])
-def test_python_scalars_give_float64_scalars(case, values):
+def test_python_scalars_give_numpy_scalars(case, values):
     data, params = case.build(*(np.array(v) for v in values))
     data = tuple(np.asarray(d).item() for d in data)  # Python bool/int/float operands
     assert not any(isinstance(d, np.generic) for d in data)
     got = case.call(nonlin, data, params)
-    assert type(main(got)) is np.float64
-    assert_same_bits(got, case.call(nonlin, tuple(np.asarray(d, np.float64) for d in data), params))
+    # Python scalars alone: NumPy's promotion of them (bools: bool, then float32; an int or a
+    # float among them: int64 or float64, then float64). rrelu's noise is cast to x's dtype.
+    deciding = data[:-1] if "noise" in case.id else data
+    want = np.float32 if all(type(d) is bool for d in deciding) else np.float64
+    assert type(main(got)) is want
+    assert_same_bits(got, case.call(nonlin, tuple(np.asarray(d, want) for d in data), params))
 
 
 @pytest.mark.parametrize("case", BACKWARD, ids=[c.id for c in BACKWARD])
 @pytest.mark.parametrize("dtypes", [("float32", "float64"), ("float64", "float32"), ("float32", "float32"),
-                                    ("float32", "list"), ("int32", "float32")])
+                                    ("float32", "list"), ("int32", "float32"), ("int16", "float32"),
+                                    ("float32", "uint8"), ("int8", "uint16")])
 def test_backward_operand_promotion(case, dtypes):
     data, params = inputs(case, np.float64, (3, 4, 6), seed=6, kind="uniform")
     data = tuple(d.tolist() if t == "list" else d.astype(t) for d, t in zip(data, dtypes))
     got = case.call(nonlin, data, params)
-    result_dtype = np.float32 if dtypes == ("float32", "float32") else np.float64
+    result_dtype = np.float64 if {"float64", "list", "int32"} & set(dtypes) else np.float32
     assert main(got).dtype == result_dtype
     assert_same_bits(got, case.call(nonlin, tuple(np.asarray(d, result_dtype) for d in data), params))
 

@@ -1,7 +1,8 @@
 """nonlin: neural-network activation functions and their gradients for NumPy arrays.
 
 Every function takes array-likes and an optional ``out=``; float32 and float64 are computed
-natively (the result keeps the dtype), other real inputs are converted to float64.
+natively (the result keeps the dtype), other real inputs are converted as by a NumPy ufunc
+with float32 then float64 loops (bool, float16, 8- and 16-bit ints compute in float32).
 ``nonlin.reference`` holds the plain-NumPy float64 specification the kernels are tested against.
 """
 

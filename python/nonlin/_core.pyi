@@ -6,8 +6,9 @@ import numpy as np
 import numpy.typing as npt
 
 # Every function accepts array-likes. float32 and float64 are computed natively and
-# keep their dtype; other real inputs (bool, ints, float16, lists, Python scalars)
-# are converted to float64. A 0-d result without ``out=`` is returned as a NumPy scalar.
+# keep their dtype; other real inputs are converted as by a NumPy ufunc with float32
+# then float64 loops (bool, float16, 8- and 16-bit ints: float32; wider: float64).
+# A 0-d result without ``out=`` is returned as a NumPy scalar.
 _ArrayLike = npt.ArrayLike
 _Out = Optional[npt.NDArray[np.floating[Any]]]
 _Result = Any  # np.ndarray, or a NumPy scalar for 0-d input without out=

@@ -62,7 +62,7 @@ def _sample(a: da.Array, axis: Any = None) -> np.ndarray:
 
 
 def _dtype(a: da.Array) -> np.dtype[Any]:
-    """The dtype nonlin gives for a's dtype (float32 stays, other reals become float64)."""
+    """The dtype nonlin computes a in (float32 or float64, as a ufunc with those loops casts)."""
     return nl.relu(np.zeros(0, a.dtype)).dtype
 
 
