@@ -599,20 +599,15 @@ fn elu_backward<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let name = "elu_backward";
     not_nan(name, "alpha", alpha)?;
-    match (x, output) {
-        (Some(x), None) => binary(name, &EluBackward { alpha }, grad_output, x, "x", out),
-        (None, Some(y)) => binary(
-            name,
-            &EluBackwardFromOutput { alpha },
-            grad_output,
-            y,
-            "output",
-            out,
-        ),
-        _ => Err(PyValueError::new_err(format!(
-            "{name}: give exactly one of x and output"
-        ))),
-    }
+    from_x_or_output(
+        name,
+        grad_output,
+        x,
+        output,
+        EluBackward { alpha },
+        EluBackwardFromOutput { alpha },
+        out,
+    )
 }
 
 /// A `ValueError` naming the function unless `ok`.
@@ -647,8 +642,12 @@ where
     match (x, output) {
         (Some(x), None) => binary(name, &kx, grad_output, x, "x", out),
         (None, Some(y)) => binary(name, &ky, grad_output, y, "output", out),
-        _ => Err(PyValueError::new_err(format!(
-            "{name}: give exactly one of x and output"
+        (None, None) => Err(PyValueError::new_err(format!(
+            "{name}: give x or output (exactly one)"
+        ))),
+        (Some(_), Some(_)) => Err(PyValueError::new_err(format!(
+            "{name}: give exactly one of x and output, not both (a third positional argument is \
+             output: give parameters by keyword)"
         ))),
     }
 }

@@ -150,11 +150,19 @@ def test_maxout_bad_parameters(x_shape, pieces, axis, backward):
     raises_unchanged(ValueError, lambda: fn(*args, pieces, axis=axis), list(args))
 
 
+@pytest.mark.parametrize("name", ["elu_backward", "selu_backward", "celu_backward"])
 @pytest.mark.parametrize("kwargs", [{}, {"x": None, "output": None}, {"x": np.ones(3), "output": np.ones(3)}])
-def test_elu_backward_needs_exactly_one_of_x_output(kwargs):
+def test_backward_needs_exactly_one_of_x_output(name, kwargs):
     g, out = np.ones(3), np.full(3, SENTINEL)
     arrays = [g, out] + [v for v in kwargs.values() if v is not None]
-    raises_unchanged(ValueError, lambda: nonlin.elu_backward(g, alpha=1.0, out=out, **kwargs), arrays)
+    match = [name, "not both" if len(arrays) == 4 else "x or output"]
+    raises_unchanged(ValueError, lambda: getattr(nonlin, name)(g, out=out, **kwargs), arrays, match=match)
+
+
+def test_positional_alpha_after_x_says_to_use_a_keyword():
+    g = x = np.ones(3)
+    for name in ("elu_backward", "celu_backward"):
+        raises_unchanged(ValueError, lambda: getattr(nonlin, name)(g, x, 1.3), [g], match=[name, "by keyword"])
 
 
 # Every scalar parameter that enters a comparison or a formula: (function, args before it, name).
