@@ -1007,7 +1007,13 @@ def celu_backward(
         if x is not None:
             x = _f64(x)
             _check_same_shape("celu_backward", g, x, "x")
-            d = _out(_ld(g) * np.exp(_ld(x) / _LD(a)), x)  # an infinite g times e^(x/a) > 0 stays infinite
+            q = _ld(x) / _LD(a)
+            d = _ld(g) * np.exp(q)
+            # alpha < 0: e^q overflows where a tiny g e^q need not; there, e^q in three factors
+            third = np.exp(q / 3)
+            d = np.where(np.isfinite(d) | ~np.isfinite(q), d, _ld(g) * third * third * third)
+            d = _out(np.where(g == 0, g, d), x)  # a zero g stays zero (signed), even past overflow
+            # an infinite g times e^(x/a) > 0 stays infinite
             return _piecewise(x, g, np.where(np.isinf(g) & np.isfinite(x), g, d))
         if output is None:
             raise TypeError("celu_backward: give x or output")
