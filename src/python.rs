@@ -276,8 +276,9 @@ fn new_array<'py, T: Element>(
 struct Dest<'py, T: Element> {
     /// The array the kernel writes.
     write: Bound<'py, PyArrayDyn<T>>,
-    /// The user's `out`, when `write` is a temporary to be copied into it.
-    copy_to: Option<Bound<'py, PyArrayDyn<T>>>,
+    /// The user's `out`, when `write` is a temporary to be copied into it (with NumPy's
+    /// `same_kind` casting, when `out` has another dtype).
+    copy_to: Option<Bound<'py, PyUntypedArray>>,
     /// What the call returns: `out` itself, if given.
     ret: Option<Bound<'py, PyAny>>,
 }
@@ -285,7 +286,8 @@ struct Dest<'py, T: Element> {
 impl<'py, T: Element + Real> Dest<'py, T> {
     /// Checks `out` (nothing is written yet) or allocates the result. The kernel writes `out`
     /// directly unless it is misaligned, overlaps an input other than by being identical to it
-    /// (or at all, with `no_alias`), or is not C-contiguous when `need_c` is set.
+    /// (or at all, with `no_alias`), is not C-contiguous when `need_c` is set, or has another
+    /// dtype the result casts to as a ufunc's does (`same_kind`: any float or complex dtype).
     fn new(
         name: &str,
         out: Option<&Bound<'py, PyAny>>,
@@ -329,13 +331,15 @@ impl<'py, T: Element + Real> Dest<'py, T> {
                 o.get_type().name()?
             )));
         };
-        let Ok(typed) = arr.cast::<PyArrayDyn<T>>() else {
+        let typed = arr.cast::<PyArrayDyn<T>>().ok();
+        if typed.is_none() && !matches!(arr.dtype().kind(), b'f' | b'c') {
             return Err(PyTypeError::new_err(format!(
-                "{name}: {arg} has dtype {}, but the result has dtype {}",
+                "{name}: {arg} has dtype {}, to which the result's dtype {} does not cast \
+                 (NumPy's same_kind casting: a float or complex {arg})",
                 arr.dtype().str()?,
                 T::NAME
             )));
-        };
+        }
         if arr.shape() != shape {
             return Err(PyValueError::new_err(format!(
                 "{name}: {arg} has shape {}, but the result has shape {}",
@@ -347,26 +351,27 @@ impl<'py, T: Element + Real> Dest<'py, T> {
             return Err(PyValueError::new_err(format!("{name}: {arg} is read-only")));
         }
         let sz = size_of::<T>() as isize;
-        let direct = flag(arr, NPY_ARRAY_ALIGNED)
-            && arr.strides().iter().all(|s| s % sz == 0)
-            && (!need_c || arr.is_c_contiguous())
-            && inputs
-                .iter()
-                .all(|i| !overlaps(typed, i) || (!no_alias && same_view(typed, i)));
         let ret = Some(o.clone());
-        if direct {
-            Ok(Dest {
-                write: typed.clone(),
-                copy_to: None,
+        match typed {
+            Some(typed)
+                if flag(arr, NPY_ARRAY_ALIGNED)
+                    && arr.strides().iter().all(|s| s % sz == 0)
+                    && (!need_c || arr.is_c_contiguous())
+                    && inputs
+                        .iter()
+                        .all(|i| !overlaps(typed, i) || (!no_alias && same_view(typed, i))) =>
+            {
+                Ok(Dest {
+                    write: typed.clone(),
+                    copy_to: None,
+                    ret,
+                })
+            }
+            _ => Ok(Dest {
+                write: new_array::<T>(py, shape, false)?,
+                copy_to: Some(arr.clone()),
                 ret,
-            })
-        } else {
-            let write = new_array::<T>(py, shape, false)?;
-            Ok(Dest {
-                write,
-                copy_to: Some(typed.clone()),
-                ret,
-            })
+            }),
         }
     }
 

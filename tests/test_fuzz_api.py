@@ -109,9 +109,11 @@ def place_out(draw, mode, data, expected):
             big = np.full(tuple(2 * s for s in shape), 7, dtype)
             out = big[tuple(slice(None, None, draw(st.sampled_from([2, -2]))) for _ in shape)]
         return out, None, None
-    if mode == "wrong-dtype":
+    if mode == "wrong-dtype":  # no same_kind cast from a float result
+        return np.full(shape, 7, draw(st.sampled_from([np.int32, np.bool_, np.uint8]))), TypeError, None
+    if mode == "cast":  # another float or complex dtype: the result is cast to it
         other = {np.dtype(np.float32): np.float64, np.dtype(np.float64): np.float32}[dtype]
-        return np.full(shape, 7, draw(st.sampled_from([other, np.int32, np.complex128]))), TypeError, None
+        return np.full(shape, 7, draw(st.sampled_from([other, np.float16, np.complex128]))), None, None
     if mode == "wrong-shape":
         bad = draw(st.sampled_from([shape + (1,), (np.prod(shape, dtype=int) + 1,), shape[:-1] + (shape[-1] + 1,)
                                     if shape else (2,)]))
@@ -173,7 +175,7 @@ def test_fuzz(name, draw):
     main = expected[0] if isinstance(expected, tuple) else expected
     template = np.asarray(main) if main is not None else np.empty(x.shape, result_dtype(ok_data))
     mode = draw.draw(st.sampled_from(["none", "none", "right", "wrong-dtype", "wrong-shape", "read-only", "input",
-                                      "overlap"]))
+                                      "overlap", "cast"]))
     if kind != "float" and mode in ("input", "overlap"):
         mode = "right"  # operands of other dtypes are converted: no aliasing
     out, out_error, aliased = place_out(draw.draw, mode, data, template)
@@ -200,7 +202,11 @@ def test_fuzz(name, draw):
             assert_same_bits(a, b)  # inputs untouched
     if out is not None:
         assert (got[0] if isinstance(got, tuple) else got) is out
-    assert_same_bits(got[0] if isinstance(got, tuple) else got, main)
+    if mode == "cast":
+        with np.errstate(all="ignore"):
+            assert_same_bits(out, np.asarray(main).astype(out.dtype))
+    else:
+        assert_same_bits(got[0] if isinstance(got, tuple) else got, main)
     if isinstance(got, tuple):
         assert_same_bits(got[1], expected[1])
     with np.errstate(all="ignore"):

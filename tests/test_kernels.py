@@ -194,7 +194,7 @@ def test_layouts_bitwise_equal_to_contiguous(case, dtype, layout):
 # ----------------------------------------------------------------------------- out=
 @ALL_CASES
 @DTYPES
-@pytest.mark.parametrize("mode", ["fresh", "strided", "inplace", "overlap"])
+@pytest.mark.parametrize("mode", ["fresh", "strided", "inplace", "overlap", "cast"])
 def test_out(case, dtype, mode):
     data, params = inputs(case, dtype, (4, 3, 6) if mode != "overlap" else (50,), seed=3)
     expected = case.call(nonlin, copies(data), params)
@@ -205,6 +205,18 @@ def test_out(case, dtype, mode):
         big = np.full(tuple(2 * s for s in shape), 7, dtype)
         idx = tuple(slice(None, None, -2) if i % 2 else slice(1, None, 2) for i in range(len(shape)))
         targets = [(big[idx], (big, idx))]
+    elif mode == "cast":  # out of another float or complex dtype: the result cast to it (same_kind)
+        others = [np.float16, np.float64 if dtype == np.float32 else np.float32, np.complex64,
+                  np.dtype(dtype).newbyteorder()]
+        for other in others:
+            out = np.full(shape, 7, other)
+            with np.errstate(over="ignore"):  # float16 overflows (NumPy warns, as for a ufunc's out)
+                result = case.call(nonlin, copies(data), params, out=out)
+                assert_same_bits(out, main(expected).astype(other))
+            assert main(result) is out
+            if isinstance(result, tuple):
+                assert_same_bits(result[1:], expected[1:])
+        return
     elif mode == "inplace":
         targets = [(k, None) for k, d in enumerate(data) if d.shape == shape]
         if not targets:

@@ -10,7 +10,7 @@ import numpy.typing as npt
 # then float64 loops (bool, float16, 8- and 16-bit ints: float32; wider: float64).
 # A 0-d result without ``out=`` is returned as a NumPy scalar.
 _ArrayLike = npt.ArrayLike
-_Out = Optional[npt.NDArray[np.floating[Any]]]
+_Out = Optional[npt.NDArray[np.inexact[Any]]]  # float or complex (the result cast, same_kind)
 _Result = Any  # np.ndarray, or a NumPy scalar for 0-d input without out=
 # A default written `...` is one the compiled signature shows as `...` (PyO3 renders only plain
 # literals; mypy.stubtest checks the stub against it): its value is PyTorch's default, given in
