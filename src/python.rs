@@ -162,18 +162,19 @@ fn all_ok<T, const N: usize>(rs: [PyResult<T>; N]) -> PyResult<[T; N]> {
     Ok(rs.map(|r| r.unwrap_or_else(|_| unreachable!())))
 }
 
-/// Memory range `[lo, hi)` in bytes that an array can touch.
-fn span<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> (usize, usize) {
-    let (lo, hi) = extent(a.shape(), &elem_strides(a));
-    let base = a.data() as usize;
-    let sz = size_of::<T>() as isize;
-    (
-        (base as isize + lo * sz) as usize,
-        (base as isize + (hi + 1) * sz) as usize,
-    )
+/// Memory range `[lo, hi)` in bytes that an array can touch (`(0, 0)` for an empty array).
+fn span(a: &Bound<'_, PyUntypedArray>) -> (usize, usize) {
+    let (lo, hi) = extent(a.shape(), a.strides());
+    if hi < lo {
+        return (0, 0);
+    }
+    let base = unsafe { (*a.as_array_ptr()).fields.data } as isize;
+    let item = a.dtype().itemsize() as isize;
+    ((base + lo) as usize, (base + hi + item) as usize)
 }
 
-fn overlaps<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, b: &Bound<'_, PyArrayDyn<T>>) -> bool {
+/// Whether two arrays, of any dtypes, share a byte of memory (by their ranges).
+fn overlaps(a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>) -> bool {
     let (a0, a1) = span(a);
     let (b0, b1) = span(b);
     a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1
@@ -357,9 +358,9 @@ impl<'py, T: Element + Real> Dest<'py, T> {
                 if flag(arr, NPY_ARRAY_ALIGNED)
                     && arr.strides().iter().all(|s| s % sz == 0)
                     && (!need_c || arr.is_c_contiguous())
-                    && inputs
-                        .iter()
-                        .all(|i| !overlaps(typed, i) || (!no_alias && same_view(typed, i))) =>
+                    && inputs.iter().all(|i| {
+                        !overlaps(arr, i.as_untyped()) || (!no_alias && same_view(typed, i))
+                    }) =>
             {
                 Ok(Dest {
                     write: typed.clone(),
@@ -1775,12 +1776,16 @@ fn rrelu_train<'py, T: Element + Real>(
     let shape = x.shape().to_vec();
     let nd = Dest::for_arg("rrelu", "noise", noise, &shape, &[&x], true, true, false)?;
     if let (Some(o), Some(n)) = (out, noise)
-        && let (Ok(o), Ok(n)) = (o.cast::<PyArrayDyn<T>>(), n.cast::<PyArrayDyn<T>>())
+        && let (Ok(o), Ok(n)) = (o.cast::<PyUntypedArray>(), n.cast::<PyUntypedArray>())
         && overlaps(o, n)
     {
         return Err(PyValueError::new_err(
             "rrelu: out and noise must not overlap (both are results)",
         ));
+    }
+    if out.is_some() {
+        // checked before the noise is written: a bad out leaves noise= untouched
+        Dest::new("rrelu", out, &shape, &[&x], false, false, false)?;
     }
     let (l, u) = (T::from_f64(lower).to_f64(), T::from_f64(upper).to_f64());
     let (np_, n) = (SendPtr(nd.write.data()), x.len());

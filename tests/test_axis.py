@@ -188,11 +188,27 @@ def test_rrelu_noise_and_out_arguments(dtype):
     with pytest.raises(TypeError, match="rrelu: noise has dtype"):
         nonlin.rrelu(x, training=True, seed=3, noise=np.empty(x.shape, np.int32))
     buf = np.full_like(x, 7.0)
-    for o, n in [(buf, buf), (x, x), (buf, buf[::-1])]:
-        before = (x.copy(), buf.copy())
+    wide = np.full(x.shape, 7.0, np.complex128)  # other dtypes: results cast into them
+    raw = np.full(2 * x.size, 7.0)
+    pairs = [(buf, buf), (x, x), (buf, buf[::-1]), (wide, wide), (wide.real, wide),
+             (raw.view(np.float32)[:x.size].reshape(x.shape), raw[:x.size].reshape(x.shape))]
+    for o, n in pairs:
+        before = (x.copy(), buf.copy(), wide.copy(), raw.copy())
         with pytest.raises(ValueError, match="noise|overlap"):
             nonlin.rrelu(x, training=True, seed=3, noise=n, out=o)
-        assert_same_bits((x, buf), before)
+        assert_same_bits((x, buf, wide, raw), before)
+    # a bad out leaves noise= untouched (out is checked before the noise is drawn)
+    for bad, exc in [(np.empty(3, dtype), ValueError), (np.empty(x.shape, np.int32), TypeError),
+                     (np.zeros_like(x).tolist(), TypeError)]:
+        noise = np.full_like(x, 7.0)
+        with pytest.raises(exc, match="rrelu: out"):
+            nonlin.rrelu(x, training=True, seed=3, noise=noise, out=bad)
+        assert np.all(noise == 7.0)
+    ro = np.empty_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="rrelu: out is read-only"):
+        nonlin.rrelu(x, training=True, seed=3, noise=noise, out=ro)
+    assert np.all(noise == 7.0)
 
 
 @pytest.mark.parametrize("name", ["rrelu", "rrelu_derivative"])
