@@ -113,9 +113,22 @@ fn extract_all<'py, const N: usize>(
             || o.is_exact_instance_of::<PyInt>()
             || o.is_exact_instance_of::<PyBool>()
     };
-    let ops = all_ok(objs.map(|o| match weak(o) {
-        true => Ok(o.clone()),
-        false => np.call_method1("asarray", (o,)),
+    let unsupported = |d: &Bound<'py, PyArrayDescr>| -> PyResult<PyErr> {
+        Ok(PyTypeError::new_err(format!(
+            "{name}: unsupported dtype {} (it casts safely to neither float32 nor float64)",
+            d.str()?
+        )))
+    };
+    let ops = all_ok(objs.map(|o| {
+        if weak(o) {
+            return Ok(o.clone());
+        }
+        let a = np.call_method1("asarray", (o,))?;
+        let d = a.cast::<PyUntypedArray>()?.dtype();
+        match d.kind() {
+            b'b' | b'i' | b'u' | b'f' => Ok(a),
+            _ => Err(unsupported(&d)?), // (before np.result_type, which would raise its own error)
+        }
     }))?;
     let promoted = match ops.iter().any(weak) {
         true => Some(np.call_method1("result_type", PyTuple::new(py, &ops)?)?),
@@ -131,12 +144,7 @@ fn extract_all<'py, const N: usize>(
         f32 &= match (d.kind(), d.itemsize()) {
             (b'b', _) | (b'i' | b'u', 1 | 2) | (b'f', 2 | 4) => true,
             (b'i' | b'u', 4 | 8) | (b'f', 8) => false,
-            _ => {
-                return Err(PyTypeError::new_err(format!(
-                    "{name}: unsupported dtype {} (it casts safely to neither float32 nor float64)",
-                    d.str()?
-                )));
-            }
+            _ => return Err(unsupported(&d)?),
         };
     }
     let target = if f32 { "float32" } else { "float64" };
@@ -335,8 +343,8 @@ impl<'py, T: Element + Real> Dest<'py, T> {
         let typed = arr.cast::<PyArrayDyn<T>>().ok();
         if typed.is_none() && !matches!(arr.dtype().kind(), b'f' | b'c') {
             return Err(PyTypeError::new_err(format!(
-                "{name}: {arg} has dtype {}, to which the result's dtype {} does not cast \
-                 (NumPy's same_kind casting: a float or complex {arg})",
+                "{name}: {arg} has dtype {}, but the result ({}) is written only to a float or \
+                 complex {arg}",
                 arr.dtype().str()?,
                 T::NAME
             )));

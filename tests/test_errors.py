@@ -58,6 +58,16 @@ def test_unsupported_python_inputs(name, value, dtname):
     assert name in msg and any(n in msg for n in dtype_names(np.dtype(dtname))), msg
 
 
+@pytest.mark.parametrize("bad", [np.str_("a"), np.datetime64("2020-01-01"), np.timedelta64(1, "s"),
+                                 np.zeros((), [("a", "f4")])])
+@pytest.mark.parametrize("scalar", [1.0, 1, True])
+def test_unsupported_operand_beside_a_python_scalar(bad, scalar):
+    """The operand's dtype is checked before NumPy promotes it with the (weak) Python scalar."""
+    for args in ((bad, scalar), (scalar, bad)):
+        with pytest.raises(TypeError, match=r"^relu_backward: unsupported dtype"):
+            nonlin.relu_backward(*args)
+
+
 OUT_ERRORS = {  # name -> (input dtype, make out from the correct result, exception)
     # (a float or complex out of another dtype takes the result cast, as a ufunc's: test_kernels)
     "int64": (np.float64, lambda r: np.full(r.shape, 7, np.int64), TypeError),
