@@ -1822,7 +1822,8 @@ fn fresh_seed(py: Python<'_>) -> PyResult<u64> {
 /// array of x's shape), written into noise= if given (as ATen's rrelu_with_noise fills its
 /// noise). The slopes come from a counter-based generator: slope i is a hash of (seed, i), i the
 /// element's index in C order, so the same seed gives the same slopes for any thread count, SIMD
-/// level or memory layout. seed=None draws a fresh seed from os.urandom. Pass noise to
+/// level or memory layout (a negative seed counts modulo 2^64). seed=None draws a fresh seed from
+/// os.urandom. Pass noise to
 /// rrelu_backward for the gradient. (ATen's noise holds 1 where x > 0; both forms give the same
 /// gradient.)
 #[pyfunction]
@@ -1833,7 +1834,7 @@ fn rrelu<'py>(
     lower: f64,
     upper: f64,
     training: bool,
-    seed: Option<u64>,
+    seed: Option<&Bound<'py, PyAny>>,
     noise: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -1849,7 +1850,22 @@ fn rrelu<'py>(
         return unary(name, &LeakyRelu { slope }, x, out);
     }
     let seed = match seed {
-        Some(s) => s,
+        // a negative seed (PyTorch takes them) as its two's complement, modulo 2^64
+        Some(s) => match (s.extract::<u64>(), s.extract::<i64>()) {
+            (Ok(u), _) => u,
+            (_, Ok(i)) => i as u64,
+            (Err(e), _) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(s.py()) => {
+                return Err(PyValueError::new_err(format!(
+                    "{name}: seed must be an integer in [-2**63, 2**64)"
+                )));
+            }
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "{name}: seed must be an integer, not {}",
+                    s.get_type().name()?
+                )));
+            }
+        },
         None => fresh_seed(x.py())?,
     };
     match extract(name, x)? {

@@ -138,10 +138,6 @@ def test_rrelu_training_seed():
     f = np.asfortranarray(x)
     assert_same_bits(nonlin.rrelu(f, training=True, seed=1)[1], ra)
     assert_same_bits(nonlin.rrelu(x.T, training=True, seed=1)[1], reference.rrelu_noise((100, 64), 1 / 8, 1 / 3, 1))
-    # seeds above 2**63 work; negative ones are rejected
-    nonlin.rrelu(x, training=True, seed=2**64 - 1)
-    with pytest.raises((OverflowError, TypeError, ValueError)):
-        nonlin.rrelu(x, training=True, seed=-1)
 
 
 @DTYPES
@@ -209,6 +205,18 @@ def test_rrelu_noise_and_out_arguments(dtype):
     with pytest.raises(ValueError, match="rrelu: out is read-only"):
         nonlin.rrelu(x, training=True, seed=3, noise=noise, out=ro)
     assert np.all(noise == 7.0)
+
+
+def test_rrelu_seed_forms():
+    x = np.linspace(-2, 2, 24).reshape(4, 6)
+    noise = {s: nonlin.rrelu(x, training=True, seed=s)[1] for s in (3, 2**64 - 1)}
+    assert not np.array_equal(noise[3], noise[2**64 - 1])
+    assert_same_bits(nonlin.rrelu(x, training=True, seed=np.int64(3))[1], noise[3])
+    assert_same_bits(nonlin.rrelu(x, training=True, seed=-1)[1], noise[2**64 - 1])  # modulo 2^64
+    assert_same_bits(noise[2**64 - 1], reference.rrelu_noise(x.shape, 1 / 8, 1 / 3, -1))
+    for bad, exc in [(2**64, ValueError), (-2**63 - 1, ValueError), (1.5, TypeError), ("3", TypeError)]:
+        with pytest.raises(exc, match="seed"):
+            nonlin.rrelu(x, training=True, seed=bad)
 
 
 @pytest.mark.parametrize("name", ["rrelu", "rrelu_derivative"])
