@@ -206,7 +206,8 @@ fn pool() -> Arc<Pool> {
     slot.get_or_insert_with(|| {
         let env = std::env::var("NONLIN_NUM_THREADS")
             .ok()
-            .and_then(|v| v.trim().parse().ok());
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n: &usize| n > 0);
         let threads =
             env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         // One thread (no workers) cannot fail to start.

@@ -40,3 +40,23 @@ def test_levels_bitwise_equal(case, dtype, restore_level):
             results[level] = case.call(nonlin, data, params)
     for level in LEVELS[1:]:
         assert_same_bits(results[level], results[LEVELS[0]])
+
+
+@pytest.mark.parametrize("var, value, ignored", [
+    ("NONLIN_SIMD", "avx3", True), ("NONLIN_SIMD", "AVX2", True), ("NONLIN_SIMD", " scalar ", False),
+    ("NONLIN_NUM_THREADS", "two", True), ("NONLIN_NUM_THREADS", "-1", True), ("NONLIN_NUM_THREADS", "0", True),
+    ("NONLIN_NUM_THREADS", "3", False),
+    ("NONLIN_BUFFER_CACHE_MB", "1.5", True), ("NONLIN_BUFFER_CACHE_MB", "0", False),
+])
+def test_unreadable_environment_setting_warns_at_import(var, value, ignored):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, var: value}
+    code = "import nonlin; print(nonlin.info())"
+    run = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert (run.returncode != 0) == ignored, run.stderr
+    if ignored:
+        assert var in run.stderr and "ignored" in run.stderr
