@@ -293,25 +293,13 @@ struct Dest<'py, T: Element> {
 }
 
 impl<'py, T: Element + Real> Dest<'py, T> {
-    /// Checks `out` (nothing is written yet) or allocates the result. The kernel writes `out`
+    /// Checks `out`, the output argument named `arg` (rrelu has two: `out` and `noise`; nothing is
+    /// written yet), or allocates the result. The kernel writes `out`
     /// directly unless it is misaligned, overlaps an input other than by being identical to it
     /// (or at all, with `no_alias`), is not C-contiguous when `need_c` is set, or has another
     /// dtype the result casts to as a ufunc's does (`same_kind`: any float or complex dtype).
-    fn new(
-        name: &str,
-        out: Option<&Bound<'py, PyAny>>,
-        shape: &[usize],
-        inputs: &[&Bound<'py, PyArrayDyn<T>>],
-        need_c: bool,
-        no_alias: bool,
-        fortran: bool,
-    ) -> PyResult<Self> {
-        Self::for_arg(name, "out", out, shape, inputs, need_c, no_alias, fortran)
-    }
-
-    /// [`Dest::new`] for an output argument named `arg` (rrelu's `noise`).
     #[allow(clippy::too_many_arguments)]
-    fn for_arg(
+    fn new(
         name: &str,
         arg: &str,
         out: Option<&Bound<'py, PyAny>>,
@@ -435,14 +423,41 @@ where
     T: Element + Real,
     K: Kernel<T, M>,
 {
-    assert_eq!(N + bcast.is_some() as usize, M);
     let mut ins = ins;
     for a in ins.iter_mut() {
         *a = readable(a.clone())?;
     }
+    let dest = Dest::new(
+        name,
+        "out",
+        out,
+        ins[0].shape(),
+        &ins.each_ref(),
+        false,
+        false,
+        fortran(&ins[0]),
+    )?;
+    run_into(k, ins, bcast, dest)
+}
+
+/// Whether a new result in `a`'s shape is laid out in Fortran order (as `a`, when it is only that).
+fn fortran<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> bool {
+    a.is_fortran_contiguous() && !a.is_c_contiguous()
+}
+
+/// [`run_with`] into a checked [`Dest`], the inputs readable.
+fn run_into<'py, T, K, const N: usize, const M: usize>(
+    k: &K,
+    ins: [Bound<'py, PyArrayDyn<T>>; N],
+    bcast: Option<(&[T], Vec<isize>)>,
+    dest: Dest<'py, T>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Element + Real,
+    K: Kernel<T, M>,
+{
+    assert_eq!(N + bcast.is_some() as usize, M);
     let shape = ins[0].shape();
-    let fortran = ins[0].is_fortran_contiguous() && !ins[0].is_c_contiguous();
-    let dest = Dest::new(name, out, shape, &ins.each_ref(), false, false, fortran)?;
     let ptrs: [SendPtr<T>; N] = std::array::from_fn(|j| SendPtr(ins[j].data()));
     let strides: [Strides; N] = std::array::from_fn(|j| elem_strides(&ins[j]));
     let bcast = bcast.map(|(v, s)| (SendPtr(v.as_ptr() as *mut T), s));
@@ -1205,7 +1220,7 @@ fn prelu_backward_generic<'py, T: Element + Real>(
     let (w, wshape) = prelu_weight::<T>(name, weight, x.shape())?;
     let (g, x) = (contiguous(g)?, contiguous(x)?);
     let shape = x.shape().to_vec();
-    let dest = Dest::new(name, out, &shape, &[&g, &x], true, false, false)?;
+    let dest = Dest::new(name, "out", out, &shape, &[&g, &x], true, false, false)?;
     let n = x.len();
     let (outer, inner) = match (w.len(), shape.len()) {
         (1, _) => (1, n),
@@ -1298,7 +1313,7 @@ fn maxout_generic<'py, T: Element + Real>(
     let x = contiguous(x)?;
     let mut shape = x.shape().to_vec();
     shape[a] = groups;
-    let dest = Dest::new(name, out, &shape, &[&x], true, true, false)?;
+    let dest = Dest::new(name, "out", out, &shape, &[&x], true, true, false)?;
     let (xp, op, k) = (
         SendPtr(x.data()),
         SendPtr(dest.write.data()),
@@ -1348,7 +1363,7 @@ fn maxout_backward_generic<'py, T: Element + Real>(
     }
     let (g, x) = (contiguous(g)?, contiguous(x)?);
     let shape = x.shape().to_vec();
-    let dest = Dest::new(name, out, &shape, &[&g, &x], true, true, false)?;
+    let dest = Dest::new(name, "out", out, &shape, &[&g, &x], true, true, false)?;
     let (gp, xp, op, k) = (
         SendPtr(g.data()),
         SendPtr(x.data()),
@@ -1503,7 +1518,7 @@ fn softmax_generic<'py, T: Element + Real>(
         Some(b) => contiguous(b)?,
         None => a.clone(),
     };
-    let dest = Dest::new(name, out, &shape, &[&a, &b], true, false, false)?;
+    let dest = Dest::new(name, "out", out, &shape, &[&a, &b], true, false, false)?;
     let (ap, bp, op_) = (
         SendPtr(a.data()),
         SendPtr(b.data()),
@@ -1647,10 +1662,10 @@ fn glu_generic<'py, T: Element + Real>(
     let xs = elem_strides(&x);
     let pa = SendPtr(x.data());
     let pb = SendPtr(x.data().wrapping_offset(half as isize * xs[a]));
-    let fortran = x.is_fortran_contiguous() && !x.is_c_contiguous();
+    let fortran = fortran(&x);
     match g {
         None => {
-            let dest = Dest::new(name, out, &hshape, &[&x], false, true, fortran)?;
+            let dest = Dest::new(name, "out", out, &hshape, &[&x], false, true, fortran)?;
             let (op_, os) = (SendPtr(dest.write.data()), elem_strides(&dest.write));
             x.py().detach(|| unsafe {
                 let views = [pa, pb].map(|p| View {
@@ -1674,7 +1689,7 @@ fn glu_generic<'py, T: Element + Real>(
             let gs = elem_strides(&g);
             let pg = SendPtr(g.data());
             let shape = x.shape().to_vec();
-            let dest = Dest::new(name, out, &shape, &[&g, &x], false, true, fortran)?;
+            let dest = Dest::new(name, "out", out, &shape, &[&g, &x], false, true, fortran)?;
             let os = elem_strides(&dest.write);
             let oa = SendPtr(dest.write.data());
             let ob = SendPtr(dest.write.data().wrapping_offset(half as isize * os[a]));
@@ -1782,7 +1797,7 @@ fn rrelu_train<'py, T: Element + Real>(
     let py = x.py();
     let x = readable(x)?;
     let shape = x.shape().to_vec();
-    let nd = Dest::for_arg("rrelu", "noise", noise, &shape, &[&x], true, true, false)?;
+    let nd = Dest::new("rrelu", "noise", noise, &shape, &[&x], true, true, false)?;
     if let (Some(o), Some(n)) = (out, noise)
         && let (Ok(o), Ok(n)) = (o.cast::<PyUntypedArray>(), n.cast::<PyUntypedArray>())
         && overlaps(o, n)
@@ -1791,10 +1806,17 @@ fn rrelu_train<'py, T: Element + Real>(
             "rrelu: out and noise must not overlap (both are results)",
         ));
     }
-    if out.is_some() {
-        // checked before the noise is written: a bad out leaves noise= untouched
-        Dest::new("rrelu", out, &shape, &[&x], false, false, false)?;
-    }
+    // out is checked before the noise is written: a bad out leaves noise= untouched
+    let dest = Dest::new(
+        "rrelu",
+        "out",
+        out,
+        &shape,
+        &[&x],
+        false,
+        false,
+        fortran(&x),
+    )?;
     let (l, u) = (T::from_f64(lower).to_f64(), T::from_f64(upper).to_f64());
     let (np_, n) = (SendPtr(nd.write.data()), x.len());
     if n > 0 {
@@ -1803,7 +1825,7 @@ fn rrelu_train<'py, T: Element + Real>(
         });
     }
     let slopes = nd.write.clone();
-    let y = run_with("rrelu", &Prelu, [x, slopes], None, out)?;
+    let y = run_into(&Prelu, [x, slopes], None, dest)?;
     Ok(PyTuple::new(py, [y, nd.finish()?])?.into_any())
 }
 
