@@ -437,7 +437,7 @@ where
         false,
         fortran(&ins[0]),
     )?;
-    run_into(k, ins, bcast, dest)
+    run_into(k, ins, bcast, dest, || ())
 }
 
 /// Whether a new result in `a`'s shape is laid out in Fortran order (as `a`, when it is only that).
@@ -445,12 +445,14 @@ fn fortran<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> bool {
     a.is_fortran_contiguous() && !a.is_c_contiguous()
 }
 
-/// [`run_with`] into a checked [`Dest`], the inputs readable.
+/// [`run_with`] into a checked [`Dest`], the inputs readable; `first` runs before the kernel,
+/// without the GIL too (rrelu draws its slopes there: one release of the GIL for both).
 fn run_into<'py, T, K, const N: usize, const M: usize>(
     k: &K,
     ins: [Bound<'py, PyArrayDyn<T>>; N],
     bcast: Option<(&[T], Vec<isize>)>,
     dest: Dest<'py, T>,
+    first: impl FnOnce() + Send,
 ) -> PyResult<Bound<'py, PyAny>>
 where
     T: Element + Real,
@@ -463,6 +465,7 @@ where
     let bcast = bcast.map(|(v, s)| (SendPtr(v.as_ptr() as *mut T), s));
     let (optr, ostr) = (SendPtr(dest.write.data()), elem_strides(&dest.write));
     dest.write.py().detach(|| {
+        first();
         let views: [View<T>; M] = std::array::from_fn(|j| match &bcast {
             Some((p, s)) if j == N => View {
                 ptr: p.get(),
@@ -1418,10 +1421,12 @@ fn _vector_math<'py>(
     }
 }
 
-/// Called in a child process after fork(): run single-threaded there.
+/// Called in a child process after fork(): run single-threaded there, and draw a new seed
+/// stream for rrelu.
 #[pyfunction]
 fn _after_fork() {
     crate::parallel::force_serial();
+    SEEDS.store(0, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Uses the named SIMD level (at most the CPU's best) from now on; returns the level set.
@@ -1819,20 +1824,34 @@ fn rrelu_train<'py, T: Element + Real>(
     )?;
     let (l, u) = (T::from_f64(lower).to_f64(), T::from_f64(upper).to_f64());
     let (np_, n) = (SendPtr(nd.write.data()), x.len());
-    if n > 0 {
-        py.detach(|| unsafe {
-            rrelu_noise::<T>(seed, l, u, std::slice::from_raw_parts_mut(np_.get(), n))
-        });
-    }
     let slopes = nd.write.clone();
-    let y = run_into(&Prelu, [x, slopes], None, dest)?;
+    let y = run_into(&Prelu, [x, slopes], None, dest, || {
+        if n > 0 {
+            unsafe { rrelu_noise::<T>(seed, l, u, std::slice::from_raw_parts_mut(np_.get(), n)) }
+        }
+    })?;
     Ok(PyTuple::new(py, [y, nd.finish()?])?.into_any())
 }
 
-/// A seed from the operating system's randomness.
+/// The state of rrelu's seed stream for seed=None; 0 until the first such call draws it from
+/// os.urandom (and again in a forked child, which must not repeat its parent's slopes).
+static SEEDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The next seed of a SplitMix64 stream (Steele, Lea and Flood 2014) started from os.urandom:
+/// distinct for every call, from any thread, without os.urandom's cost on each (about 440 ns,
+/// more than the rest of a one-element call).
 fn fresh_seed(py: Python<'_>) -> PyResult<u64> {
-    let b: Vec<u8> = py.import("os")?.call_method1("urandom", (8,))?.extract()?;
-    Ok(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    use std::sync::atomic::Ordering::Relaxed;
+    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+    if SEEDS.load(Relaxed) == 0 {
+        let b: Vec<u8> = py.import("os")?.call_method1("urandom", (8,))?.extract()?;
+        let s = u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) | 1;
+        let _ = SEEDS.compare_exchange(0, s, Relaxed, Relaxed); // another thread's draw may win
+    }
+    let mut z = SEEDS.fetch_add(GAMMA, Relaxed).wrapping_add(GAMMA);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    Ok(z ^ (z >> 31))
 }
 
 /// rrelu(x, lower=1/8, upper=1/3, training=False, seed=None, *, noise=None, out=None)
@@ -1844,8 +1863,8 @@ fn fresh_seed(py: Python<'_>) -> PyResult<u64> {
 /// array of x's shape), written into noise= if given (as ATen's rrelu_with_noise fills its
 /// noise). The slopes come from a counter-based generator: slope i is a hash of (seed, i), i the
 /// element's index in C order, so the same seed gives the same slopes for any thread count, SIMD
-/// level or memory layout (a negative seed counts modulo 2^64). seed=None draws a fresh seed from
-/// os.urandom. Pass noise to
+/// level or memory layout (a negative seed counts modulo 2^64). seed=None takes a fresh seed from
+/// a stream started from os.urandom (a new stream in a forked child). Pass noise to
 /// rrelu_backward for the gradient. (ATen's noise holds 1 where x > 0; both forms give the same
 /// gradient.)
 #[pyfunction]

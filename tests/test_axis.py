@@ -1,6 +1,9 @@
 """softmax / log_softmax on long rows, special values, glu errors, and rrelu in training mode
 (random slopes: dedicated tests, as the CASES table needs deterministic functions)."""
 
+import multiprocessing
+import os
+
 import numpy as np
 import pytest
 
@@ -139,6 +142,28 @@ def test_rrelu_training_seed():
     assert_same_bits(nonlin.rrelu(f, training=True, seed=1)[1], ra)
     assert_same_bits(nonlin.rrelu(x.T, training=True, seed=1)[1], reference.rrelu_noise((100, 64), 1 / 8, 1 / 3, 1))
 
+
+
+def _fresh_noise(q):
+    q.put(nonlin.rrelu(-np.ones(100), training=True)[1])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # JAX, if a bench test imported it
+def test_rrelu_fresh_seeds_differ_in_a_forked_child():
+    # seed=None seeds come from one stream per process: a forked child starts a new one instead
+    # of repeating the parent's next seeds (workers of a data-parallel job would share slopes)
+    nonlin.rrelu(-np.ones(3), training=True)  # the stream is started
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_fresh_noise, args=(q,))
+    p.start()
+    child = q.get(timeout=60)
+    p.join(60)
+    assert p.exitcode == 0
+    parent = nonlin.rrelu(-np.ones(100), training=True)[1]
+    assert not np.array_equal(child, parent)
 
 @DTYPES
 def test_rrelu_training_bitwise_for_any_threads_and_level(dtype, restore_runtime):
