@@ -423,6 +423,9 @@ where
     T: Element + Real,
     K: Kernel<T, M>,
 {
+    if let Some(why) = <K as Kernel<T, M>>::unusable(k) {
+        return Err(PyValueError::new_err(format!("{name}: {why}")));
+    }
     let mut ins = ins;
     for a in ins.iter_mut() {
         *a = readable(a.clone())?;

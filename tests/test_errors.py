@@ -196,6 +196,30 @@ def test_nan_parameter_is_value_error(name, lead, param):
     raises_unchanged(ValueError, lambda: fn(*args, **kw, **{param: np.nan}, out=out), [x, out], [name, param, "NaN"])
 
 
+
+CELU_CALLS = {
+    "celu": lambda x, a, out: nonlin.celu(x, alpha=a, out=out),
+    "celu_derivative": lambda x, a, out: nonlin.celu_derivative(x, alpha=a, out=out),
+    "celu_backward": lambda x, a, out: nonlin.celu_backward(np.ones_like(x), x=x, alpha=a, out=out),
+    "celu_backward(output)": lambda x, a, out: nonlin.celu_backward(np.ones_like(x), output=x, alpha=a, out=out),
+}
+
+
+@pytest.mark.parametrize("name", CELU_CALLS)
+def test_celu_alpha_that_is_zero_in_float32_is_value_error(name):
+    # alpha = 1e-50 rounds to 0 in float32, where x / alpha is NaN at 0 (PyTorch raises too: 1 / alpha
+    # overflows); it works in float64, and a float32 alpha that stays subnormal works in float32
+    x = np.array([-3.0, -1e-45, -0.0, 0.0, 2.0], np.float32)
+    f = CELU_CALLS[name]
+    for alpha in (1e-50, -1e-50, 2.0**-150):
+        out = np.full(5, SENTINEL, np.float32)
+        raises_unchanged(ValueError, lambda: f(x, alpha, out), [x, out], [name.split("(")[0], "alpha=", "is 0 in float32"])
+    for a in (f(x.astype(np.float64), 1e-50, None), f(x, 2.0**-149, None), f(x, -(2.0**-149), None)):
+        assert not np.isnan(a).any(), a
+    # the values at float32's smallest alpha: celu(x <= 0) is alpha expm1(x / alpha), -alpha far out
+    assert_same_bits(nonlin.celu(x, alpha=2.0**-149), np.array([-(2.0**-149), -(2.0**-149), -0.0, 0.0, 2.0], np.float32))
+    assert_same_bits(nonlin.celu(x.astype(np.float64), alpha=1e-50)[[0, 2, 3, 4]], np.array([-1e-50, -0.0, 0.0, 2.0]))
+
 def test_threshold_nan_threshold_is_value_error_but_nan_value_is_allowed():
     x, out = np.array([-1.0, 2.0]), np.full(2, SENTINEL)
     for fn, args in [(nonlin.threshold, (x, np.nan, 5.0)), (nonlin.threshold_derivative, (x, np.nan)),

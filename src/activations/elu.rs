@@ -163,6 +163,12 @@ fn div_alpha<V: Vector>(x: V, alpha: f64) -> (V, V) {
     (q, V::select(q.abs().lt(c(4096.0)), r, c(0.0)))
 }
 
+/// celu's `alpha` rounded to 0 at type `T` (float32, |alpha| <= 2^-150 = 7.0e-46): x / alpha
+/// is then NaN at 0 and ±inf elsewhere (PyTorch refuses such an alpha too: 1 / alpha overflows).
+fn zero_alpha<T: Real>(alpha: f64) -> Option<String> {
+    (T::from_f64(alpha).to_f64() == 0.0).then(|| format!("alpha={alpha:e} is 0 in {}", T::NAME))
+}
+
 /// `celu(x) = max(0, x) + min(0, alpha expm1(x / alpha))`, i.e. `x` for `x > 0` and
 /// `alpha expm1(x / alpha)` otherwise (for either sign of `alpha`; `alpha != 0`, checked by the
 /// caller). With `alpha = 1` it is [`Elu`]. The rounding of `u = x / alpha` is corrected to first
@@ -174,6 +180,9 @@ pub struct Celu {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 1> for Celu {
+    fn unusable(&self) -> Option<String> {
+        zero_alpha::<T>(self.alpha)
+    }
     const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
@@ -202,6 +211,9 @@ pub struct CeluDerivative {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 1> for CeluDerivative {
+    fn unusable(&self) -> Option<String> {
+        zero_alpha::<T>(self.alpha)
+    }
     const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [x]: [V; 1]) -> V {
@@ -214,6 +226,9 @@ pub struct CeluBackward {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 2> for CeluBackward {
+    fn unusable(&self) -> Option<String> {
+        zero_alpha::<T>(self.alpha)
+    }
     const COST: usize = 12;
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, x]: [V; 2]) -> V {
@@ -230,6 +245,9 @@ pub struct CeluBackwardFromOutput {
     pub alpha: f64,
 }
 impl<T: Real> Kernel<T, 2> for CeluBackwardFromOutput {
+    fn unusable(&self) -> Option<String> {
+        zero_alpha::<T>(self.alpha)
+    }
     #[inline(always)]
     fn eval<V: Vector<Elem = T>>(&self, [g, y]: [V; 2]) -> V {
         let a = c::<V>(self.alpha);

@@ -346,6 +346,11 @@ pub trait Kernel<T: Real, const N: usize>: Sync {
     /// [`crate::parallel::MIN_PARALLEL`].
     const COST: usize = 1;
     fn eval<V: Vector<Elem = T>>(&self, args: [V; N]) -> V;
+    /// Why this kernel's parameters do not work at type `T`, if they do not (celu's alpha
+    /// rounded to 0); `eval` then gives NaN where it should not. Checked by the bindings.
+    fn unusable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Work to run at one SIMD level: `run` is generic over the vector type and is compiled once per
