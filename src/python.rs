@@ -905,7 +905,8 @@ fn celu_alpha(name: &str, alpha: f64) -> PyResult<f64> {
 
 unary_fn! {
     /// celu(x) = max(0, x) + min(0, alpha * (exp(x / alpha) - 1)): x for x > 0,
-    /// alpha * expm1(x / alpha) otherwise. alpha = 0 is a ValueError (as PyTorch).
+    /// alpha * expm1(x / alpha) otherwise. alpha = 0 is a ValueError (as PyTorch), and so is an
+    /// alpha that is 0 in float32 (|alpha| <= 2**-150) for a float32 x.
     celu(alpha: f64 = 1.0) => Celu { alpha: celu_alpha("celu", alpha)? }
 }
 unary_fn! {
