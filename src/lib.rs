@@ -19,6 +19,7 @@
 
 pub mod accuracy;
 pub mod activations;
+pub mod env;
 pub mod math;
 pub mod parallel;
 pub mod pool;

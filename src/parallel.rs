@@ -204,12 +204,8 @@ fn pool() -> Arc<Pool> {
     }
     let mut slot = POOL.write().unwrap_or_else(|e| e.into_inner());
     slot.get_or_insert_with(|| {
-        let env = std::env::var("NONLIN_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|&n: &usize| n > 0);
-        let threads =
-            env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads = crate::env::num_threads()
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         // One thread (no workers) cannot fail to start.
         Arc::new(Pool::new(threads).unwrap_or_else(|_| Pool::new(1).unwrap()))
     })

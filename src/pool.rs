@@ -62,10 +62,9 @@ static CACHE: Mutex<Cache> = Mutex::new(Cache {
 pub fn capacity() -> usize {
     static CAP: OnceLock<usize> = OnceLock::new();
     *CAP.get_or_init(|| {
-        let mb = std::env::var("NONLIN_BUFFER_CACHE_MB")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        mb.unwrap_or(1024).saturating_mul(1 << 20)
+        crate::env::buffer_cache_mb()
+            .unwrap_or(1024)
+            .saturating_mul(1 << 20)
     })
 }
 

@@ -1478,6 +1478,12 @@ fn _buffer_cache(clear: bool) -> (usize, usize) {
     (crate::pool::cached_bytes(), crate::pool::capacity())
 }
 
+/// The NONLIN_* settings the runtime ignores, unreadable: (variable, value, what it must be).
+#[pyfunction]
+fn _ignored_settings() -> Vec<(&'static str, String, String)> {
+    crate::env::ignored()
+}
+
 /// The SIMD level in use and the number of threads.
 #[pyfunction]
 fn _runtime() -> (&'static str, usize) {
@@ -2076,6 +2082,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(maxout_backward, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(_ignored_settings, m)?)?;
     m.add_function(wrap_pyfunction!(_set_simd, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_buffer_cache, m)?)?;

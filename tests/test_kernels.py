@@ -39,7 +39,7 @@ def main(result):
 
 def test_every_stub_function_is_covered():
     """Every activation in the stub has a case (the runtime controls are tested elsewhere)."""
-    controls = {"set_num_threads", "_runtime", "_set_simd", "_simd_levels", "_after_fork", "_buffer_cache", "_vector_math"}
+    controls = {"set_num_threads", "_runtime", "_ignored_settings", "_set_simd", "_simd_levels", "_after_fork", "_buffer_cache", "_vector_math"}
     defined = set(re.findall(r"^def (\w+)\(", STUB.read_text(), re.M))
     assert controls <= defined
     compiled = {n for n in dir(nonlin._core) if callable(getattr(nonlin._core, n)) and not n.startswith("__")}

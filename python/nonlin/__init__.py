@@ -198,24 +198,10 @@ if hasattr(_os, "register_at_fork"):
 
 def _check_environment() -> None:
     """Warn about a NONLIN_* setting the runtime cannot read (it then keeps its default)."""
-    import re
     import warnings
 
-    readable = {
-        "NONLIN_SIMD": ("scalar", "avx2", "avx512", "neon"),
-        "NONLIN_NUM_THREADS": "a whole number of at least 1",
-        "NONLIN_BUFFER_CACHE_MB": "a whole number",
-    }
-    for var, wanted in readable.items():
-        value = _os.environ.get(var)
-        if value is None:
-            continue
-        v = value.strip()
-        ok = v in wanted if isinstance(wanted, tuple) else re.fullmatch(r"\+?[0-9]+", v) is not None
-        ok = ok and not (var == "NONLIN_NUM_THREADS" and int(v) == 0)
-        if not ok:
-            what = "one of " + ", ".join(wanted) if isinstance(wanted, tuple) else wanted
-            warnings.warn(f"nonlin: {var}={value!r} is not {what}; ignored", RuntimeWarning, stacklevel=3)
+    for var, value, what in _core._ignored_settings():
+        warnings.warn(f"nonlin: {var}={value!r} is not {what}; ignored", RuntimeWarning, stacklevel=3)
 
 
 _check_environment()

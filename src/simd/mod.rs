@@ -432,10 +432,7 @@ pub fn level() -> Level {
         return Level::all()[l as usize];
     }
     let best = Level::detect();
-    let chosen = std::env::var("NONLIN_SIMD")
-        .ok()
-        .and_then(|v| Level::from_name(v.trim()))
-        .map_or(best, |l| l.min(best));
+    let chosen = crate::env::simd().map_or(best, |l| l.min(best));
     LEVEL.store(chosen as u8, Ordering::Relaxed);
     chosen
 }
