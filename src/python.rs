@@ -1226,8 +1226,8 @@ fn prelu_backward_generic<'py, T: Element + Real>(
     let py = x.py();
     let (w, wshape) = prelu_weight::<T>(name, weight, x.shape())?;
     let (g, x) = (contiguous(g)?, contiguous(x)?);
-    let shape = x.shape().to_vec();
-    let dest = Dest::new(name, "out", out, &shape, &[&g, &x], true, false, false)?;
+    let shape = x.shape();
+    let dest = Dest::new(name, "out", out, shape, &[&g, &x], true, false, false)?;
     let n = x.len();
     let (outer, inner) = match (w.len(), shape.len()) {
         (1, _) => (1, n),
@@ -1245,7 +1245,7 @@ fn prelu_backward_generic<'py, T: Element + Real>(
             unsafe { relu_k::prelu_backward_raw(gp.get(), xp.get(), &w, outer, inner, op.get()) }
         }
     });
-    let gw = unsafe { PyArrayDyn::<T>::new(py, wshape.clone(), false) };
+    let gw = unsafe { PyArrayDyn::<T>::new(py, wshape, false) };
     unsafe { gw.as_slice_mut()? }
         .iter_mut()
         .zip(&sums)
