@@ -1858,10 +1858,9 @@ fn fresh_seed(py: Python<'_>) -> PyResult<u64> {
         let s = u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) | 1;
         let _ = SEEDS.compare_exchange(0, s, Relaxed, Relaxed); // another thread's draw may win
     }
-    let mut z = SEEDS.fetch_add(GAMMA, Relaxed).wrapping_add(GAMMA);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    Ok(z ^ (z >> 31))
+    Ok(crate::activations::relu::splitmix64(
+        SEEDS.fetch_add(GAMMA, Relaxed),
+    ))
 }
 
 /// rrelu(x, lower=1/8, upper=1/3, training=False, seed=None, *, noise=None, out=None)
