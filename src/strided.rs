@@ -7,17 +7,18 @@
 //! to a buffer.
 
 use crate::parallel::{GRAIN, SendPtr, for_ranges};
-use crate::simd::{Job, Kernel, Real, Vector, dispatch, map_bcast};
+use crate::simd::{Job, Kernel, Mem, Real, Vector, dispatch, map_bcast};
 use std::mem::MaybeUninit;
 
 /// Elements gathered per block on the strided path.
 const BLOCK: usize = 256;
 
-/// Outputs of at least this many bytes are written by streaming (non-temporal) stores where
-/// they are contiguous: they do not stay in the caches anyway, and a cached store first reads
-/// the line it writes, a third stream of memory traffic beside the input and the output. Not
-/// in place, where the lines are in the cache already (read as the input).
-pub const STREAM_MIN_BYTES: usize = 24 << 20;
+/// Outputs of at least this many bytes are past the caches: their contiguous rows run with
+/// [`Mem::Prefetch`], or [`Mem::Stream`] for kernels of the least cost (`Kernel::COST` 1),
+/// where memory traffic is the bound and a cached store would first read the line it writes, a
+/// third stream beside the input and the output. Not streamed in place, where the lines are in
+/// the cache already (read as the input).
+pub const LARGE_BYTES: usize = 24 << 20;
 
 /// Pointer and strides (in elements) of one operand.
 #[derive(Clone, Copy)]
@@ -63,8 +64,13 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     let pieces = inner.div_ceil(most).max(1);
     let piece = inner.div_ceil(pieces);
     let grain = (most / piece).max(1);
-    let stream = rows * inner * size_of::<T>() >= STREAM_MIN_BYTES
-        && !ins.iter().any(|v| std::ptr::eq(v.ptr, out_ptr));
+    let mem = if rows * inner * size_of::<T>() < LARGE_BYTES {
+        Mem::Cached
+    } else if K::COST == 1 && !ins.iter().any(|v| std::ptr::eq(v.ptr, out_ptr)) {
+        Mem::Stream
+    } else {
+        Mem::Prefetch
+    };
     for_ranges(rows * pieces, grain, piece * cost, |r0, r1| {
         dispatch(RowsJob {
             k,
@@ -75,7 +81,7 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
             items: (r0, r1),
             pieces,
             piece,
-            stream,
+            mem,
         });
     });
 }
@@ -139,8 +145,8 @@ struct RowsJob<'a, K, T, const N: usize> {
     items: (usize, usize),
     pieces: usize,
     piece: usize,
-    /// Write contiguous rows by streaming stores.
-    stream: bool,
+    /// How contiguous rows meet memory.
+    mem: Mem,
 }
 
 /// Offsets (in elements) of the first element of one row after another, counted without a
@@ -268,7 +274,7 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
         while item < last {
             let start = piece * self.piece;
             let len = self.piece.min(inner - start);
-            let (seg, stream, scatter, o);
+            let (seg, mem, scatter, o);
             let (mut rows, mut row_out) = (1, [0, 0]);
             let bp: [*const T; N];
             if short {
@@ -292,7 +298,7 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                         )
                     };
                 }
-                (seg, stream, scatter, o) = (rows * inner, false, true, self.out.0);
+                (seg, mem, scatter, o) = (rows * inner, Mem::Cached, true, self.out.0);
                 row_out = [stride_out, out_step];
                 bp = std::array::from_fn(|j| bufs[j].as_ptr() as *const T);
             } else {
@@ -300,7 +306,7 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                 o = unsafe { self.out.0.offset(walk.out + at * out_step) };
                 // Streaming stores start at the first element aligned to the vector: the ones
                 // before it are a segment of their own.
-                let head = match self.stream && contiguous {
+                let head = match self.mem == Mem::Stream && contiguous {
                     true => (o as usize).wrapping_neg() % size_of::<V>() / size_of::<T>(),
                     false => 0,
                 };
@@ -311,7 +317,11 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
                 } else {
                     len - done
                 };
-                stream = self.stream && contiguous && head == 0;
+                mem = match (contiguous, self.mem) {
+                    (false, _) => Mem::Cached,
+                    (true, Mem::Stream) if head > 0 => Mem::Prefetch,
+                    (true, m) => m,
+                };
                 bp = std::array::from_fn(|j| unsafe {
                     let src = self.ins[j].0.offset(walk.ins[j] + at * in_step[j]) as *const T;
                     if matches!(in_step[j], 0 | 1) {
@@ -328,7 +338,7 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
             } else {
                 o
             };
-            unsafe { map_bcast::<T, V, K, N>(self.k, bp, bcast, w, seg, stream) };
+            unsafe { map_bcast::<T, V, K, N>(self.k, bp, bcast, w, seg, mem) };
             if short {
                 let dst = unsafe { o.offset(walk.out) };
                 unsafe { copy_rows(w, [inner as isize, 1], dst, row_out, rows, inner) };

@@ -1741,40 +1741,58 @@ fn partial_loads_and_stores() {
     });
 }
 
-/// Outputs of `STREAM_MIN_BYTES` and more go by streaming stores from their first element
-/// aligned to the vector (the ones before it by cached stores): the same values as calls on
-/// pieces below the threshold give, at every offset of the output from that alignment, at every
-/// level, for one and two inputs; in place the cached stores are kept. (Only x86 streams.)
+/// Outputs of `LARGE_BYTES` and more are past the caches: their inputs are prefetched, and
+/// for kernels of the least cost (softsign) the output goes by streaming stores from its first
+/// element aligned to the vector (the ones before it by cached stores). They give the same
+/// values as calls on pieces below the threshold, at every offset of the output from that
+/// alignment, at every level, for one and two inputs, and in place. (Only x86 prefetches and
+/// streams.)
 #[test]
 #[cfg_attr(not(target_arch = "x86_64"), ignore)]
-fn streamed_outputs_match_cached_ones() {
+fn large_outputs_match_cached_ones() {
+    type Case<T> = (&'static str, fn(&[T], &[T], &mut [T]));
     fn check<T: Real>() -> Vec<String> {
-        let n = nonlin::strided::STREAM_MIN_BYTES / size_of::<T>() + 1001;
+        // softsign is streamed, sigmoid is not
+        const {
+            assert!(<Softsign as Kernel<T, 1>>::COST == 1);
+            assert!(<SoftsignBackward as Kernel<T, 2>>::COST == 1);
+            assert!(<Sigmoid as Kernel<T, 1>>::COST > 1);
+        }
+        let cases: [Case<T>; 4] = [
+            ("softsign", |_, x, o| apply(&Softsign, x, o)),
+            ("softsign_backward", |g, x, o| apply2(&SoftsignBackward, g, x, o)),
+            ("sigmoid", |_, x, o| apply(&Sigmoid, x, o)),
+            ("sigmoid_backward", |g, x, o| apply2(&SigmoidBackward, g, x, o)),
+        ];
+        let n = nonlin::strided::LARGE_BYTES / size_of::<T>() + 1001;
         let x: Vec<T> = mixed(n, 17, &|v| v / 4.0);
         let g: Vec<T> = mixed(n, 18, &|v| v);
-        let (mut want, mut want2) = (vec![T::default(); n], vec![T::default(); n]);
-        let piece = 1 << 16;
-        for a in (0..n).step_by(piece) {
-            let b = (a + piece).min(n);
-            apply(&Sigmoid, &x[a..b], &mut want[a..b]);
-            apply2(&SigmoidBackward, &g[a..b], &x[a..b], &mut want2[a..b]);
-        }
-        let mut bad = vec![];
+        let mut want = vec![T::default(); n];
         let mut buf = vec![T::default(); n + 16];
-        for off in 0..16 {
-            apply(&Sigmoid, &x, &mut buf[off..off + n]);
-            if !same_bits(&buf[off..off + n], &want) {
-                bad.push(format!("{}: sigmoid at offset {off}", T::NAME));
+        let mut bad = vec![];
+        for (name, f) in cases {
+            let piece = 1 << 16;
+            for a in (0..n).step_by(piece) {
+                let b = (a + piece).min(n);
+                f(&g[a..b], &x[a..b], &mut want[a..b]);
             }
-            apply2(&SigmoidBackward, &g, &x, &mut buf[off..off + n]);
-            if !same_bits(&buf[off..off + n], &want2) {
-                bad.push(format!("{}: sigmoid_backward at offset {off}", T::NAME));
+            for off in 0..16 {
+                f(&g, &x, &mut buf[off..off + n]);
+                if !same_bits(&buf[off..off + n], &want) {
+                    bad.push(format!("{}: {name} at offset {off}", T::NAME));
+                }
             }
         }
-        buf[3..3 + n].copy_from_slice(&x);
-        apply_inplace(&Sigmoid, &mut buf[3..3 + n]);
-        if !same_bits(&buf[3..3 + n], &want) {
-            bad.push(format!("{}: sigmoid in place", T::NAME));
+        // In place: prefetched, never streamed.
+        let in_place: [fn(&mut [T]); 2] =
+            [|b| apply_inplace(&Softsign, b), |b| apply_inplace(&Sigmoid, b)];
+        for (f, (name, out_of_place)) in in_place.into_iter().zip([cases[0], cases[2]]) {
+            out_of_place(&g, &x, &mut want);
+            buf[3..3 + n].copy_from_slice(&x);
+            f(&mut buf[3..3 + n]);
+            if !same_bits(&buf[3..3 + n], &want) {
+                bad.push(format!("{}: {name} in place", T::NAME));
+            }
         }
         bad
     }

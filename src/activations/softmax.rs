@@ -35,7 +35,7 @@ use crate::math::{
     MathConsts, exp, exp_mul_pair, exp_pair, exp_wide, expm1_pair, log1p, mul_exp_pair,
 };
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
-use crate::simd::{Job, Kernel, Real, Vector, dispatch, load_n, map_bcast, store_n};
+use crate::simd::{Job, Kernel, Mem, Real, Vector, dispatch, load_n, map_bcast, store_n};
 use std::mem::MaybeUninit;
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
@@ -615,7 +615,7 @@ unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
                     [false, bb, true, true],
                     p.out.0,
                     n,
-                    false,
+                    Mem::Cached,
                 )
             }
         };
@@ -1077,7 +1077,7 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                             [false, false, false, true, true],
                             pr.out.0,
                             len,
-                            false,
+                            Mem::Cached,
                         );
                     }
                 }

@@ -123,6 +123,10 @@ pub trait Vector:
     /// Orders earlier [`Vector::store_stream`]s before later stores (x86: `sfence`).
     #[inline(always)]
     fn fence() {}
+    /// Asks for the cache line at `ptr` to be loaded (x86's `prefetcht0`); the default does
+    /// nothing. Never faults, whatever `ptr` is.
+    #[inline(always)]
+    fn prefetch(_ptr: *const Self::Elem) {}
     /// Loads the first `n < LANES` elements at `ptr` into the first lanes, `pad` into the others
     /// (the tail of an array). x86 levels use masked loads; the default goes through a buffer.
     ///
@@ -483,16 +487,16 @@ pub unsafe fn map_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: u
     dst: *mut T,
     n: usize,
 ) {
-    unsafe { map_bcast::<T, V, K, N>(k, srcs, [false; N], dst, n, false) }
+    unsafe { map_bcast::<T, V, K, N>(k, srcs, [false; N], dst, n, Mem::Cached) }
 }
 
 /// As [`map_with`], but operand `j` is the single value `*srcs[j]` for every `i` where
-/// `bcast[j]` (an operand of stride 0, such as a per-channel weight). With `stream`, whole
-/// vectors are written by [`Vector::store_stream`].
+/// `bcast[j]` (an operand of stride 0, such as a per-channel weight). `mem` says how the
+/// operands meet memory (see [`Mem`]).
 ///
 /// # Safety
-/// As [`map_with`]; a broadcast source is valid for one read; with `stream`, `dst` is aligned
-/// to the vector's size.
+/// As [`map_with`]; a broadcast source is valid for one read; with [`Mem::Stream`], `dst` is
+/// aligned to the vector's size.
 #[inline(always)]
 pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
     k: &K,
@@ -500,8 +504,9 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
     bcast: [bool; N],
     dst: *mut T,
     n: usize,
-    stream: bool,
+    mem: Mem,
 ) {
+    let stream = mem == Mem::Stream;
     let mut splats = [V::splat(T::default()); N];
     for j in 0..N {
         if bcast[j] {
@@ -513,6 +518,13 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
     // kernels (exp, pairs, a division) need to keep the vector units busy.
     while i + 4 * V::LANES <= n {
         let l = V::LANES;
+        if mem != Mem::Cached {
+            for j in 0..N {
+                if !bcast[j] {
+                    prefetch_ahead::<V>(srcs[j].wrapping_add(i));
+                }
+            }
+        }
         // (Direct calls, not a closure: see load_args.)
         let a = unsafe { load_args(&srcs, &bcast, &splats, i) };
         let b = unsafe { load_args(&srcs, &bcast, &splats, i + l) };
@@ -542,6 +554,42 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
         }
         unsafe { store_n(k.eval(args), dst.add(i), rest) };
         i += V::LANES;
+    }
+}
+
+/// How a loop over long contiguous operands meets memory.
+///
+/// Measured at avx512 on the 2-core machine, 1.6e7 elements with `out=`, 2 threads, ns per
+/// element (cached stores / streaming stores, each without / with prefetching 4 KiB ahead):
+/// relu float32 0.347 0.287 / 0.203 0.177, leaky_relu float64 0.785 0.738 / 0.552 0.508,
+/// sigmoid float32 0.458 0.376 / 0.572 0.463, tanh float32 0.496 0.393 / 0.633 0.490, sigmoid
+/// float64 1.256 1.092 / 1.718 1.174. Streaming stores pay only where memory is the bound; for
+/// a costly kernel they lose (the copy floor is about 0.23). In the caches (up to 1e6 float32
+/// elements) prefetching costs up to a tenth (sigmoid float32 at 1e4 0.420 -> 0.456).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mem {
+    /// Operands that fit in the caches: plain loads and stores.
+    Cached,
+    /// Inputs larger than the caches: each loop step prefetches the lines [`AHEAD`] bytes past
+    /// the ones it loads.
+    Prefetch,
+    /// As [`Mem::Prefetch`], and the output written by [`Vector::store_stream`]: for the cheap
+    /// kernels, where memory traffic is the bound (a cached store reads the line it writes).
+    Stream,
+}
+
+/// How far ahead of its loads [`Mem::Prefetch`] prefetches, in bytes: a page (1 KiB did as
+/// well without streaming stores, and slightly worse with them).
+pub const AHEAD: usize = 4096;
+
+/// Prefetches the lines [`AHEAD`] bytes past the `4 * LANES` elements at `p`: one step of
+/// [`map_bcast`].
+#[inline(always)]
+fn prefetch_ahead<V: Vector>(p: *const V::Elem) {
+    let bytes = 4 * V::LANES * size_of::<V::Elem>();
+    let p = (p as *const u8).wrapping_add(AHEAD);
+    for line in 0..bytes.div_ceil(64) {
+        V::prefetch(p.wrapping_add(64 * line) as *const V::Elem);
     }
 }
 

@@ -104,6 +104,10 @@ macro_rules! avx2 {
                 unsafe { _mm_sfence() }
             }
             #[inline(always)]
+            fn prefetch(p: *const $t) {
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) }
+            }
+            #[inline(always)]
             unsafe fn load_partial(p: *const $t, n: usize, pad: $t) -> Self {
                 let m = $below(n);
                 $v(unsafe { $blendv(Self::splat(pad).0, $maskload(p, m), $from_int(m)) })
@@ -249,6 +253,10 @@ macro_rules! avx512 {
             #[inline(always)]
             fn fence() {
                 unsafe { _mm_sfence() }
+            }
+            #[inline(always)]
+            fn prefetch(p: *const $t) {
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) }
             }
             #[inline(always)]
             unsafe fn load_partial(p: *const $t, n: usize, pad: $t) -> Self {
