@@ -9,7 +9,8 @@ use crate::math::{
     MathConsts, exp_pair, exp_wide, fast_two_sum, mul_exp_pair, recip_pair, square_pair,
 };
 use crate::parallel::{GRAIN, SendPtr, for_ranges};
-use crate::simd::{Job, Kernel, Real, Vector, Wide, dispatch, via_f64};
+use crate::simd::{Job, Kernel, Real, Vector, Wide, dispatch, prefetch_ahead, via_f64};
+use crate::strided::LARGE_BYTES;
 
 /// `e = e^-|b| = 2^k (h + l)` (|b| clamped at `-EXP_MUL_LO`) and `1 + e = dh + dl`.
 #[inline(always)]
@@ -193,6 +194,7 @@ pub unsafe fn glu_backward_contiguous<T: Real>(
     let per = m.div_ceil(PIECE);
     let w = PIECE.min(m);
     let (g, x, out) = (SendPtr(g as *mut T), SendPtr(x as *mut T), SendPtr(out));
+    let prefetch = outer * 2 * m * size_of::<T>() >= LARGE_BYTES;
     for_ranges(outer * per, (GRAIN / w).max(1), w * 8, |i0, i1| {
         dispatch(GluGrads {
             g,
@@ -202,6 +204,7 @@ pub unsafe fn glu_backward_contiguous<T: Real>(
             per,
             piece: PIECE,
             items: (i0, i1),
+            prefetch,
         })
     });
 }
@@ -214,6 +217,8 @@ struct GluGrads<T> {
     per: usize,
     piece: usize,
     items: (usize, usize),
+    /// Past the caches: prefetch the operands (see [`crate::simd::Mem`]).
+    prefetch: bool,
 }
 
 impl<T: Real> Job<T> for GluGrads<T> {
@@ -230,6 +235,11 @@ impl<T: Real> Job<T> for GluGrads<T> {
                 let oa = self.out.0.add(r * 2 * m + j0);
                 let mut at = 0;
                 while at + l <= n {
+                    if self.prefetch {
+                        for p in [g.add(at), a.add(at), a.add(m + at)] {
+                            prefetch_ahead::<V>(p, l);
+                        }
+                    }
                     let (ga, gb) = glu_grads(
                         V::load(g.add(at)),
                         V::load(a.add(at)),

@@ -521,7 +521,7 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
         if mem != Mem::Cached {
             for j in 0..N {
                 if !bcast[j] {
-                    prefetch_ahead::<V>(srcs[j].wrapping_add(i));
+                    prefetch_ahead::<V>(srcs[j].wrapping_add(i), 4 * l);
                 }
             }
         }
@@ -582,13 +582,11 @@ pub enum Mem {
 /// well without streaming stores, and slightly worse with them).
 pub const AHEAD: usize = 4096;
 
-/// Prefetches the lines [`AHEAD`] bytes past the `4 * LANES` elements at `p`: one step of
-/// [`map_bcast`].
+/// Prefetches the lines [`AHEAD`] bytes past the `n` elements at `p`.
 #[inline(always)]
-fn prefetch_ahead<V: Vector>(p: *const V::Elem) {
-    let bytes = 4 * V::LANES * size_of::<V::Elem>();
+pub fn prefetch_ahead<V: Vector>(p: *const V::Elem, n: usize) {
     let p = (p as *const u8).wrapping_add(AHEAD);
-    for line in 0..bytes.div_ceil(64) {
+    for line in 0..(n * size_of::<V::Elem>()).div_ceil(64) {
         V::prefetch(p.wrapping_add(64 * line) as *const V::Elem);
     }
 }
