@@ -24,9 +24,11 @@ pub fn buffer_cache_mb() -> Option<usize> {
     read("NONLIN_BUFFER_CACHE_MB").and_then(|v| v.trim().parse().ok())
 }
 
-/// The settings present that their parser cannot read: (variable, value, what it must be).
+/// The settings present that their parser cannot read, or that the runtime cannot use:
+/// (variable, value, what it must be). With `NONLIN_NUM_THREADS`, this starts the threads.
 pub fn ignored() -> Vec<(&'static str, String, String)> {
     let levels = Level::all().iter().map(|l| l.name()).collect::<Vec<_>>();
+    let threads = num_threads().map(|_| crate::parallel::start_error());
     [
         (
             "NONLIN_SIMD",
@@ -35,8 +37,11 @@ pub fn ignored() -> Vec<(&'static str, String, String)> {
         ),
         (
             "NONLIN_NUM_THREADS",
-            num_threads().is_some(),
-            "a whole number of at least 1".into(),
+            matches!(threads, Some(None)),
+            match threads {
+                Some(Some(e)) => format!("a number of threads that can start ({e})"),
+                _ => "a whole number of at least 1".into(),
+            },
         ),
         (
             "NONLIN_BUFFER_CACHE_MB",

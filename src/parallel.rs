@@ -196,20 +196,41 @@ impl Drop for Pool {
 }
 
 static POOL: RwLock<Option<Arc<Pool>>> = RwLock::new(None);
+/// Why the threads `NONLIN_NUM_THREADS` asks for did not start.
+static START_ERROR: Mutex<Option<String>> = Mutex::new(None);
 
-/// The pool, created on first use with `NONLIN_NUM_THREADS` threads, or one per core.
+/// The pool, created on first use with `NONLIN_NUM_THREADS` threads, or one per core (also when
+/// those cannot start: see [`start_error`]).
 fn pool() -> Arc<Pool> {
     if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return p.clone();
     }
     let mut slot = POOL.write().unwrap_or_else(|e| e.into_inner());
     slot.get_or_insert_with(|| {
-        let threads = crate::env::num_threads()
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let asked = crate::env::num_threads().and_then(|n| {
+            Pool::new(n)
+                .inspect_err(|e| {
+                    *START_ERROR.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string())
+                })
+                .ok()
+        });
+        let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
         // One thread (no workers) cannot fail to start.
-        Arc::new(Pool::new(threads).unwrap_or_else(|_| Pool::new(1).unwrap()))
+        Arc::new(
+            asked.unwrap_or_else(|| Pool::new(cores()).unwrap_or_else(|_| Pool::new(1).unwrap())),
+        )
     })
     .clone()
+}
+
+/// Starts the pool; the error that kept the threads `NONLIN_NUM_THREADS` asks for from starting,
+/// if it did.
+pub fn start_error() -> Option<String> {
+    pool();
+    START_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 /// Uses `threads` threads for large calls from now on (1: always the calling thread); if they

@@ -63,3 +63,18 @@ def test_unreadable_environment_setting_warns_at_import(var, value, ignored):
     assert (run.returncode != 0) == ignored, run.stderr
     if ignored:
         assert var in run.stderr and "ignored" in run.stderr
+
+
+def test_threads_that_cannot_start_warn_at_import():
+    import os
+    import subprocess
+    import sys
+
+    # Thread stacks larger than the address space: no worker can start, so the pool has one
+    # thread, and import says why NONLIN_NUM_THREADS is ignored.
+    env = {**os.environ, "NONLIN_NUM_THREADS": "2", "RUST_MIN_STACK": str(1 << 50)}
+    code = "import nonlin; print(nonlin.info()['threads'])"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "NONLIN_NUM_THREADS='2' is not a number of threads that can start (" in run.stderr, run.stderr
+    assert run.stdout.split() == ["1"], run.stdout
