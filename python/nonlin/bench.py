@@ -43,7 +43,10 @@ def _plain_inputs(name: str, n: int, dtype: DTypeLike) -> Dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     base = _split(name)[1]
     shape: Tuple[int, ...]
-    if base == "prelu":
+    channels = CHANNELS if n >= CHANNELS else 1  # one element: one weight
+    if base == "prelu" and channels == 1:
+        shape = (n,)
+    elif base == "prelu":
         inner = max(1, n // (CHANNELS * 8))
         shape = (max(1, n // (CHANNELS * inner)), CHANNELS, inner)
     elif base == "maxout":
@@ -52,7 +55,7 @@ def _plain_inputs(name: str, n: int, dtype: DTypeLike) -> Dict[str, np.ndarray]:
         shape = (n,)
     x = rng.uniform(-8, 8, shape).astype(dtype)
     g = rng.uniform(-1, 1, shape).astype(dtype)
-    d = {"x": x, "g": g, "w": np.linspace(0.05, 0.5, CHANNELS).astype(dtype)}
+    d = {"x": x, "g": g, "w": np.linspace(0.05, 0.5, CHANNELS).astype(dtype)[:channels]}
     if base in SAVED_OUTPUT:
         d["y"] = getattr(nonlin, base)(x)
     if name == "maxout_backward":
@@ -597,8 +600,8 @@ def plot(rows: List[Dict[str, Any]], path: str) -> bool:
 
 
 def call_times(names: Optional[List[str]] = None, budget: float = 0.2) -> List[Dict[str, Any]]:
-    """ns per call on one element (two for glu, whose axis is split in halves; a row of 8 for
-    maxout), for a new result and with out=, next to ``numpy.tanh`` on one element the same way,
+    """ns per call on one element (prelu with one weight; two for glu, whose axis is split in
+    halves; a row of 8 for maxout), for a new result and with out=, next to ``numpy.tanh`` on one element the same way,
     timed in turns with each function (``vs_tanh``). The fastest of the repeats, not the median:
     a call this short is mostly disturbed upwards."""
     rows = []
