@@ -1439,7 +1439,7 @@ fn large_arrays_thread_independent() {
 
 use nonlin::activations::glu::{Glu, GluBackwardA, GluBackwardB, glu_backward_contiguous};
 use nonlin::activations::relu::rrelu_noise;
-use nonlin::activations::softmax::{CHUNK, Op, softmax_backward, softmax_forward};
+use nonlin::activations::softmax::{CHUNK, Op, softmax_backward, softmax_forward, softmax_raw};
 
 /// `a - b` as `(s, err)` with `s + err` exact (TwoSum).
 fn two_diff(a: f64, b: f64) -> (f64, f64) {
@@ -1546,6 +1546,56 @@ fn check_softmax<T: Real>(len: usize, inner: usize, outer: usize) {
             }
         }
     }
+}
+
+/// Calls past `LARGE_BYTES` (their last pass prefetched and, out of place, streamed; rows of
+/// 1001, so their starts take every alignment, and rows longer than a chunk) give each row the
+/// bits a call on that row alone gives, in place too, at every level.
+#[test]
+#[cfg_attr(not(target_arch = "x86_64"), ignore)]
+fn large_softmax_calls_match_row_by_row() {
+    fn check<T: Real>(len: usize) -> Vec<String> {
+        let n = (nonlin::strided::LARGE_BYTES / size_of::<T>()).next_multiple_of(len);
+        let x: Vec<T> = mixed(n, 19, &|v| v * 4.0);
+        let g: Vec<T> = mixed(n, 20, &|v| v);
+        let mut y = vec![T::default(); n];
+        softmax_forward(Op::Softmax, &x, len, 1, &mut y);
+        let (mut bad, rows) = (vec![], n / len);
+        let mut out = vec![T::default(); n];
+        let mut row = vec![T::default(); len];
+        for op in [
+            Op::Softmax,
+            Op::LogSoftmax,
+            Op::SoftmaxBackward,
+            Op::LogSoftmaxBackward,
+        ] {
+            let a = if matches!(op, Op::Softmax | Op::LogSoftmax) { &x } else { &g };
+            let mut place = a.clone();
+            unsafe {
+                softmax_raw(op, a.as_ptr(), y.as_ptr(), out.as_mut_ptr(), rows, len, 1);
+                let p = place.as_mut_ptr();
+                softmax_raw(op, p, y.as_ptr(), p, rows, len, 1);
+            }
+            if !same_bits(&out, &place) {
+                bad.push(format!("{} {op:?} len {len} in place", T::NAME));
+            }
+            for r in (0..rows).step_by(97) {
+                let at = r * len;
+                let (ar, yr) = (a[at..].as_ptr(), y[at..].as_ptr());
+                unsafe { softmax_raw(op, ar, yr, row.as_mut_ptr(), 1, len, 1) };
+                if !same_bits(&out[at..at + len], &row) {
+                    bad.push(format!("{} {op:?} len {len} row {r}", T::NAME));
+                }
+            }
+        }
+        bad
+    }
+    at_each_level(|l| {
+        let mut bad = check::<f32>(1001);
+        bad.extend(check::<f64>(1001));
+        bad.extend(check::<f32>(3 * CHUNK + 5));
+        assert!(bad.is_empty(), "{}: {bad:?}", l.name());
+    });
 }
 
 #[test]

@@ -36,6 +36,7 @@ use crate::math::{
 };
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Mem, Real, Vector, dispatch, load_n, map_bcast, store_n};
+use crate::strided::LARGE_BYTES;
 use std::mem::MaybeUninit;
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
@@ -590,7 +591,7 @@ fn finish<V: Vector>(op: Op, a: V, b: V, q: [V; 2]) -> V {
 }
 
 /// The last pass over `n` contiguous elements: `b` is the maximum (forward, broadcast) or the
-/// saved output.
+/// saved output; `mem` as [`map_bcast`]'s.
 #[inline(always)]
 unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
     op: Op,
@@ -598,6 +599,7 @@ unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
     n: usize,
     m: T,
     q: [f64; 2],
+    mem: Mem,
 ) {
     let q: [T; 2] = q.map(T::from_f64);
     let (q0, q1) = (&q[0] as *const T, &q[1] as *const T);
@@ -606,17 +608,28 @@ unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
     } else {
         (p.b.0 as *const T, false)
     };
+    // Streaming stores start at the first element aligned to the vector: the ones before it
+    // are a segment of their own.
+    let head = match mem {
+        Mem::Stream => ((p.out.0 as usize).wrapping_neg() % size_of::<V>() / size_of::<T>()).min(n),
+        _ => 0,
+    };
     macro_rules! go {
         ($k:expr) => {
-            unsafe {
-                map_bcast::<T, V, _, 4>(
-                    &$k,
-                    [p.a.0 as *const T, b, q0, q1],
-                    [false, bb, true, true],
-                    p.out.0,
-                    n,
-                    Mem::Cached,
-                )
+            for (at, len, mem) in [(0, head, Mem::Prefetch), (head, n - head, mem)] {
+                if len > 0 {
+                    let b = if bb { b } else { b.wrapping_add(at) };
+                    unsafe {
+                        map_bcast::<T, V, _, 4>(
+                            &$k,
+                            [p.a.0.add(at) as *const T, b, q0, q1],
+                            [false, bb, true, true],
+                            p.out.0.add(at),
+                            len,
+                            mem,
+                        )
+                    }
+                }
             }
         };
     }
@@ -1028,6 +1041,8 @@ struct SoftmaxJob<T> {
     op: Op,
     p: Ptrs<T>,
     task: Task,
+    /// How the last pass over rows meets memory ([`row_finish`]'s).
+    mem: Mem,
 }
 
 impl<T: Real> Job<T> for SoftmaxJob<T> {
@@ -1091,7 +1106,7 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                             T::default()
                         };
                         let s = row_sums::<T, V>(op, a, b, m, len);
-                        row_finish::<T, V>(op, pr, len, m, params::<T>(op, &s));
+                        row_finish::<T, V>(op, pr, len, m, params::<T>(op, &s), self.mem);
                     }
                 }
                 Task::Max(c0, c1, len) => {
@@ -1125,7 +1140,7 @@ impl<T: Real> Job<T> for SoftmaxJob<T> {
                 Task::Finish(c0, c1, len, m, t) => {
                     for ch in c0..c1 {
                         let (q, n) = chunk(ch, len);
-                        row_finish::<T, V>(op, q, n, T::from_f64(m), t);
+                        row_finish::<T, V>(op, q, n, T::from_f64(m), t, self.mem);
                     }
                 }
                 Task::Cols(i0, i1, len, inner) => {
@@ -1171,7 +1186,16 @@ pub unsafe fn softmax_raw<T: Real>(
         b: SendPtr(b as *mut T),
         out: SendPtr(out),
     };
-    let job = |p: Ptrs<T>, task: Task| dispatch(SoftmaxJob { op, p, task });
+    // Past the caches, the last pass prefetches (the next rows, by then) and writes by streaming
+    // stores where the output is not an input.
+    let mem = if outer * len * inner * size_of::<T>() < LARGE_BYTES {
+        Mem::Cached
+    } else if std::ptr::eq(out, a) || (!op.forward() && std::ptr::eq(out, b)) {
+        Mem::Prefetch
+    } else {
+        Mem::Stream
+    };
+    let job = |p: Ptrs<T>, task: Task| dispatch(SoftmaxJob { op, p, task, mem });
     let cost = op.cost();
     if inner > 1 {
         let items = outer * inner.div_ceil(COLS);
