@@ -13,13 +13,6 @@ use std::mem::MaybeUninit;
 /// Elements gathered per block on the strided path.
 const BLOCK: usize = 256;
 
-/// Outputs of at least this many bytes are past the caches: their contiguous rows run with
-/// [`Mem::Prefetch`], or [`Mem::Stream`] for kernels of the least cost (`Kernel::COST` 1),
-/// where memory traffic is the bound and a cached store would first read the line it writes, a
-/// third stream beside the input and the output. Not streamed in place, where the lines are in
-/// the cache already (read as the input).
-pub const LARGE_BYTES: usize = 24 << 20;
-
 /// Pointer and strides (in elements) of one operand.
 #[derive(Clone, Copy)]
 pub struct View<'a, T> {
@@ -64,13 +57,8 @@ pub unsafe fn elementwise<T: Real, K: Kernel<T, N>, const N: usize>(
     let pieces = inner.div_ceil(most).max(1);
     let piece = inner.div_ceil(pieces);
     let grain = (most / piece).max(1);
-    let mem = if rows * inner * size_of::<T>() < LARGE_BYTES {
-        Mem::Cached
-    } else if K::COST == 1 && !ins.iter().any(|v| std::ptr::eq(v.ptr, out_ptr)) {
-        Mem::Stream
-    } else {
-        Mem::Prefetch
-    };
+    let in_place = ins.iter().any(|v| std::ptr::eq(v.ptr, out_ptr));
+    let mem = Mem::for_output(rows * inner * size_of::<T>(), K::COST == 1 && !in_place);
     for_ranges(rows * pieces, grain, piece * cost, |r0, r1| {
         dispatch(RowsJob {
             k,

@@ -1555,7 +1555,7 @@ fn check_softmax<T: Real>(len: usize, inner: usize, outer: usize) {
 #[cfg_attr(not(target_arch = "x86_64"), ignore)]
 fn large_softmax_calls_match_row_by_row() {
     fn check<T: Real>(len: usize) -> Vec<String> {
-        let n = (nonlin::strided::LARGE_BYTES / size_of::<T>()).next_multiple_of(len);
+        let n = (nonlin::simd::LARGE_BYTES / size_of::<T>()).next_multiple_of(len);
         let x: Vec<T> = mixed(n, 19, &|v| v * 4.0);
         let g: Vec<T> = mixed(n, 20, &|v| v);
         let mut y = vec![T::default(); n];
@@ -1814,7 +1814,7 @@ fn large_outputs_match_cached_ones() {
             ("sigmoid", |_, x, o| apply(&Sigmoid, x, o)),
             ("sigmoid_backward", |g, x, o| apply2(&SigmoidBackward, g, x, o)),
         ];
-        let n = nonlin::strided::LARGE_BYTES / size_of::<T>() + 1001;
+        let n = nonlin::simd::LARGE_BYTES / size_of::<T>() + 1001;
         let x: Vec<T> = mixed(n, 17, &|v| v / 4.0);
         let g: Vec<T> = mixed(n, 18, &|v| v);
         let mut want = vec![T::default(); n];

@@ -9,8 +9,7 @@ use crate::math::{
     MathConsts, exp_pair, exp_wide, fast_two_sum, mul_exp_pair, recip_pair, square_pair,
 };
 use crate::parallel::{GRAIN, SendPtr, for_ranges};
-use crate::simd::{Job, Kernel, Real, Vector, Wide, dispatch, prefetch_ahead, via_f64};
-use crate::strided::LARGE_BYTES;
+use crate::simd::{Job, Kernel, Mem, Real, Vector, Wide, dispatch, prefetch_ahead, via_f64};
 
 /// `e = e^-|b| = 2^k (h + l)` (|b| clamped at `-EXP_MUL_LO`) and `1 + e = dh + dl`.
 #[inline(always)]
@@ -194,7 +193,7 @@ pub unsafe fn glu_backward_contiguous<T: Real>(
     let per = m.div_ceil(PIECE);
     let w = PIECE.min(m);
     let (g, x, out) = (SendPtr(g as *mut T), SendPtr(x as *mut T), SendPtr(out));
-    let prefetch = outer * 2 * m * size_of::<T>() >= LARGE_BYTES;
+    let prefetch = Mem::for_output(outer * 2 * m * size_of::<T>(), false) != Mem::Cached;
     for_ranges(outer * per, (GRAIN / w).max(1), w * 8, |i0, i1| {
         dispatch(GluGrads {
             g,
@@ -217,7 +216,7 @@ struct GluGrads<T> {
     per: usize,
     piece: usize,
     items: (usize, usize),
-    /// Past the caches: prefetch the operands (see [`crate::simd::Mem`]).
+    /// Past the caches: prefetch the operands (see [`Mem`]).
     prefetch: bool,
 }
 

@@ -36,7 +36,6 @@ use crate::math::{
 };
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
 use crate::simd::{Job, Kernel, Mem, Real, Vector, dispatch, load_n, map_bcast, store_n};
-use crate::strided::LARGE_BYTES;
 use std::mem::MaybeUninit;
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
@@ -1188,13 +1187,8 @@ pub unsafe fn softmax_raw<T: Real>(
     };
     // Past the caches, the last pass prefetches (the next rows, by then) and writes by streaming
     // stores where the output is not an input.
-    let mem = if outer * len * inner * size_of::<T>() < LARGE_BYTES {
-        Mem::Cached
-    } else if std::ptr::eq(out, a) || (!op.forward() && std::ptr::eq(out, b)) {
-        Mem::Prefetch
-    } else {
-        Mem::Stream
-    };
+    let in_place = std::ptr::eq(out, a) || (!op.forward() && std::ptr::eq(out, b));
+    let mem = Mem::for_output(outer * len * inner * size_of::<T>(), !in_place);
     let job = |p: Ptrs<T>, task: Task| dispatch(SoftmaxJob { op, p, task, mem });
     let cost = op.cost();
     if inner > 1 {

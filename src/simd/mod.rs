@@ -578,6 +578,23 @@ pub enum Mem {
     Stream,
 }
 
+/// Outputs of at least this many bytes are past the caches (3/4 of the L3 of the machine where
+/// it was measured): see [`Mem::for_output`].
+pub const LARGE_BYTES: usize = 24 << 20;
+
+impl Mem {
+    /// How a call whose output takes `bytes` meets memory: [`Mem::Cached`] below
+    /// [`LARGE_BYTES`]; above, [`Mem::Stream`] if `stream` (for cheap kernels out of place: in
+    /// place the lines are in the cache already, read as the input), else [`Mem::Prefetch`].
+    pub fn for_output(bytes: usize, stream: bool) -> Mem {
+        match (bytes >= LARGE_BYTES, stream) {
+            (false, _) => Mem::Cached,
+            (true, true) => Mem::Stream,
+            (true, false) => Mem::Prefetch,
+        }
+    }
+}
+
 /// How far ahead of its loads [`Mem::Prefetch`] prefetches, in bytes: a page (1 KiB did as
 /// well without streaming stores, and slightly worse with them).
 pub const AHEAD: usize = 4096;
