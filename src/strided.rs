@@ -292,23 +292,9 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
             } else {
                 let at = (start + done) as isize;
                 o = unsafe { self.out.0.offset(walk.out + at * out_step) };
-                // Streaming stores start at the first element aligned to the vector: the ones
-                // before it are a segment of their own.
-                let head = match self.mem == Mem::Stream && contiguous {
-                    true => (o as usize).wrapping_neg() % size_of::<V>() / size_of::<T>(),
-                    false => 0,
-                };
-                seg = if !contiguous {
-                    BLOCK.min(len - done)
-                } else if head > 0 {
-                    head.min(len - done)
-                } else {
-                    len - done
-                };
-                mem = match (contiguous, self.mem) {
-                    (false, _) => Mem::Cached,
-                    (true, Mem::Stream) if head > 0 => Mem::Prefetch,
-                    (true, m) => m,
+                (seg, mem) = match contiguous {
+                    true => (len - done, self.mem),
+                    false => (BLOCK.min(len - done), Mem::Cached),
                 };
                 bp = std::array::from_fn(|j| unsafe {
                     let src = self.ins[j].0.offset(walk.ins[j] + at * in_step[j]) as *const T;

@@ -607,28 +607,17 @@ unsafe fn row_finish<T: Real, V: Vector<Elem = T>>(
     } else {
         (p.b.0 as *const T, false)
     };
-    // Streaming stores start at the first element aligned to the vector: the ones before it
-    // are a segment of their own.
-    let head = match mem {
-        Mem::Stream => ((p.out.0 as usize).wrapping_neg() % size_of::<V>() / size_of::<T>()).min(n),
-        _ => 0,
-    };
     macro_rules! go {
         ($k:expr) => {
-            for (at, len, mem) in [(0, head, Mem::Prefetch), (head, n - head, mem)] {
-                if len > 0 {
-                    let b = if bb { b } else { b.wrapping_add(at) };
-                    unsafe {
-                        map_bcast::<T, V, _, 4>(
-                            &$k,
-                            [p.a.0.add(at) as *const T, b, q0, q1],
-                            [false, bb, true, true],
-                            p.out.0.add(at),
-                            len,
-                            mem,
-                        )
-                    }
-                }
+            unsafe {
+                map_bcast::<T, V, _, 4>(
+                    &$k,
+                    [p.a.0 as *const T, b, q0, q1],
+                    [false, bb, true, true],
+                    p.out.0,
+                    n,
+                    mem,
+                )
             }
         };
     }

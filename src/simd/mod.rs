@@ -495,8 +495,7 @@ pub unsafe fn map_with<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: u
 /// operands meet memory (see [`Mem`]).
 ///
 /// # Safety
-/// As [`map_with`]; a broadcast source is valid for one read; with [`Mem::Stream`], `dst` is
-/// aligned to the vector's size.
+/// As [`map_with`]; a broadcast source is valid for one read.
 #[inline(always)]
 pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: usize>(
     k: &K,
@@ -513,7 +512,13 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
             splats[j] = V::splat(unsafe { *srcs[j] });
         }
     }
-    let mut i = 0;
+    // Streaming stores start at the first element of `dst` aligned to the vector; the ones
+    // before it go with the rest, below.
+    let head = match stream {
+        true => ((dst as usize).wrapping_neg() % size_of::<V>() / size_of::<T>()).min(n),
+        false => 0,
+    };
+    let mut i = head;
     // Four vectors per step: their independent dependency chains interleave, which long
     // kernels (exp, pairs, a division) need to keep the vector units busy.
     while i + 4 * V::LANES <= n {
@@ -542,18 +547,20 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
     if stream {
         V::fence();
     }
-    // The rest, one vector at a time; the last one partial, with zeros in the lanes past the
-    // end, through the same code (one more copy of the kernel, not two).
-    while i < n {
-        let rest = n - i;
-        let mut args = splats;
-        for j in 0..N {
-            if !bcast[j] {
-                args[j] = unsafe { load_n(srcs[j].add(i), rest, T::default()) };
+    // The head and the rest, one vector at a time; the last of each partial, with zeros in the
+    // lanes past its end, through the same code (one more copy of the kernel, not two).
+    for (mut i, end) in [(0, head), (i, n)] {
+        while i < end {
+            let rest = end - i;
+            let mut args = splats;
+            for j in 0..N {
+                if !bcast[j] {
+                    args[j] = unsafe { load_n(srcs[j].add(i), rest, T::default()) };
+                }
             }
+            unsafe { store_n(k.eval(args), dst.add(i), rest) };
+            i += V::LANES;
         }
-        unsafe { store_n(k.eval(args), dst.add(i), rest) };
-        i += V::LANES;
     }
 }
 
