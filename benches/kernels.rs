@@ -2,7 +2,9 @@
 //! Throughput is reported in elements per second.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use nonlin::activations::{elu::*, maxout, relu::*, sigmoid::*, tanh::*};
+use nonlin::activations::{
+    elu::*, gelu::*, hard::*, maxout, mish::*, relu::*, sigmoid::*, smooth::*, tanh::*,
+};
 use nonlin::{Kernel, Real, apply, apply2};
 use std::time::Duration;
 
@@ -151,6 +153,68 @@ fn all<T: Real>(c: &mut Criterion) {
         &EluBackwardFromOutput { alpha: 1.0 },
     );
     shaped::<T>(c);
+    rest::<T>(c);
+}
+
+/// The rest of torch.nn.functional's activations (issue 5): each forward and its backward from
+/// `(grad, x)` (or from the saved output, where that is the one ATen has), with PyTorch's
+/// default parameters.
+fn rest<T: Real>(c: &mut Criterion) {
+    unary::<T, _>(c, "gelu", &Gelu);
+    binary::<T, _>(c, "gelu_backward", &GeluBackward);
+    unary::<T, _>(c, "gelu_tanh", &GeluTanh);
+    binary::<T, _>(c, "gelu_tanh_backward", &GeluTanhBackward);
+    unary::<T, _>(c, "silu", &Silu);
+    binary::<T, _>(c, "silu_backward", &SiluBackward);
+    unary::<T, _>(c, "mish", &Mish);
+    binary::<T, _>(c, "mish_backward", &MishBackward);
+    let (beta, threshold) = (1.0, 20.0);
+    unary::<T, _>(c, "softplus", &Softplus { beta, threshold });
+    binary::<T, _>(
+        c,
+        "softplus_backward",
+        &SoftplusBackward { beta, threshold },
+    );
+    unary::<T, _>(c, "logsigmoid", &Logsigmoid);
+    binary::<T, _>(c, "logsigmoid_backward", &LogsigmoidBackward);
+    unary::<T, _>(c, "softsign", &Softsign);
+    binary::<T, _>(c, "softsign_backward", &SoftsignBackward);
+    unary::<T, _>(c, "tanhshrink", &Tanhshrink);
+    binary::<T, _>(c, "tanhshrink_backward", &TanhshrinkBackward);
+    unary::<T, _>(c, "selu", &Selu);
+    binary::<T, _>(c, "selu_backward", &SeluBackward);
+    unary::<T, _>(c, "celu", &Celu { alpha: 1.0 });
+    binary::<T, _>(c, "celu_backward", &CeluBackward { alpha: 1.0 });
+    let (min_val, max_val) = (-1.0, 1.0);
+    unary::<T, _>(c, "hardtanh", &Hardtanh { min_val, max_val });
+    binary::<T, _>(
+        c,
+        "hardtanh_backward",
+        &HardtanhBackward { min_val, max_val },
+    );
+    unary::<T, _>(c, "hardsigmoid", &Hardsigmoid);
+    binary::<T, _>(c, "hardsigmoid_backward", &HardsigmoidBackward);
+    unary::<T, _>(c, "hardswish", &Hardswish);
+    binary::<T, _>(c, "hardswish_backward", &HardswishBackward);
+    let lambd = 0.5;
+    unary::<T, _>(c, "softshrink", &Softshrink { lambd });
+    unary::<T, _>(c, "hardshrink", &Hardshrink { lambd });
+    binary::<T, _>(c, "shrink_backward", &ShrinkBackward { lambd });
+    unary::<T, _>(
+        c,
+        "threshold",
+        &Threshold {
+            threshold: 0.1,
+            value: 20.0,
+        },
+    );
+    binary::<T, _>(
+        c,
+        "threshold_backward",
+        &ThresholdBackward { threshold: 0.1 },
+    );
+    unary::<T, _>(c, "two_relu", &TwoRelu);
+    binary::<T, _>(c, "two_relu_backward", &TwoReluBackward);
 }
 
 fn benches(c: &mut Criterion) {
