@@ -601,9 +601,9 @@ def plot(rows: List[Dict[str, Any]], path: str) -> bool:
 
 def call_times(names: Optional[List[str]] = None, budget: float = 0.2) -> List[Dict[str, Any]]:
     """ns per call on one element (prelu with one weight; two for glu, whose axis is split in
-    halves; a row of 8 for maxout), for a new result and with out=, next to ``numpy.tanh`` on one element the same way,
-    timed in turns with each function (``vs_tanh``). The fastest of the repeats, not the median:
-    a call this short is mostly disturbed upwards."""
+    halves; a row of 8 for maxout), for a new result and with out=, next to ``numpy.tanh`` on
+    one element the same way, timed in turns with each function (``vs_tanh``). The fastest of
+    the repeats, not the median: a call this short is mostly disturbed upwards."""
     rows = []
     for dtype in ("float32", "float64"):
         # called the way _nonlin's closures call nonlin (_call)
