@@ -239,14 +239,13 @@ impl<T: Real, K: Kernel<T, N>, const N: usize> Job<T> for RowsJob<'_, K, T, N> {
         let d = self.lens.len() - 1;
         let inner = self.lens[d];
         let (in_step, out_step) = (&self.strides[d].0, self.strides[d].1);
+        // Rows where every input is contiguous or constant (stride 0, a broadcast weight).
+        let contiguous_rows = out_step == 1 && in_step.iter().all(|&s| s == 1 || s == 0);
         // Short rows (one piece each) are gathered whole into the buffers, up to `per` rows a
         // block, and their results scattered back. Below two vectors a row, that beats a
         // partial vector and a call of the kernel per row (float32 rows of 2 took 5 ns an
-        // element, 0.5 packed); above, the copies cost more than they save.
-        // Rows where every input is contiguous or constant (stride 0, a broadcast weight).
-        let contiguous_rows = out_step == 1 && in_step.iter().all(|&s| s == 1 || s == 0);
-        // A 1-d call is one row: nothing to gather it with (one element: 12-25 ns of a call of
-        // 220-450 ns).
+        // element, 0.5 packed); above, the copies cost more than they save. A 1-d call is one
+        // row: nothing to gather it with (one element: 12-25 ns of a call of 220-450 ns).
         let short = inner < 2 * V::LANES && !(d == 0 && contiguous_rows);
         let per = BLOCK / inner;
         let contiguous = !short && contiguous_rows;
