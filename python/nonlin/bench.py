@@ -602,20 +602,26 @@ def plot(rows: List[Dict[str, Any]], path: str) -> bool:
 def call_times(names: Optional[List[str]] = None, budget: float = 0.2) -> List[Dict[str, Any]]:
     """ns per call on one element (prelu with one weight; two for glu, whose axis is split in
     halves; a row of 8 for maxout), for a new result and with out=, next to ``numpy.tanh`` on
-    one element the same way, timed in turns with each function (``vs_tanh``). The fastest of
-    the repeats, not the median: a call this short is mostly disturbed upwards."""
+    one element the same way, timed in turns with each function (``vs_tanh``); the
+    ``numpy.tanh`` rows give the median of those turns. The fastest of the repeats, not the
+    median: a call this short is mostly disturbed upwards."""
     rows = []
     for dtype in ("float32", "float64"):
         # called the way _nonlin's closures call nonlin (_call)
         args: Tuple[Any, ...] = (np.full(1, 0.5, dtype),)
         tanh = {"new": _call(np.tanh, args, {}), "out": _call(np.tanh, args, {"out": np.empty(1, dtype)})}
-        rows.append({"function": "numpy.tanh", "dtype": dtype, **_timed_ns(tanh, 1, budget, min, turns=True)})
+        turns: Dict[str, List[float]] = {"new": [], "out": []}
+        calls = []
         for name in names or FORWARD + BACKWARD:
             d = _inputs(name, 2 if _axis_base(name) == "glu" else 1, np.dtype(dtype))
             t = _timed_ns({"new": _nonlin(name, d, out=False), "out": _nonlin(name, d, out=True),
                            "tanh_new": tanh["new"], "tanh_out": tanh["out"]}, 1, budget, min, turns=True)
-            rows.append({"function": name, "dtype": dtype, "new": t["new"], "out": t["out"],
-                         "vs_tanh": max(t["new"] / t["tanh_new"], t["out"] / t["tanh_out"])})
+            turns["new"].append(t["tanh_new"])
+            turns["out"].append(t["tanh_out"])
+            calls.append({"function": name, "dtype": dtype, "new": t["new"], "out": t["out"],
+                          "vs_tanh": max(t["new"] / t["tanh_new"], t["out"] / t["tanh_out"])})
+        rows.append({"function": "numpy.tanh", "dtype": dtype, **{k: float(np.median(v)) for k, v in turns.items()}})
+        rows += calls
     return rows
 
 
