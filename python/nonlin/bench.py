@@ -620,7 +620,8 @@ def call_times(names: Optional[List[str]] = None, budget: float = 0.2) -> List[D
             turns["out"].append(t["tanh_out"])
             calls.append({"function": name, "dtype": dtype, "new": t["new"], "out": t["out"],
                           "vs_tanh": max(t["new"] / t["tanh_new"], t["out"] / t["tanh_out"])})
-        rows.append({"function": "numpy.tanh", "dtype": dtype, **{k: float(np.median(v)) for k, v in turns.items()}})
+        median = {k: float(np.median(v)) for k, v in turns.items()}
+        rows.append({"function": "numpy.tanh", "dtype": dtype, **median})
         rows += calls
     return rows
 
