@@ -31,6 +31,9 @@ pub const GRAIN: usize = 1 << 13;
 /// How long an idle worker spins before it sleeps.
 const SPIN: Duration = Duration::from_micros(200);
 
+/// Most tasks of one [`Pool::run`] (16 bits of the state word).
+const MAX_TASKS: usize = 0xffff;
+
 static SERIAL: AtomicBool = AtomicBool::new(false);
 
 /// Runs every later call on the calling thread. Set in a child process after `fork()`, where
@@ -46,10 +49,12 @@ struct JobRef {
 }
 
 struct Shared {
-    /// `epoch << 32 | next task`: a worker claims task `t` of the current call by a
-    /// compare-exchange, so a stale worker cannot claim a task of a later call.
+    /// `epoch << 32 | tasks << 16 | next task`: a worker claims task `next` of the current call
+    /// by a compare-exchange of the whole word, so that a stale worker cannot claim a task of a
+    /// later call. (The task count is in the word too: read on its own, a later call's larger
+    /// count let a worker that had read the finished call's word claim one more task of it, a
+    /// task then run twice, and the caller could return while one still ran.)
     state: AtomicU64,
-    tasks: AtomicUsize,
     job: AtomicPtr<JobRef>,
     /// Tasks of the current call not finished yet.
     pending: AtomicUsize,
@@ -65,8 +70,12 @@ impl Shared {
     fn work(&self, epoch: u64) {
         loop {
             let s = self.state.load(Acquire);
-            let t = (s & 0xffff_ffff) as usize;
-            if s >> 32 != epoch || t >= self.tasks.load(Acquire) {
+            let (t, tasks) = (s & 0xffff, (s >> 16) & 0xffff);
+            // Tests widen the window between reading the word and claiming from it (with the
+            // task count read apart, the test below hung).
+            #[cfg(test)]
+            std::thread::yield_now();
+            if s >> 32 != epoch || t >= tasks {
                 return;
             }
             if self
@@ -78,6 +87,7 @@ impl Shared {
             }
             // The caller waits for `pending` to reach 0, so the job outlives this use.
             let job = unsafe { &*self.job.load(Acquire) };
+            let t = t as usize;
             if let Err(e) = catch_unwind(AssertUnwindSafe(|| unsafe { (job.call)(job.data, t) })) {
                 *self.panic.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
             }
@@ -127,7 +137,6 @@ impl Pool {
     fn new(threads: usize) -> std::io::Result<Pool> {
         let shared = Arc::new(Shared {
             state: AtomicU64::new(0),
-            tasks: AtomicUsize::new(0),
             job: AtomicPtr::new(std::ptr::null_mut()),
             pending: AtomicUsize::new(0),
             panic: Mutex::new(None),
@@ -152,7 +161,8 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Runs `f(t)` for every `t < tasks` on the caller and the workers; returns when all are done.
+    /// Runs `f(t)` for every `t < tasks` (at most [`MAX_TASKS`]) on the caller and the workers;
+    /// returns when all are done.
     fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         unsafe fn call(data: *const (), t: usize) {
             let f = unsafe { &*(data as *const &(dyn Fn(usize) + Sync)) };
@@ -163,11 +173,11 @@ impl Pool {
             data: &f as *const &(dyn Fn(usize) + Sync) as *const (),
             call,
         };
+        assert!(tasks <= MAX_TASKS);
         sh.job.store(&job as *const JobRef as *mut JobRef, Relaxed);
-        sh.tasks.store(tasks, Relaxed);
         sh.pending.store(tasks, Relaxed);
         let epoch = (sh.state.load(Relaxed) >> 32) + 1;
-        sh.state.store(epoch << 32, SeqCst);
+        sh.state.store(epoch << 32 | (tasks as u64) << 16, SeqCst);
         if sh.sleepers.load(SeqCst) > 0 {
             let _g = sh.lock.lock().unwrap_or_else(|p| p.into_inner());
             sh.wake.notify_all();
@@ -287,7 +297,7 @@ pub fn map_ranges<R: Send>(
     // Claim ranges in batches (about four per thread), so that the threads touch the shared
     // counter a few times per call, not once per range. Each range is still computed on its
     // own, so results do not depend on the batching.
-    let per = tasks.div_ceil(4 * pool.threads);
+    let per = tasks.div_ceil((4 * pool.threads).min(MAX_TASKS));
     pool.run(tasks.div_ceil(per), &|b| {
         for t in b * per..((b + 1) * per).min(tasks) {
             let (a, z) = range(t);
@@ -356,6 +366,20 @@ mod tests {
         assert_eq!(parts.len(), n.div_ceil(GRAIN));
         assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
         assert_eq!((parts[0].0, parts.last().unwrap().1), (0, n));
+    }
+
+    #[test]
+    fn every_task_runs_once_when_calls_of_different_sizes_follow_each_other() {
+        let pool = Pool::new(2).unwrap();
+        for i in 0..20000 {
+            let tasks = [1, 5, 2, 9, 3][i % 5];
+            let hits: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+            pool.run(tasks, &|t| {
+                hits[t].fetch_add(1, Relaxed);
+            });
+            let got: Vec<usize> = hits.iter().map(|h| h.load(Relaxed)).collect();
+            assert!(got.iter().all(|&h| h == 1), "call {i}: {got:?}");
+        }
     }
 
     #[test]
