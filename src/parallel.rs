@@ -37,9 +37,14 @@ const MAX_TASKS: usize = 0xffff;
 static SERIAL: AtomicBool = AtomicBool::new(false);
 
 /// Runs every later call on the calling thread. Set in a child process after `fork()`, where
-/// the parent's worker threads do not exist.
+/// the parent's worker threads do not exist; the parent's pool is forgotten there, never
+/// dropped (dropping it would join those threads). [`set_num_threads`] starts a new one.
 pub fn force_serial() {
     SERIAL.store(true, Relaxed);
+    // (A lock held by another thread at the fork stays held in the child: leave the pool then.)
+    if let Ok(mut slot) = POOL.try_write() {
+        std::mem::forget(slot.take());
+    }
 }
 
 /// A type-erased `&dyn Fn(usize)`: the task body of the current call.
@@ -249,6 +254,7 @@ pub fn set_num_threads(threads: usize) -> std::io::Result<()> {
     let new = Arc::new(Pool::new(threads)?);
     let old = POOL.write().unwrap_or_else(|e| e.into_inner()).replace(new);
     drop(old); // its workers stop once no call uses it
+    SERIAL.store(false, Relaxed); // (in a forked child, the new pool's threads exist)
     Ok(())
 }
 

@@ -127,3 +127,26 @@ def test_multiprocessing_fork_pool(threads_2):
         assert total == want
         assert workers == 0, f"a forked child started {workers} workers"  # runs serially
     assert nonlin_workers() <= 1  # the parent is unchanged
+
+
+def _child_sets_threads(n):
+    # a multiprocessing initializer's usual step against oversubscription, then a call
+    nonlin.set_num_threads(1)
+    one = float(nonlin.sigmoid(np.linspace(-5, 5, n)).sum())
+    nonlin.set_num_threads(2)  # a new pool, whose worker exists in this process
+    return one, float(nonlin.sigmoid(np.linspace(-5, 5, n)).sum()), nonlin.info()["threads"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_set_num_threads_in_a_forked_child(threads_2):
+    # the parent's pool (with a worker) is inherited: replacing it must not join that worker,
+    # which does not exist in the child (it raised PanicException)
+    n = 1_000_000
+    want = float(nonlin.sigmoid(np.linspace(-5, 5, n)).sum())
+    assert started_workers() >= 1
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        results = pool.map_async(_child_sets_threads, [n] * 4).get(timeout=120)
+    assert results == [(want, want, 2)] * 4
