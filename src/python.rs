@@ -188,6 +188,25 @@ fn overlaps(a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>) -> boo
     a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1
 }
 
+/// Whether two indices of `a` may address one byte: its axes (those longer than 1), by stride,
+/// each step past the whole extent of the smaller ones. A conservative test (NumPy's exact one
+/// solves a small integer program): a layout it flags is only written through a temporary.
+fn self_overlapping(a: &Bound<'_, PyUntypedArray>) -> bool {
+    let mut axes: Vec<(usize, usize)> = (a.shape().iter().zip(a.strides()))
+        .filter(|(n, _)| **n > 1)
+        .map(|(n, s)| (s.unsigned_abs(), *n))
+        .collect();
+    axes.sort_unstable();
+    let mut extent = a.dtype().itemsize();
+    for (stride, n) in axes {
+        if stride < extent {
+            return true;
+        }
+        extent += stride * (n - 1);
+    }
+    false
+}
+
 fn same_view<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, b: &Bound<'_, PyArrayDyn<T>>) -> bool {
     a.data() == b.data() && a.shape() == b.shape() && a.strides() == b.strides()
 }
@@ -294,10 +313,11 @@ struct Dest<'py, T: Element> {
 
 impl<'py, T: Element + Real> Dest<'py, T> {
     /// Checks `out`, the output argument named `arg` (rrelu has two: `out` and `noise`; nothing is
-    /// written yet), or allocates the result. The kernel writes `out`
-    /// directly unless it is misaligned, overlaps an input other than by being identical to it
-    /// (or at all, with `no_alias`), is not C-contiguous when `need_c` is set, or has another
-    /// dtype the result casts to as a ufunc's does (`same_kind`: any float or complex dtype).
+    /// written yet), or allocates the result. The kernel writes `out` directly unless it is
+    /// misaligned, maps two indices to one element, overlaps an input other than by being
+    /// identical to it (or at all, with `no_alias`), is not C-contiguous when `need_c` is set,
+    /// or has another dtype the result casts to as a ufunc's does (`same_kind`: any float or
+    /// complex dtype).
     #[allow(clippy::too_many_arguments)]
     fn new(
         name: &str,
@@ -353,6 +373,7 @@ impl<'py, T: Element + Real> Dest<'py, T> {
             Some(typed)
                 if flag(arr, NPY_ARRAY_ALIGNED)
                     && arr.strides().iter().all(|s| s % sz == 0)
+                    && !self_overlapping(arr)
                     && (!need_c || arr.is_c_contiguous())
                     && inputs.iter().all(|i| {
                         !overlaps(arr, i.as_untyped()) || (!no_alias && same_view(typed, i))

@@ -43,6 +43,23 @@ def test_overlapping_out_2d_transposed():
     assert_same_bits(x, want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, strides", [((1 << 20,), (0,)), ((512, 2048), (0, 1)), ((6, 5), (2, 1))])
+def test_out_that_overlaps_itself_matches_numpy_ufunc(dtype, shape, strides):
+    """An out= whose indices share elements (writeable as_strided views) is written as NumPy's
+    ufuncs write it: through a buffer, in index order (the last write wins). Written directly,
+    both threads wrote the shared elements at once (a different result from run to run)."""
+    from numpy.lib.stride_tricks import as_strided
+
+    x = np.arange(np.prod(shape), dtype=dtype).reshape(shape) - 7
+    outs = []
+    for fn in (nonlin.relu, lambda v, out: np.maximum(v, 0, out=out)):
+        buf = np.full(1 + sum((n - 1) * s for n, s in zip(shape, strides)), np.nan, dtype)
+        fn(x, out=as_strided(buf, shape, [s * buf.itemsize for s in strides]))
+        outs.append(buf)
+    assert_same_bits(outs[0], outs[1])
+
+
 # ----------------------------------------------------------------------------- misaligned views
 def misaligned(values, writeable=True):
     buf = bytearray(values.nbytes + 1)
