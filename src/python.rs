@@ -192,6 +192,9 @@ fn overlaps(a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>) -> boo
 /// each step past the whole extent of the smaller ones. A conservative test (NumPy's exact one
 /// solves a small integer program): a layout it flags is only written through a temporary.
 fn self_overlapping(a: &Bound<'_, PyUntypedArray>) -> bool {
+    if a.is_c_contiguous() || a.is_fortran_contiguous() {
+        return false; // (the common case, without sorting)
+    }
     let mut axes: Vec<(usize, usize)> = (a.shape().iter().zip(a.strides()))
         .filter(|(n, _)| **n > 1)
         .map(|(n, s)| (s.unsigned_abs(), *n))
