@@ -512,10 +512,12 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
             splats[j] = V::splat(unsafe { *srcs[j] });
         }
     }
-    // The stores start at the first element of `dst` aligned to the vector (streaming stores
-    // must; other stores that cross cache lines cost too); the ones before it go with the
-    // rest, below.
-    let head = ((dst as usize).wrapping_neg() % size_of::<V>() / size_of::<T>()).min(n);
+    // Streaming stores start at the first element of `dst` aligned to the vector; the ones
+    // before it go with the rest, below.
+    let head = match stream {
+        true => ((dst as usize).wrapping_neg() % size_of::<V>() / size_of::<T>()).min(n),
+        false => 0,
+    };
     let mut i = head;
     // Four vectors per step: their independent dependency chains interleave, which long
     // kernels (exp, pairs, a division) need to keep the vector units busy.
