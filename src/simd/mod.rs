@@ -512,12 +512,12 @@ pub unsafe fn map_bcast<T: Real, V: Vector<Elem = T>, K: Kernel<T, N>, const N: 
             splats[j] = V::splat(unsafe { *srcs[j] });
         }
     }
-    // Streaming stores start at the first element of `dst` aligned to the vector; the ones
-    // before it go with the rest, below.
-    let head = match stream {
-        true => ((dst as usize).wrapping_neg() % size_of::<V>() / size_of::<T>()).min(n),
-        false => 0,
-    };
+    // The stores start at the first element of `dst` aligned to the vector (streaming stores
+    // must; others that cross cache lines cost too: one thread, float32 relu at 1e5 elements,
+    // 0.101 -> 0.082 ns/element); the ones before it go with the rest, below. An element then
+    // goes through one copy of the kernel or another depending on where `dst` is, and the
+    // copies may differ in the sign of a NaN result (see `one_nan`).
+    let head = ((dst as usize).wrapping_neg() % size_of::<V>() / size_of::<T>()).min(n);
     let mut i = head;
     // Four vectors per step: their independent dependency chains interleave, which long
     // kernels (exp, pairs, a division) need to keep the vector units busy.
