@@ -250,3 +250,31 @@ def test_result_bits_do_not_depend_on_where_out_starts(case, dtype):
         assert got is out
         bad = np.flatnonzero(want.view(u) != out.view(u))
         assert bad.size == 0, (off, bad[:5], want[bad[:5]].view(u), out[bad[:5]].view(u))
+
+
+# The functions that hand on an operand's own NaN (README, "NaN in gives NaN out"): the cheap
+# one-operand ones, and maxout_backward, which routes grad_output.
+OWN_NAN = {"relu", "leaky_relu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "softshrink", "hardshrink",
+           "softsign", "threshold", "two_relu", "rrelu", "maxout", "maxout_backward"}
+
+
+@pytest.mark.parametrize("shape", [(203,), (7, 10), (3, 300)])  # short rows and long ones for the axis-wise
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_nan_results_are_the_positive_quiet_nan(case, dtype, shape):
+    """Outside OWN_NAN, every NaN of a result has the bits of np.nan, whatever NaNs went in,
+    whichever loop (vector steps, partial vectors, short or long rows) computed it."""
+    if case.name.removesuffix("_derivative") in OWN_NAN:
+        pytest.skip("hands on x's own NaN")
+    rng = np.random.default_rng(5)
+    n = int(np.prod(shape))
+    x, g = (make_values("mixed", dtype, n, rng).reshape(shape) for _ in "xg")
+    for a in (x, g):
+        where = rng.random(shape) < 0.2
+        a[where] = _nans(dtype, int(where.sum()), rng)
+    data, params = case.build(x, g)
+    got = case.call(nonlin, data, params)
+    got = got[0] if isinstance(got, tuple) else got
+    u = f"u{np.dtype(dtype).itemsize}"
+    bits = np.unique(got[np.isnan(got)].view(u))
+    assert bits.size and np.all(bits == np.array(np.nan, dtype).view(u)), [hex(b) for b in bits]

@@ -9,7 +9,9 @@ use crate::math::{
     MathConsts, exp_pair, exp_wide, fast_two_sum, mul_exp_pair, recip_pair, square_pair,
 };
 use crate::parallel::{GRAIN, SendPtr, for_ranges};
-use crate::simd::{Job, Kernel, Mem, Real, Vector, Wide, dispatch, prefetch_ahead, via_f64};
+use crate::simd::{
+    Job, Kernel, Mem, Real, Vector, Wide, dispatch, positive_nan, prefetch_ahead, via_f64,
+};
 
 /// `e = e^-|b| = 2^k (h + l)` (|b| clamped at `-EXP_MUL_LO`) and `1 + e = dh + dl`.
 #[inline(always)]
@@ -244,8 +246,8 @@ impl<T: Real> Job<T> for GluGrads<T> {
                         V::load(a.add(at)),
                         V::load(a.add(m + at)),
                     );
-                    ga.store(oa.add(at));
-                    gb.store(oa.add(m + at));
+                    positive_nan(ga).store(oa.add(at));
+                    positive_nan(gb).store(oa.add(m + at));
                     at += l;
                 }
                 if at < n {
@@ -256,8 +258,8 @@ impl<T: Real> Job<T> for GluGrads<T> {
                         V::load_partial(a.add(at), k, z),
                     );
                     let (ga, gb) = glu_grads(vg, va, V::load_partial(a.add(m + at), k, z));
-                    ga.store_partial(oa.add(at), k);
-                    gb.store_partial(oa.add(m + at), k);
+                    positive_nan(ga).store_partial(oa.add(at), k);
+                    positive_nan(gb).store_partial(oa.add(m + at), k);
                 }
             }
         }

@@ -35,7 +35,9 @@ use crate::math::{
     MathConsts, exp, exp_mul_pair, exp_pair, exp_wide, expm1_pair, log1p, mul_exp_pair,
 };
 use crate::parallel::{GRAIN, SendPtr, for_ranges, map_ranges};
-use crate::simd::{Job, Kernel, Mem, Real, Vector, dispatch, load_n, map_bcast, store_n};
+use crate::simd::{
+    Job, Kernel, Mem, Real, Vector, dispatch, load_n, map_bcast, one_nan, positive_nan, store_n,
+};
 use std::mem::MaybeUninit;
 
 /// Row elements per chunk (a multiple of [`BLOCK`]).
@@ -582,10 +584,10 @@ unsafe fn group<V: Vector, const G: usize, const L: usize>(
 #[inline(always)]
 fn finish<V: Vector>(op: Op, a: V, b: V, q: [V; 2]) -> V {
     match op {
-        Op::Softmax => SoftmaxOut.eval([a, b, q[0], q[1]]),
-        Op::LogSoftmax => LogSoftmaxOut.eval([a, b, q[0], q[1]]),
-        Op::SoftmaxBackward => SoftmaxGrad.eval([a, b, q[0], q[1]]),
-        Op::LogSoftmaxBackward => LogSoftmaxGrad.eval([a, b, q[0], q[1]]),
+        Op::Softmax => one_nan(&SoftmaxOut, [a, b, q[0], q[1]]),
+        Op::LogSoftmax => one_nan(&LogSoftmaxOut, [a, b, q[0], q[1]]),
+        Op::SoftmaxBackward => one_nan(&SoftmaxGrad, [a, b, q[0], q[1]]),
+        Op::LogSoftmaxBackward => one_nan(&LogSoftmaxGrad, [a, b, q[0], q[1]]),
     }
 }
 
@@ -707,7 +709,7 @@ unsafe fn wide_finish<V: Vector>(
             }
         };
         let y = V::narrow(el.abs() * qw, eh.abs() * qw);
-        unsafe { st(y, out, at, n) };
+        unsafe { st(positive_nan(y), out, at, n) };
         at += V::LANES;
     }
 }
@@ -835,9 +837,9 @@ unsafe fn short_rows<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, 
                             V::load(e.add(2 * n + i)),
                         )
                     };
-                    SoftmaxCached.eval([k, h, l, q0, q1])
+                    one_nan(&SoftmaxCached, [k, h, l, q0, q1])
                 } else {
-                    LogSoftmaxOut.eval([x, m, q0, q1])
+                    one_nan(&LogSoftmaxOut, [x, m, q0, q1])
                 };
                 unsafe { y.store(at) };
             }
@@ -861,13 +863,13 @@ unsafe fn short_rows<V: Vector>(op: Op, p: Ptrs<V::Elem>, r0: usize, r1: usize, 
                 let q = c::<V::F64>(1.0) / (count + rest);
                 for j in 0..len {
                     let e = unsafe { V::F64::load(b.add(j * SHORT_BLOCK)) };
-                    unsafe { (e * q).store(b.add(j * SHORT_BLOCK)) };
+                    unsafe { positive_nan(e * q).store(b.add(j * SHORT_BLOCK)) };
                 }
             } else {
                 let l = log1p((count - c(1.0)) + rest);
                 for j in 0..len {
                     let x = unsafe { V::F64::load(b.add(j * SHORT_BLOCK)) };
-                    unsafe { ((x - m) - l).store(b.add(j * SHORT_BLOCK)) };
+                    unsafe { positive_nan((x - m) - l).store(b.add(j * SHORT_BLOCK)) };
                 }
             }
             g += wl;
