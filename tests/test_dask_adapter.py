@@ -29,7 +29,9 @@ BY_HAND = {"prelu", "prelu_derivative", "prelu_backward"}  # a weight argument: 
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    # ":0": the HTTP server on a free port. With None it still takes 8787, and a second cluster
+    # at the same time (the other pytest-xdist worker's) failed on "Port 8787 is already in use".
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as c:
             yield c
 
